@@ -1,0 +1,106 @@
+"""The command line: parses arguments, dispatches to deployer.commands.*, picks exit codes.
+
+Exit codes: 0 success, 1 a problem with the input (invalid descriptor, failed migration), 2 bad usage.
+Expected errors (DeployerError) print one message and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from deployer import __version__
+from deployer.errors import DeployerError, UsageError
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _add_properties(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--property", dest="properties", metavar="NAME=VALUE", action="append",
+        type=_key_value, default=[], help="a <Property> value for descriptors (repeatable)",
+    )
+    p.add_argument(
+        "-D", dest="system_properties", metavar="NAME=VALUE", action="append",
+        type=_key_value, default=[], help="a <SystemProperty> value (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deployer", description="Deploy Jetty-style XML context descriptors as Python webapps."
+    )
+    parser.add_argument("--version", action="version", version=f"deployer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve the descriptors of a directory, redeploying on change")
+    run.add_argument("directory", nargs="?", default="contexts", help="default: contexts/")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8080, help="0 picks a free port and logs it")
+    run.add_argument(
+        "--scan-interval", type=float, default=1.0,
+        help="seconds between rescans (default 1); 0 deploys once and does not watch",
+    )
+    run.add_argument("--poll", action="store_true", help="poll only (network file systems)")
+    run.add_argument("--drain-timeout", type=float, default=10.0,
+                     help="seconds an old version may finish its requests in flight")
+    run.add_argument("--log-level", default="info",
+                     choices=["debug", "info", "warning", "error"])
+    _add_properties(run)
+
+    val = sub.add_parser("validate", help="check descriptors (schema + evaluation), start nothing")
+    val.add_argument("paths", nargs="+", metavar="PATH", help="descriptor files or directories")
+    val.add_argument("--format", choices=["text", "json"], default="text")
+    _add_properties(val)
+
+    mig = sub.add_parser("migrate", help="turn Jetty configurations into descriptors deployer runs")
+    mig.add_argument("sources", nargs="+", metavar="SRC", help="files or directories")
+    mig.add_argument("--out", metavar="DIR", help="where the migrated descriptors go")
+    mig.add_argument("--dry-run", action="store_true", help="print the report only")
+    mig.add_argument("--format", choices=["text", "json"], default="text")
+
+    ses = sub.add_parser("sessions", help="inspect a session store directory")
+    ses_sub = ses.add_subparsers(dest="action", metavar="ACTION")
+    ls = ses_sub.add_parser("list", help="one line per stored session")
+    ls.add_argument("store")
+    ls.add_argument("--format", choices=["text", "json"], default="text")
+    show = ses_sub.add_parser("show", help="one session with its attributes")
+    show.add_argument("store")
+    show.add_argument("session_id")
+    purge = ses_sub.add_parser("purge", help="delete expired sessions (or all with --all)")
+    purge.add_argument("store")
+    purge.add_argument("--all", action="store_true", help="delete every session")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    if args.command is None or (args.command == "sessions" and args.action is None):
+        parser.print_help(sys.stderr)
+        return 2
+    module = importlib.import_module(f"deployer.commands.{args.command}")
+    try:
+        return int(module.execute(args))
+    except UsageError as exc:
+        print(f"deployer: {exc}", file=sys.stderr)
+        return 2
+    except DeployerError as exc:
+        print(f"deployer: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per CLI sub-command; each prints its own output and returns an exit code."""

@@ -1,0 +1,1 @@
+"""Session semantics and persistence. No XML, no HTTP."""

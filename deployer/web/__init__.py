@@ -1,0 +1,1 @@
+"""HTTP: app loading, static files, routing, the embedded server. No XML, no deployment."""

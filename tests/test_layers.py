@@ -1,0 +1,40 @@
+"""The layer rules of DESIGN.md, checked on the source: nothing imports upward."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "deployer"
+
+FORBIDDEN = {
+    "descriptor": ("deployer.web", "deployer.sessions", "deployer.deploy", "uvicorn", "watchdog"),
+    "sessions": ("deployer.web", "deployer.descriptor", "deployer.deploy", "lxml", "uvicorn"),
+    "web": ("deployer.descriptor", "deployer.deploy", "lxml", "watchdog"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_does_not_import_upward(layer: str) -> None:
+    files = sorted((PKG / layer).glob("*.py"))
+    assert files, f"deployer/{layer} has no modules"
+    bad = [
+        f"{f.relative_to(PKG)} imports {name}"
+        for f in files
+        for name in imported_modules(f)
+        if name.startswith(FORBIDDEN[layer])
+    ]
+    assert not bad, "\n".join(bad)
