@@ -102,3 +102,11 @@ class Descriptor:
     context: ContextSpec
     ids: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ServerSpec(Spec):
+    """The ``Server`` id every descriptor sees: one per deployer process, so the session id
+    manager it hands out (``getSessionIdManager``) is shared by all contexts."""
+
+    session_id_manager: SessionIdManagerSpec = field(default_factory=SessionIdManagerSpec)
