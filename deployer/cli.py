@@ -1,6 +1,7 @@
 """The command line: parses arguments, dispatches to deployer.commands.*, picks exit codes.
 
-Exit codes: 0 success, 1 a problem with the input (invalid descriptor, failed migration), 2 bad usage.
+Exit codes: 0 success, 1 a problem with the input (invalid descriptor, failed migration),
+2 bad usage.
 Expected errors (DeployerError) print one message and no traceback.
 """
 

@@ -71,7 +71,7 @@ class LifeCycle:
 
 
 class Container(LifeCycle):
-    """Starts children in order, stops them in reverse; a failed start stops those already started."""
+    """Starts children in order, stops them in reverse; a failed start stops those started."""
 
     def __init__(self, children: list[LifeCycle] | None = None) -> None:
         super().__init__()
