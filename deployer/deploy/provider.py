@@ -1,0 +1,274 @@
+"""Scanning contexts/: watchdog wakes us, a rescan is the truth, a settle rule debounces.
+
+Jetty's Scanner (JETTY.md §2.4) acts only on a file whose (mtime, size) was the same on two
+scans one interval apart, so an edit takes one to two seconds to land. Here inotify (or
+polling) only *wakes* the scanner: it looks at once and again a short settle time later, and a
+path whose signature is the same on both looks is delivered. The periodic rescan still runs, so
+a missed event costs at most one interval. A descriptor's signature includes the files of the
+webapp it points at, so editing the app's own code redeploys its context too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger("deployer.deploy")
+
+IGNORED_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".bak", ".orig", ".part", ".rej")
+_QUIET_EVENTS = {"opened", "closed_no_write"}
+_SKIPPED_DIRS = {"__pycache__", ".git", ".hg", ".svn", "cvs", "cvsroot"}
+
+
+def is_descriptor_name(name: str) -> bool:
+    """Jetty's WebAppProvider filter, for descriptors only: visible *.xml, no editor leftovers."""
+    lower = name.lower()
+    if lower.startswith((".", "#")) or lower.endswith(IGNORED_SUFFIXES):
+        return False
+    return lower.endswith(".xml")
+
+
+def file_signature(path: Path) -> tuple[int, ...] | None:
+    """Unchanged means same mtime, size, inode and device (a rename-over changes the inode)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+
+
+def tree_signature(path: Path) -> tuple[Any, ...] | None:
+    """A webapp directory's signature: every file's (name, mtime, size); bytecode caches skipped."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return file_signature(path)
+    entries: list[tuple[str, int, int]] = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d.lower() not in _SKIPPED_DIRS)
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")) or name.startswith(".#"):
+                continue
+            full = os.path.join(root, name)
+            try:
+                fst = os.stat(full)
+            except OSError:
+                continue
+            entries.append((os.path.relpath(full, path), fst.st_mtime_ns, fst.st_size))
+    return tuple(entries)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One delivered event: kind is "add", "change" or "remove"."""
+
+    kind: str
+    path: Path
+
+
+Handler = Callable[[list[Change]], Awaitable[None]]
+Dependencies = Callable[[Path], Iterable[Path]]
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _QUIET_EVENTS:
+            self._wake()
+
+
+class Provider:
+    """Delivers batches of add/change/remove for the descriptors of one directory, sorted."""
+
+    def __init__(
+        self,
+        directory: Path,
+        handler: Handler,
+        *,
+        dependencies: Dependencies | None = None,
+        scan_interval: float = 1.0,
+        poll: bool = False,
+        settle: float = 0.02,
+    ) -> None:
+        if scan_interval < 0:
+            raise ValueError("scan_interval must be >= 0")
+        self.directory = Path(directory).resolve()
+        self._handler = handler
+        self._dependencies = dependencies or (lambda _p: ())
+        self.scan_interval = scan_interval
+        self.poll = poll
+        self.settle = settle
+        self._delivered: dict[Path, tuple[Any, Any]] = {}
+        self._deps: dict[Path, tuple[Path, ...]] = {}
+        self._last_look: dict[Path, tuple[Any, Any] | None] = {}
+        self._wake_event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._observer: Any = None
+        self._watches: dict[Path, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+        self.scans = 0
+
+    # -- public ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Deploy what is there (two looks a settle time apart); then watch if scan_interval > 0."""
+        if not self.directory.is_dir():
+            raise FileNotFoundError(f"contexts directory not found: {self.directory}")
+        self._loop = asyncio.get_running_loop()
+        if self.scan_interval > 0:
+            self._start_observer()
+        while await self._scan_once():
+            await asyncio.sleep(self.settle)
+        if self.scan_interval > 0:
+            self._task = asyncio.create_task(self._run(), name="deployer-provider")
+
+    def wake(self) -> None:
+        """Thread-safe: scan now (watchdog events, SIGHUP)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._wake_event.set)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._observer is not None:
+            observer, self._observer = self._observer, None
+            observer.stop()
+            await asyncio.to_thread(observer.join, 5)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            try:
+                unstable = await self._scan_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the scanner must outlive any one bad scan
+                log.exception("scan of %s failed", self.directory)
+                unstable = False
+            if unstable:
+                await asyncio.sleep(self.settle)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_event.wait(), self.scan_interval)
+
+    async def _scan_once(self) -> bool:
+        """One look; delivers what is stable. Returns True when something is still settling."""
+        self._wake_event.clear()
+        current = await asyncio.to_thread(self._look)
+        self.scans += 1
+        changes: list[Change] = []
+        unstable = False
+        for path in sorted(current.keys() | self._delivered.keys()):
+            cur = current.get(path)
+            old = self._delivered.get(path)
+            if cur == old:
+                self._last_look.pop(path, None)
+                continue
+            if path in self._last_look and self._last_look[path] == cur:
+                del self._last_look[path]
+                if cur is None:
+                    changes.append(Change("remove", path))
+                    del self._delivered[path]
+                    self._deps.pop(path, None)
+                else:
+                    changes.append(Change("add" if old is None else "change", path))
+                    self._delivered[path] = cur
+            else:
+                self._last_look[path] = cur
+                unstable = True
+        if changes:
+            await self._handler(changes)
+            touched = [c.path for c in changes if c.kind != "remove"]
+            if touched:
+                await asyncio.to_thread(self._record_dependencies, touched)
+            self._refresh_watches()
+        return unstable
+
+    def _look(self) -> dict[Path, tuple[Any, Any]]:
+        found: dict[Path, tuple[Any, Any]] = {}
+        trees: dict[Path, Any] = {}
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            log.warning("cannot list %s", self.directory)
+            return dict(self._delivered)
+        for entry in entries:
+            if not is_descriptor_name(entry.name):
+                continue
+            path = self.directory / entry.name
+            sig = file_signature(path)
+            if sig is None:
+                continue
+            deps = self._deps.get(path, ())
+            found[path] = (sig, tuple(self._tree(d, trees) for d in deps))
+        return found
+
+    @staticmethod
+    def _tree(path: Path, cache: dict[Path, Any]) -> Any:
+        if path not in cache:
+            cache[path] = tree_signature(path)
+        return cache[path]
+
+    def _record_dependencies(self, paths: list[Path]) -> None:
+        trees: dict[Path, Any] = {}
+        for path in paths:
+            if path not in self._delivered:
+                continue
+            deps = tuple(self._dependencies(path))
+            self._deps[path] = deps
+            sig, _ = self._delivered[path]
+            self._delivered[path] = (sig, tuple(self._tree(d, trees) for d in deps))
+
+    # -- watching ----------------------------------------------------------------------------------
+    def _start_observer(self) -> None:
+        self._observer = PollingObserver(timeout=0.05) if self.poll else Observer(timeout=0.05)
+        self._observer.daemon = True
+        self._watches[self.directory] = self._observer.schedule(
+            _Wake(self.wake), str(self.directory), recursive=False
+        )
+        self._observer.start()
+
+    def _refresh_watches(self) -> None:
+        """Watch each webapp directory (recursively) or archive's parent a descriptor points at."""
+        if self._observer is None:
+            return
+        wanted = {self.directory}
+        for deps in self._deps.values():
+            for dep in deps:
+                wanted.add(dep if dep.is_dir() else dep.parent)
+        for gone in set(self._watches) - wanted:
+            with contextlib.suppress(Exception):
+                self._observer.unschedule(self._watches.pop(gone))
+        for new in sorted(wanted - set(self._watches)):
+            if not new.is_dir():
+                continue
+            try:
+                self._watches[new] = self._observer.schedule(
+                    _Wake(self.wake), str(new), recursive=new != self.directory
+                )
+            except OSError as exc:  # e.g. inotify watch limit: the rescan still covers it
+                log.warning("cannot watch %s: %s", new, exc)
