@@ -137,8 +137,8 @@ class Provider:
             self._start_observer()
         while await self._scan_once():
             await asyncio.sleep(self.settle)
-        if self.scan_interval > 0:
-            self._task = asyncio.create_task(self._run(), name="deployer-provider")
+        # with interval 0 nothing watches, but wake() (SIGHUP) still forces a rescan
+        self._task = asyncio.create_task(self._run(), name="deployer-provider")
 
     def wake(self) -> None:
         """Thread-safe: scan now (watchdog events, SIGHUP)."""
@@ -162,18 +162,19 @@ class Provider:
     # -- the loop ----------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
-            try:
-                unstable = await self._scan_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the scanner must outlive any one bad scan
-                log.exception("scan of %s failed", self.directory)
-                unstable = False
-            if unstable:
-                await asyncio.sleep(self.settle)
-                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_event.wait(), self.scan_interval)
+                await asyncio.wait_for(self._wake_event.wait(), self.scan_interval or None)
+            while True:
+                try:
+                    unstable = await self._scan_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the scanner must outlive any one bad scan
+                    log.exception("scan of %s failed", self.directory)
+                    unstable = False
+                if not unstable:
+                    break
+                await asyncio.sleep(self.settle)
 
     async def _scan_once(self) -> bool:
         """One look; delivers what is stable. Returns True when something is still settling."""

@@ -162,3 +162,26 @@ def test_rescan_catches_what_events_miss(tmp_path: Path) -> None:
             await provider.stop()
 
     asyncio.run(main())
+
+
+def test_interval_zero_scans_once_but_wakes_on_demand(tmp_path: Path) -> None:
+    (tmp_path / "a.xml").write_text("<x/>")
+    rec = Recorder()
+
+    async def main() -> None:
+        provider = Provider(tmp_path, rec, scan_interval=0)
+        await provider.start()
+        try:
+            assert provider._observer is None
+            (tmp_path / "b.xml").write_text("<x/>")
+            scans = provider.scans
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:  # nothing is watching: no scan happens by itself
+                await asyncio.sleep(0.05)
+            assert provider.scans == scans and rec.events == [("add", "a.xml")]
+            provider.wake()  # what SIGHUP does
+            await rec.wait_for(lambda ev: ("add", "b.xml") in ev)
+        finally:
+            await provider.stop()
+
+    asyncio.run(main())
