@@ -22,7 +22,7 @@ class AppState(enum.Enum):
 
 @dataclass(frozen=True)
 class Claims:
-    """What a deployed version holds exclusively: routes (context path, host) and a session store."""
+    """What a deployed version holds alone: routes (context path, host) and a session store."""
 
     routes: frozenset[tuple[str, str]] = frozenset()
     store: Path | None = None
