@@ -1,0 +1,286 @@
+"""The Session record and the LazySession an application sees.
+
+A Session is a MutableMapping of JSON values. It is kept small (``__slots__``, no per-session lock,
+no empty dict) because a server may hold 100,000 of them; the manager's locks guard state changes.
+Dirty tracking is a pair of counters: ``_version`` moves on every change (attribute, access, max
+inactive interval) and ``_saved`` records the version last written, so a save skips unchanged
+sessions (Jetty PR #1094) and a change made while a save was running is not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from deployer.errors import SessionError
+
+if TYPE_CHECKING:
+    from deployer.sessions.manager import SessionManager
+
+VALID, IDLED, INVALID = 0, 1, 2
+_EMPTY: dict[str, Any] = {}
+
+
+def check_json(name: str, value: Any) -> None:
+    """Refuse, naming the attribute, a value the store could not write as standard JSON."""
+    if not isinstance(name, str):
+        raise SessionError(f"session attribute names must be strings, got {name!r}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SessionError(
+            f"session attribute {name!r} is not JSON-serialisable "
+            f"({type(value).__name__}): {exc}"
+        ) from None
+
+
+class Session(MutableMapping[str, Any]):
+    """One HTTP session: attributes plus the times Jetty keeps (epoch seconds, floats)."""
+
+    __slots__ = (
+        "_manager", "_id", "_node_id", "_created", "_accessed", "_last_accessed",
+        "_max_inactive", "_new", "_attrs", "_version", "_saved", "_requests", "_state",
+    )
+
+    def __init__(
+        self,
+        manager: SessionManager | None,
+        session_id: str,
+        node_id: str,
+        created: float,
+        accessed: float,
+        last_accessed: float,
+        max_inactive_interval: int,
+        attributes: dict[str, Any] | None = None,
+        *,
+        is_new: bool = False,
+        saved: bool = False,
+    ) -> None:
+        self._manager = manager
+        self._id = session_id
+        self._node_id = node_id
+        self._created = created
+        self._accessed = accessed
+        self._last_accessed = last_accessed
+        self._max_inactive = max_inactive_interval
+        self._new = is_new
+        self._attrs = attributes or None
+        self._version = 1
+        self._saved = 1 if saved else 0
+        self._requests = 0
+        self._state = VALID
+
+    # -- identity and times -------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The cluster id (what the store is keyed by)."""
+        return self._id
+
+    @property
+    def node_id(self) -> str:
+        """``<id>.<worker>`` when the id manager has a worker name: the cookie value."""
+        return self._node_id
+
+    @property
+    def created(self) -> float:
+        return self._created
+
+    @property
+    def accessed(self) -> float:
+        """Time of the current (latest) access; expiry counts from here."""
+        return self._accessed
+
+    @property
+    def last_accessed(self) -> float:
+        """Time of the access before the current one (the servlet getLastAccessedTime)."""
+        return self._last_accessed
+
+    @property
+    def is_new(self) -> bool:
+        """True until a request other than the creating one has used the session."""
+        return self._new
+
+    @property
+    def is_valid(self) -> bool:
+        return self._state != INVALID
+
+    @property
+    def max_inactive_interval(self) -> int:
+        return self._max_inactive
+
+    @max_inactive_interval.setter
+    def max_inactive_interval(self, seconds: int) -> None:
+        self._max_inactive = int(seconds)
+        self._version += 1
+
+    def expired(self, now: float | None = None) -> bool:
+        mi = self._max_inactive
+        return mi > 0 and self._accessed + mi < (time.time() if now is None else now)
+
+    @property
+    def dirty(self) -> bool:
+        """Changed since it was last written to the store."""
+        return self._version != self._saved
+
+    def invalidate(self) -> None:
+        """End the session now: attributes dropped, id released, store entry deleted."""
+        if self._state == INVALID:
+            return
+        if self._manager is not None:
+            self._manager._invalidate(self)
+        else:
+            self._drop()
+
+    def _drop(self) -> None:
+        self._state = INVALID
+        self._attrs = None
+
+    def _touch(self, now: float) -> None:
+        self._last_accessed = self._accessed
+        self._accessed = now
+        self._version += 1
+
+    # -- the mapping --------------------------------------------------------------------------
+    def _data(self) -> dict[str, Any]:
+        if self._state == IDLED and self._manager is not None:
+            self._manager._deidle(self)
+        return self._attrs or _EMPTY
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data()))
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if self._state == INVALID:
+            raise SessionError(f"session {self._id} has been invalidated")
+        check_json(name, value)
+        self._data()
+        if self._attrs is None:
+            self._attrs = {}
+        self._attrs[name] = value
+        self._version += 1
+
+    def __delitem__(self, name: str) -> None:
+        data = self._data()
+        if name not in data:
+            raise KeyError(name)
+        del self._attrs[name]  # type: ignore[index]
+        if not self._attrs:
+            self._attrs = None
+        self._version += 1
+
+    def __repr__(self) -> str:
+        state = ("valid", "idled", "invalid")[self._state]
+        return f"<Session {self._id} {state} {len(self._attrs or _EMPTY)} attributes>"
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+class LazySession(MutableMapping[str, Any]):
+    """What the app sees: the real session is created by the first write, never by a read."""
+
+    __slots__ = ("_manager", "session", "created_now")
+
+    def __init__(self, manager: SessionManager, existing: Session | None) -> None:
+        self._manager = manager
+        self.session = existing
+        self.created_now = False
+
+    def _live(self) -> Session | None:
+        s = self.session
+        return s if s is not None and s.is_valid else None
+
+    def _for_write(self) -> Session:
+        s = self._live()
+        if s is None:
+            s = self.session = self._manager.create()
+            self.created_now = True
+        return s
+
+    @property
+    def id(self) -> str | None:
+        s = self._live()
+        return s.id if s else None
+
+    @property
+    def node_id(self) -> str | None:
+        s = self._live()
+        return s.node_id if s else None
+
+    @property
+    def created(self) -> float | None:
+        s = self._live()
+        return s.created if s else None
+
+    @property
+    def accessed(self) -> float | None:
+        s = self._live()
+        return s.accessed if s else None
+
+    @property
+    def last_accessed(self) -> float | None:
+        s = self._live()
+        return s.last_accessed if s else None
+
+    @property
+    def max_inactive_interval(self) -> int:
+        s = self._live()
+        return s.max_inactive_interval if s else self._manager.config.max_inactive_interval
+
+    @max_inactive_interval.setter
+    def max_inactive_interval(self, seconds: int) -> None:
+        self._for_write().max_inactive_interval = seconds
+
+    @property
+    def is_new(self) -> bool:
+        s = self._live()
+        return s.is_new if s else True
+
+    def invalidate(self) -> None:
+        s = self._live()
+        if s is not None:
+            s.invalidate()
+
+    def __getitem__(self, name: str) -> Any:
+        s = self._live()
+        if s is None:
+            raise KeyError(name)
+        return s[name]
+
+    def __iter__(self) -> Iterator[str]:
+        s = self._live()
+        return iter(s) if s is not None else iter(())
+
+    def __len__(self) -> int:
+        s = self._live()
+        return len(s) if s is not None else 0
+
+    def __contains__(self, name: object) -> bool:
+        s = self._live()
+        return s is not None and name in s
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        check_json(name, value)  # refuse before creating a session for a value we cannot keep
+        self._for_write()[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        s = self._live()
+        if s is None:
+            raise KeyError(name)
+        del s[name]
+
+    def __repr__(self) -> str:
+        return f"<LazySession {self.session!r}>"
