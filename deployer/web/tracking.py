@@ -1,0 +1,183 @@
+"""Session tracking over HTTP: the JSESSIONID cookie and the ``;jsessionid=`` path parameter.
+
+The names and defaults are Jetty 9.3's (JETTY.md §3.2). A requested id is checked with
+``SessionIdManager.is_valid`` before it reaches the manager, so a cookie like ``../../etc/passwd``
+never touches a store. The cookie is set when the request created the session, and re-sent when
+``refresh_cookie_age`` says so (only with a positive ``max_age``, as in Jetty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+
+from deployer.sessions.manager import NEEDS_STORE, SessionManager
+from deployer.sessions.session import LazySession, Session
+
+IDS_KEY = "deployer.session_ids"  # requested ids, found on the loop, looked up in the worker
+
+
+@dataclass(frozen=True)
+class SessionTracking:
+    """Cookie and URL settings of one context's session handler (Jetty names in comments)."""
+
+    cookie_name: str = "JSESSIONID"  # sessionCookie
+    path_parameter: str | None = "jsessionid"  # sessionIdPathParameterName ("none" disables)
+    http_only: bool = False  # httpOnly
+    secure_request_only: bool = True  # secureRequestOnly: Secure on HTTPS requests
+    using_cookies: bool = True  # usingCookies
+    domain: str | None = None  # org.eclipse.jetty.servlet.SessionDomain
+    path: str | None = None  # org.eclipse.jetty.servlet.SessionPath (None: the context path)
+    max_age: int = -1  # org.eclipse.jetty.servlet.MaxAge (-1: a browser-session cookie)
+    refresh_cookie_age: int = 0  # refreshCookieAge (s)
+
+    def __post_init__(self) -> None:
+        if not self.cookie_name or any(c in self.cookie_name for c in " ;,=\t\r\n"):
+            raise ValueError(f"invalid session cookie name {self.cookie_name!r}")
+
+    @property
+    def url_parameter(self) -> str | None:
+        p = self.path_parameter
+        return None if not p or p.lower() == "none" else p
+
+
+def parse_cookie_values(header: str, name: str) -> list[str]:
+    """Every value of cookie ``name`` in a Cookie header, in order (quotes removed)."""
+    values = []
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            values.append(value.strip().strip('"'))
+    return values
+
+
+def strip_path_parameter(path: str, name: str) -> tuple[str, str | None]:
+    """Remove ``;name=value`` from a path; return the new path and the (last) value."""
+    marker = ";" + name + "="
+    found = None
+    while (i := path.find(marker)) >= 0:
+        j = i + len(marker)
+        end = j
+        while end < len(path) and path[end] not in ";/?#":
+            end += 1
+        found = path[j:end]
+        path = path[:i] + path[end:]
+    return path, found
+
+
+class SessionBinder:
+    """One context's tracking: finds requested ids, hands the app a LazySession, sets cookies."""
+
+    def __init__(self, manager: SessionManager, tracking: SessionTracking | None,
+                 context_path: str) -> None:
+        self.manager = manager
+        self.tracking = tracking or SessionTracking()
+        self.id_manager = getattr(manager, "id_manager", None)
+        cp = context_path.rstrip("/")
+        self.cookie_path = self.tracking.path or cp or "/"
+        self._cookie_set: dict[str, float] = {}
+
+    # -- finding the requested session -------------------------------------------------------
+    def requested_ids(self, scope: dict[str, Any]) -> list[str]:
+        """Cookie values first, then the URL parameter (which is stripped from the path)."""
+        t = self.tracking
+        ids: list[str] = []
+        if t.using_cookies:
+            cookie_name = t.cookie_name.encode("latin-1")
+            for k, v in scope["headers"]:
+                if k == b"cookie" and cookie_name in v:
+                    ids += parse_cookie_values(v.decode("latin-1"), t.cookie_name)
+        param = t.url_parameter
+        if param and ";" in scope["path"]:
+            path, found = strip_path_parameter(scope["path"], param)
+            scope["path"] = path
+            raw = scope.get("raw_path")
+            if raw:
+                scope["raw_path"] = strip_path_parameter(raw.decode("latin-1"), param)[0].encode(
+                    "latin-1")
+            if found:
+                ids.append(found)
+        valid = self.id_manager.is_valid if self.id_manager is not None else _plausible
+        return [i for i in ids if valid(i)]
+
+    def lookup(self, ids: list[str]) -> Session | None:
+        """Blocking lookup (worker thread): the first requested id that names a live session."""
+        for sid in ids:
+            s = self.manager.get(sid)
+            if s is not None:
+                return s
+        return None
+
+    async def alookup(self, ids: list[str]) -> Session | None:
+        """Event-loop lookup: ``try_get`` first, a thread only when the store must be read."""
+        for sid in ids:
+            s = self.manager.try_get(sid)
+            if s is NEEDS_STORE:
+                s = await asyncio.to_thread(self.manager.get, sid)
+            if s is not None:
+                return s  # type: ignore[return-value]
+        return None
+
+    # -- the response side ---------------------------------------------------------------------
+    def set_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
+        """The Set-Cookie header this response needs, if any."""
+        t = self.tracking
+        s = lazy.session
+        if not t.using_cookies or s is None or not s.is_valid:
+            return []
+        now = time.time()
+        if not lazy.created_now:
+            if not (t.max_age > 0 and t.refresh_cookie_age > 0):
+                return []
+            last = self._cookie_set.get(s.id, s.created)
+            if now - last <= t.refresh_cookie_age:
+                return []
+        if t.max_age > 0 and t.refresh_cookie_age > 0:
+            if len(self._cookie_set) > 100_000:
+                self._cookie_set.clear()  # fall back to creation times: at worst a spare refresh
+            self._cookie_set[s.id] = now
+        return [(b"set-cookie", self.cookie(s.node_id, scheme == "https", now).encode("latin-1"))]
+
+    def cookie(self, value: str, secure: bool, now: float | None = None) -> str:
+        t = self.tracking
+        parts = [f"{t.cookie_name}={value}", f"Path={self.cookie_path}"]
+        if t.domain:
+            parts.append(f"Domain={t.domain}")
+        if t.max_age >= 0:
+            when = (time.time() if now is None else now) + t.max_age
+            parts += [f"Max-Age={t.max_age}", f"Expires={formatdate(when, usegmt=True)}"]
+        if secure and t.secure_request_only:
+            parts.append("Secure")
+        if t.http_only:
+            parts.append("HttpOnly")
+        return "; ".join(parts)
+
+
+def _plausible(sid: str) -> bool:
+    return 0 < len(sid) <= 256 and all(c.isalnum() or c in "-_." for c in sid)
+
+
+class WsgiSessionHook:
+    """The bridge's per-request hook: session lookup and completion in the worker thread."""
+
+    __slots__ = ("binder",)
+
+    def __init__(self, binder: SessionBinder) -> None:
+        self.binder = binder
+
+    def begin(self, environ: dict[str, Any], scope: dict[str, Any]) -> LazySession:
+        ids = scope.get(IDS_KEY) or ()
+        existing = self.binder.lookup(list(ids)) if ids else None
+        lazy = LazySession(self.binder.manager, existing)
+        environ["deployer.session"] = lazy
+        return lazy
+
+    def headers(self, lazy: LazySession, environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        return self.binder.set_cookie(lazy, environ["wsgi.url_scheme"])
+
+    def end(self, lazy: LazySession) -> None:
+        if lazy.session is not None:
+            self.binder.manager.complete(lazy.session)
