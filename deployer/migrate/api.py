@@ -1,0 +1,167 @@
+"""The migration pipeline: read, dispatch (context descriptor or pom), convert, validate, write.
+
+The converted descriptor is checked with the same ``validate_file`` that ``deployer validate`` runs.
+Whatever it still refuses is not left in: the statement is turned into a comment and reported, and
+the check repeats, so a file either comes out deployable or is reported as failed with the reasons.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from lxml import etree
+
+from deployer.migrate import context, maven, writer
+from deployer.migrate.reader import ReadError, local, parse_text, read
+from deployer.migrate.report import Action, FileResult, Status
+
+_STATEMENTS = {"Set", "Put", "Call", "Get", "New", "Ref", "Array", "Map", "Property"}
+_SCOPES = {"Configure", "New", "Get", "Call", "Ref"}
+MAX_REPAIRS = 40
+
+
+def iter_sources(sources: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given; directories give their *.xml files (recursively, hidden ones skipped)."""
+    for src in sources:
+        path = Path(src)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for f in sorted(filenames):
+                    if f.endswith(".xml") and not f.startswith("."):
+                        yield Path(dirpath) / f
+        else:
+            yield path
+
+
+def _validator():
+    try:
+        from deployer.descriptor.loader import validate_file
+    except ImportError:  # pragma: no cover - the descriptor layer ships with deployer
+        return None
+    return validate_file
+
+
+def _statement_of(elem: etree._Element, root: etree._Element) -> etree._Element | None:
+    while elem is not None and elem is not root:
+        parent = elem.getparent()
+        if parent is None:
+            return None
+        if isinstance(elem.tag, str) and elem.tag in _STATEMENTS and parent.tag in _SCOPES:
+            return elem
+        elem = parent
+    return None
+
+
+def _validate(text: str, name: str) -> list | None:
+    validate_file = _validator()
+    if validate_file is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="deployer-migrate-") as tmp:
+        path = Path(tmp) / f"{name}.xml"
+        path.write_text(text, encoding="utf-8")
+        return list(validate_file(path))
+
+
+def _repair(result: FileResult, out: etree._Element, text: str, problems: list) -> bool:
+    """Comment out the statement the first fixable problem points at; False when none is."""
+    parsed = parse_text(text)
+    mem, par = list(out.iter()), list(parsed.iter())
+    if len(mem) != len(par):  # pragma: no cover - serialisation keeps every node
+        return False
+    for problem in problems:
+        line = getattr(getattr(problem, "location", None), "line", 0)
+        if line <= 0:
+            continue
+        index = None
+        for i, node in enumerate(par):
+            if isinstance(node.tag, str) and node.sourceline and node.sourceline <= line:
+                index = i
+        if index is None:
+            continue
+        stmt = _statement_of(mem[index], out)
+        if stmt is None:
+            continue
+        src_line = stmt.sourceline or 0
+        why = f"deployer validate refuses it ({problem.message})"
+        result.add(src_line, Action.DROPPED, f"{context._describe(stmt)}: {why}")
+        note = writer.dropped_comment(stmt, src_line, why, "    ")
+        note.tail = stmt.tail
+        stmt.getparent().replace(stmt, note)
+        return True
+    return False
+
+
+def finish(result: FileResult, converted: tuple) -> None:
+    out, before, after = converted
+    for _ in range(MAX_REPAIRS):
+        text = writer.serialize(out, before, after)
+        problems = _validate(text, result.name or "migrated")
+        if problems is None:
+            result.text = text
+            result.status = _status(result)
+            result.message = "not validated: deployer.descriptor.loader is not available"
+            return
+        if not problems:
+            result.text = text
+            result.status = _status(result)
+            return
+        if not _repair(result, out, text, problems):
+            result.status = Status.FAILED
+            result.message = "the migrated descriptor is still refused: " + "; ".join(
+                p.message for p in problems[:3])
+            return
+    result.status = Status.FAILED
+    result.message = "too many statements refused by deployer validate"
+
+
+def _status(result: FileResult) -> Status:
+    if any(f.action is not Action.KEPT for f in result.findings):
+        return Status.WITH_CHANGES
+    return Status.AS_IS
+
+
+def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None = None
+                 ) -> FileResult:
+    """Migrate one file; never raises for bad input (the result says what went wrong)."""
+    result = FileResult(source=str(path))
+    try:
+        src = read(path)
+    except ReadError as exc:
+        result.status = Status.FAILED
+        result.message = str(exc) + (f" (line {exc.line})" if exc.line else "")
+        return result
+    root_tag = local(src.root.tag)
+    if root_tag == "project":
+        converted, preferred = maven.migrate_pom(src, result, out_dir)
+    else:
+        converted, preferred = context.migrate_configure(src, result), None
+    if converted is None:
+        if result.status is Status.FAILED and not result.message:
+            result.message = "nothing to migrate"
+        return result
+    result.name = writer.unique(writer.output_name(path, preferred), taken if taken is not None
+                                else set())
+    finish(result, converted)
+    return result
+
+
+def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
+            write: bool = True) -> list[FileResult]:
+    """Migrate every source; with ``out_dir`` and ``write`` the descriptors are written there."""
+    taken: set[str] = set()
+    results = []
+    for path in iter_sources(sources):
+        result = migrate_file(path, out_dir, taken)
+        if write and out_dir is not None and result.ok and result.text is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            target = out_dir / f"{result.name}.xml"
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(result.text, encoding="utf-8")
+            os.replace(tmp, target)
+            result.output = str(target)
+        results.append(result)
+    return results

@@ -1,0 +1,350 @@
+"""Migrating one Jetty context descriptor (a ``<Configure>`` of any Jetty generation).
+
+Walks the root's statements once, in order: each is kept (class names made canonical), renamed, or
+replaced by a comment holding its text and the reason, and reported. Session statements are
+gathered into one HashSessionManager block placed where the first of them stood.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from lxml import etree
+
+from deployer.migrate import names, rules, sessions94, writer
+from deployer.migrate.reader import Source, local
+from deployer.migrate.report import Action, FileResult, Status
+
+_VALUE_OK = {"Arg", "Property", "SystemProperty", "Env", "Array", "Item", "Map", "Entry", "Default",
+             "Name", "Deprecated", "Id", "Type"}
+_SESSION_GETTERS = {("Get", "sessionHandler"), ("Call", "getSessionHandler"),
+                    ("Set", "sessionHandler")}
+
+
+class NotAContext(Exception):
+    pass
+
+
+def _value_problem(elem: etree._Element, strings: dict[str, str]) -> str | None:
+    """Why a value cannot come along (Java code in it), resolving <Ref> to known strings."""
+    for node in elem.iter():
+        if node is elem or not isinstance(node.tag, str):
+            continue
+        tag = local(node.tag)
+        if tag == "Ref" and (node.get("refid") or node.get("id")) in strings:
+            continue
+        if tag not in _VALUE_OK:
+            what = node.get("class") or node.get("name") or node.get("refid") or node.get("id")
+            return f"its value is computed by Java code (<{tag} {what}>)"
+    return None
+
+
+def _inline_refs(elem: etree._Element, strings: dict[str, str]) -> None:
+    for node in list(elem.iter("Ref")):
+        key = node.get("refid") or node.get("id")
+        if key in strings:
+            parent = node.getparent()
+            text = strings[key] + (node.tail or "")
+            prev = node.getprevious()
+            if prev is not None:
+                prev.tail = (prev.tail or "") + text
+            else:
+                parent.text = (parent.text or "") + text
+            parent.remove(node)
+
+
+class ContextMigration:
+    def __init__(self, src: Source, result: FileResult) -> None:
+        self.src = src
+        self.result = result
+        self.strings: dict[str, str] = {}
+        self.plan = sessions94.SessionPlan()
+        self.session_anchor: etree._Element | None = None
+        self.seen: dict[str, int] = {}
+        self.line_of: dict[etree._Element, int] = {}
+
+    # -- entry -------------------------------------------------------------------------------
+    def run(self) -> tuple[etree._Element, list, list]:
+        root = self.src.root
+        if local(root.tag) != "Configure":
+            raise NotAContext(f"root element <{local(root.tag)}> is no <Configure>: not a Jetty "
+                              "context descriptor")
+        cls = root.get("class") or ""
+        if not cls:
+            raise NotAContext("<Configure> names no class: nothing to deploy")
+        canon = names.canonical_root(cls)
+        if canon is None:
+            raise NotAContext(f"root class {cls} is {names.not_context_reason(cls)}"
+                              + self._inline_contexts_hint())
+        self.canon = canon
+        out = etree.Element("Configure", {"class": canon})
+        if root.get("id"):
+            out.set("id", root.get("id"))
+        self.line_of[out] = root.sourceline or 0
+        gen = names.jetty_generation(cls, self.src.doctype)
+        if cls != canon:
+            self.result.add(root.sourceline, Action.CHANGED, f"root class {cls} ({gen}) -> {canon}")
+        else:
+            self.result.add(root.sourceline, Action.KEPT, f"root class {cls} ({gen})")
+        if "configure_9_3.dtd" not in (self.src.doctype or "") or \
+                "-//Jetty//Configure//EN" not in (self.src.doctype or ""):
+            self.result.add(1, Action.CHANGED, "DOCTYPE -> Jetty 9.3 (configure_9_3.dtd)")
+        self._collect_strings(root)
+        out.text = root.text
+        for child in root:
+            nodes = self._statement(child)
+            for i, node in enumerate(nodes):
+                node.tail = child.tail if i == len(nodes) - 1 else "\n" + _indent_of(child)
+                out.append(node)
+        self._place_sessions(out)
+        self._check_essentials(out)
+        before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
+                  if isinstance(n, etree._Comment)][::-1]
+        after = [copy.deepcopy(n) for n in root.itersiblings() if isinstance(n, etree._Comment)]
+        note = writer.comment(f" Migrated by `deployer migrate` from {self.src.path.name} "
+                              f"({gen}); the report lists what was kept, changed and dropped. ")
+        return out, [note, *before], after
+
+    def _inline_contexts_hint(self) -> str:
+        found = [n for n in self.src.root.iter("New")
+                 if names.canonical_root(n.get("class") or "")]
+        if not found:
+            return ""
+        lines = ", ".join(str(n.sourceline) for n in found)
+        return (f"; it builds {len(found)} context(s) inline (line {lines}): move each into a "
+                "descriptor of its own (<Configure class=\"...WebAppContext\">) and migrate that")
+
+    def _collect_strings(self, root: etree._Element) -> None:
+        for new in root.iter("New"):
+            if new.get("class") in ("java.lang.String", "String") and new.get("id"):
+                args = [a for a in new if local(a.tag) == "Arg"]
+                if len(args) == 1 and not len(args[0]):
+                    self.strings[new.get("id")] = (args[0].text or "").strip()
+
+    # -- statements ----------------------------------------------------------------------------
+    def _drop(self, elem: etree._Element, why: str, what: str | None = None) -> list:
+        line = elem.sourceline
+        what = what or _describe(elem)
+        self.result.add(line, Action.DROPPED, f"{what}: {why}")
+        return [writer.dropped_comment(elem, line, why, _indent_of(elem))]
+
+    def _statement(self, elem: etree._Element) -> list:
+        if isinstance(elem, etree._Comment):
+            return [copy.deepcopy(elem)]
+        if not isinstance(elem.tag, str):
+            return []
+        tag, name = local(elem.tag), rules.lower_first(elem.get("name") or "")
+        if (tag, name) in _SESSION_GETTERS:
+            return self._session(elem)
+        if tag == "Set":
+            return self._set(elem, name)
+        if tag == "Call":
+            return self._call(elem, name)
+        if tag == "New":
+            cls = elem.get("class") or ""
+            if cls in ("java.lang.String", "String") and elem.get("id") in self.strings:
+                self.result.add(elem.sourceline, Action.CHANGED,
+                                f"string id {elem.get('id')!r} inlined where it is referenced")
+                return []
+            return self._drop(elem, rules.new_reason(cls))
+        if tag == "Get" and name == "securityHandler":
+            return self._drop(elem, rules.SECURITY)
+        if tag == "Ref":
+            return self._drop(elem, "the Server and other objects outside the context belong to "
+                              "deployer itself; configure them with `deployer run` options")
+        if tag == "Arg":
+            return self._drop(elem, "constructor arguments of the context are Java-only")
+        return self._drop(elem, "deployer has no equivalent")
+
+    def _set(self, elem: etree._Element, name: str) -> list:
+        if elem.get("class"):
+            return self._drop(elem, "a static Java field or setter")
+        if name == "handler":
+            return self._handler(elem)
+        target = rules.RENAME.get(name, name)
+        if target not in rules.KEEP:
+            return self._drop(elem, rules.DROP_SET.get(name, f"deployer's context has no "
+                                                       f"property {name!r}"))
+        problem = _value_problem(elem, self.strings)
+        if problem:
+            return self._drop(elem, problem + "; write the value out or use a <Property>")
+        out = sessions94.renamed_set(elem, target)
+        _inline_refs(out, self.strings)
+        if target in self.seen:
+            self.result.add(elem.sourceline, Action.KEPT,
+                            f"{target} set again (line {self.seen[target]} too); the last wins")
+        self.seen[target] = elem.sourceline or 0
+        self.line_of[out] = elem.sourceline or 0
+        if target != name:
+            self.result.add(elem.sourceline, Action.CHANGED, f"{name} -> {target}")
+        elif elem.get("property"):
+            self.result.add(elem.sourceline, Action.CHANGED, f"{name} property= -> <Property>")
+        else:
+            self.result.add(elem.sourceline, Action.KEPT, f"{name}{_value_hint(elem)}")
+        if target == "war" and ".war" in etree.tostring(elem, encoding="unicode", with_tail=False):
+            self.result.add(elem.sourceline, Action.KEPT, rules.WAR_NOTE)
+        if name == "virtualHosts" and elem.get("name") != "virtualHosts":
+            out.set("name", "virtualHosts")
+        return [out]
+
+    def _call(self, elem: etree._Element, name: str) -> list:
+        if elem.get("class"):
+            return self._drop(elem, "a static Java call")
+        args = [c for c in elem if isinstance(c.tag, str)]
+        if name == "setInitParameter" and len(args) == 2 and \
+                all(local(a.tag) == "Arg" for a in args):
+            return self._keep_call(elem, "init parameter")
+        if name == "setAttribute" and len(args) == 2 and all(local(a.tag) == "Arg" for a in args):
+            key = (args[0].text or "").strip()
+            if rules.JAVA_ATTRIBUTE.match(key):
+                return self._drop(elem, "a Jetty/Java attribute (jar scanning, class loading); "
+                                  "meaningless for a Python app", f"attribute {key}")
+            return self._keep_call(elem, "context attribute")
+        if name.startswith("set") and len(args) == 1 and local(args[0].tag) == "Arg":
+            prop = rules.lower_first(name[3:])
+            as_set = etree.Element("Set", name=prop)
+            as_set.text = args[0].text
+            for c in args[0]:
+                as_set.append(copy.deepcopy(c))
+            as_set.sourceline = elem.sourceline
+            if rules.RENAME.get(prop, prop) in rules.KEEP:
+                self.result.add(elem.sourceline, Action.CHANGED,
+                                f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")
+                return self._set(as_set, prop)
+        return self._drop(elem, rules.call_reason(name))
+
+    def _keep_call(self, elem: etree._Element, what: str) -> list:
+        problem = _value_problem(elem, self.strings)
+        if problem:
+            return self._drop(elem, problem)
+        out = copy.deepcopy(elem)
+        _inline_refs(out, self.strings)
+        key = (elem[0].text or "").strip() if len(elem) else ""
+        self.result.add(elem.sourceline, Action.KEPT, f"{what} {key}")
+        return [out]
+
+    def _handler(self, elem: etree._Element) -> list:
+        new = next((c for c in elem if local(c.tag) == "New"), None)
+        cls = new.get("class", "") if new is not None else ""
+        if not cls.endswith(".ResourceHandler"):
+            why = rules.SERVLET if "Servlet" in cls else f"a Java handler ({cls or 'reference'})"
+            return self._drop(elem, why)
+        self.result.add(elem.sourceline, Action.CHANGED, f"{cls}: deployer serves the context's "
+                        "static files itself; its settings move onto the context")
+        out: list = []
+        for child in new:
+            if isinstance(child, etree._Comment):
+                out.append(copy.deepcopy(child))
+            elif isinstance(child.tag, str):
+                nm = rules.lower_first(child.get("name") or "")
+                if local(child.tag) == "Set" and rules.RENAME.get(nm, nm) in rules.KEEP:
+                    out.extend(self._set(child, nm))
+                else:
+                    out.extend(self._drop(child, rules.DROP_SET.get(nm, "a ResourceHandler "
+                                                                     "setting deployer lacks")))
+        return out
+
+    # -- sessions ------------------------------------------------------------------------------
+    def _session(self, elem: etree._Element) -> list:
+        line = elem.sourceline
+        if local(elem.tag) == "Set":
+            new = next((c for c in elem if local(c.tag) == "New"), None)
+            if new is None or not names.is_session_handler(new.get("class") or ""):
+                cls = new.get("class") if new is not None else "a reference"
+                self.plan.note(line, Action.CHANGED, f"session handler {cls} -> "
+                               f"{names.SESSION_HANDLER}")
+            elif new.get("class") != names.SESSION_HANDLER:
+                self.plan.note(line, Action.CHANGED, f"{new.get('class')} -> "
+                               f"{names.SESSION_HANDLER}")
+            if new is not None:
+                sessions94.walk_handler(new, self.plan)
+        else:
+            sessions94.walk_handler(elem, self.plan)
+        marker = etree.Comment("session-anchor")
+        if self.session_anchor is None:
+            self.session_anchor = marker
+            return [marker]
+        return []
+
+    def _place_sessions(self, out: etree._Element) -> None:
+        if self.session_anchor is None:
+            return
+        self.plan.finish()
+        for line, action, msg in self.plan.findings:
+            self.result.add(line, action, msg)
+        block = self.plan.build()
+        anchor = self.session_anchor
+        if block is None:
+            anchor.getparent().remove(anchor) if anchor.getparent() is not None else None
+            return
+        depth = 1
+        writer.indent_created(block, depth)
+        block.tail = anchor.tail
+        anchor.getparent().replace(anchor, block)
+
+    # -- what a deployable descriptor needs -----------------------------------------------------
+    def _check_essentials(self, out: etree._Element) -> None:
+        if self.canon == names.MOVED:
+            return
+        if "contextPath" not in self.seen:
+            self.result.add(self.src.root.sourceline, Action.CHANGED,
+                            "no contextPath (a jetty-web.xml/jetty-env.xml fragment?): "
+                            "deployer serves it at \"/\"; add <Set name=\"contextPath\">")
+        if "war" in self.seen or "resourceBase" in self.seen:
+            return
+        webinf = self.src.path.resolve().parent
+        if webinf.name == "WEB-INF":
+            s = etree.Element("Set", name="war")
+            s.text = str(webinf.parent)
+            s.tail = "\n"
+            out.insert(0, s)
+            self.result.add(self.src.root.sourceline, Action.CHANGED,
+                            f"war set to {webinf.parent}, the webapp this WEB-INF fragment is in")
+            return
+        self.result.add(self.src.root.sourceline, Action.CHANGED,
+                        "no war or resourceBase (a jetty-web.xml/jetty-env.xml fragment lives in "
+                        "the webapp's WEB-INF/): the context has no files; add <Set name=\"war\"> "
+                        "pointing at the webapp directory or archive")
+        c = writer.comment(" deployer migrate: the source names no webapp; add "
+                           "<Set name=\"war\">path/to/webapp</Set> ")
+        c.tail = "\n  "
+        out.insert(0, c)
+
+
+def _indent_of(elem: etree._Element) -> str:
+    """The whitespace an element stands indented by in its source."""
+    prev = elem.getprevious()
+    ws = prev.tail if prev is not None else (elem.getparent().text
+                                             if elem.getparent() is not None else "")
+    ws = ws or ""
+    return ws.rsplit("\n", 1)[-1] if "\n" in ws and not ws.strip() else "  "
+
+
+def _describe(elem: etree._Element) -> str:
+    tag = local(elem.tag)
+    bits = [f"{k}=\"{v}\"" for k, v in elem.attrib.items() if k in ("name", "class", "id")]
+    return f"<{tag}{' ' if bits else ''}{' '.join(bits)}>"
+
+
+def _value_hint(elem: etree._Element) -> str:
+    text = " ".join(etree.tostring(elem, encoding="unicode", method="text",
+                                   with_tail=False).split())
+    props = [p.get("name") for p in elem.iter("Property", "SystemProperty", "Env")]
+    hint = f" {text}" if text and len(text) < 60 else ""
+    if props:
+        hint += f" (with {', '.join(str(p) for p in props)})"
+    return hint
+
+
+def migrate_configure(src: Source, result: FileResult) -> tuple | None:
+    """Convert; on a non-context root set the result's status and message and return None."""
+    try:
+        return ContextMigration(src, result).run()
+    except NotAContext as exc:
+        result.status = Status.NOT_A_CONTEXT
+        result.message = str(exc)
+        return None
+
+
+__all__ = ["migrate_configure", "ContextMigration", "Path"]

@@ -1,0 +1,339 @@
+"""Session configuration of every Jetty generation, brought onto one 9.3 HashSessionManager.
+
+Jetty 6-9.3 configure a SessionManager; 9.4+ split it into SessionHandler settings, a SessionCache
+and a SessionDataStore (JETTY.md §4). deployer implements the 9.3 model, so 9.4 settings are mapped
+as JETTY.md §4.5 tables them, and every place where the meaning shifts gets a note in the report.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from deployer.migrate import names
+from deployer.migrate.reader import local
+from deployer.migrate.report import Action
+
+#: HashSessionManager (9.3) properties; 9.4 SessionHandler kept most of these names (§4.1).
+MANAGER_SETTINGS = {
+    "storeDirectory", "lazyLoad", "savePeriod", "scavengePeriod", "idleSavePeriod",
+    "deleteUnrestorableSessions", "maxInactiveInterval", "sessionCookie",
+    "sessionIdPathParameterName", "httpOnly", "secureRequestOnly", "usingCookies",
+    "nodeIdInSessionId", "checkingRemoteSessionIdEncoding", "refreshCookieAge", "sessionDomain",
+    "sessionPath", "maxCookieAge",
+}
+
+#: 9.4 names -> (9.3 name, note for the report).
+RENAMES: dict[str, tuple[str, str]] = {
+    "storeDir": ("storeDirectory", "9.4 FileSessionDataStore storeDir is 9.3's storeDirectory; "
+                 "9.4 may share one directory between contexts, 9.3 needs one per context"),
+    "deleteUnrestorableFiles": ("deleteUnrestorableSessions", "same meaning"),
+    "removeUnloadableSessions": ("deleteUnrestorableSessions", "the 9.4 cache setting; on "
+                                 "HashSessionManager it deletes files that fail to restore"),
+    "savePeriodSec": ("savePeriod", "meaning differs: in 9.4 savePeriodSec throttles writes of "
+                      "sessions whose attributes did not change (0 = write at every request "
+                      "exit); 9.3's savePeriod is a periodic dump of the sessions accessed since "
+                      "the last save (0 = off, sessions are written when idle and at shutdown)"),
+    "idlePassivationTimeoutSec": ("idleSavePeriod", "passivating an idle session is 9.3's "
+                                  "idleSavePeriod"),
+}
+
+DROPPED_NOTES = {
+    "gracePeriodSec": "9.4's grace period for expiry across nodes; deployer is one node",
+    "saveOnCreate": "no 9.3 equivalent: new sessions are written when idle, at a periodic save "
+                    "(savePeriod) or at shutdown",
+    "flushOnResponseCommit": "no 9.3 equivalent: use savePeriod for periodic writes",
+    "invalidateOnShutdown": "deployer saves sessions at shutdown when storeDirectory is set and "
+                            "invalidates them when it is not",
+    "expiryTimeoutSec": "expiry follows maxInactiveInterval",
+    "sessionIdManager": "deployer has one session id manager per server, shared by all contexts",
+    "scavengeIntervalSec": "the 9.4 HouseKeeper is server-wide; HashSessionManager scavenges "
+                           "every scavengePeriod (default 30 s)",
+    "scavengeInterval": "the scavenge interval is scavengePeriod on HashSessionManager",
+    "sessionTrackingModes": "deployer tracks sessions with a cookie and the ;jsessionid path "
+                            "parameter (usingCookies / sessionIdPathParameterName)",
+    "saveInterval": "a Redis manager setting; use savePeriod for periodic writes",
+}
+
+#: Jetty 10+ `Set property=` defaults of the distribution's session modules (§4.4).
+PROPERTY_DEFAULTS = {
+    "jetty.session.file.storeDir": "./sessions",
+    "jetty.session.file.deleteUnrestorableFiles": "false",
+    "jetty.session.savePeriod.seconds": "0",
+    "jetty.session.evictionPolicy": "-1",
+    "jetty.session.saveOnInactiveEvict": "false",
+    "jetty.session.removeUnloadableSessions": "false",
+}
+
+
+def lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def literal(elem: etree._Element) -> str | None:
+    """The text of a value element when it is plain text, else None."""
+    if len([c for c in elem if isinstance(c.tag, str)]):
+        return None
+    return (elem.text or "").strip()
+
+
+@dataclass
+class Setting:
+    name: str
+    value: etree._Element  # a <Set name=...> ready for the manager
+    line: int
+
+
+@dataclass
+class SessionPlan:
+    """What the session config of one context becomes, plus the report lines on the way."""
+
+    settings: dict[str, Setting] = field(default_factory=dict)
+    findings: list[tuple[int, Action, str]] = field(default_factory=list)
+    comments: list[etree._Element] = field(default_factory=list)
+    file_store: bool = False
+    eviction: tuple[etree._Element, int] | None = None
+    save_on_evict: str | None = None
+
+    def note(self, line: int | None, action: Action, msg: str) -> None:
+        self.findings.append((line or 0, action, msg))
+
+    def put(self, name: str, value: etree._Element, line: int, action: Action, msg: str) -> None:
+        if name in self.settings:
+            self.note(line, Action.DROPPED, f"{name} already set on line "
+                      f"{self.settings[name].line}; Jetty would apply both, the first is kept")
+            return
+        self.settings[name] = Setting(name, value, line)
+        self.note(line, action, msg)
+
+    def put_set(self, src: etree._Element, name: str, action: Action, msg: str) -> None:
+        self.put(name, renamed_set(src, name), src.sourceline or 0, action, msg)
+
+    # -- building ---------------------------------------------------------------------------
+    def finish(self) -> None:
+        if self.eviction is not None:
+            self._map_eviction(*self.eviction)
+        if self.file_store and "lazyLoad" not in self.settings:
+            line = min((s.line for s in self.settings.values()), default=0)
+            value = text_set("lazyLoad", "true")
+            if line:
+                value.sourceline = line
+            self.put("lazyLoad", value, line, Action.CHANGED,
+                     "lazyLoad=true added: 9.4 loads a session from its store on demand, per id; "
+                     "9.3 lazyLoad loads the stored sessions at the first request instead of at "
+                     "start")
+
+    def _map_eviction(self, src: etree._Element, line: int) -> None:
+        value = literal(src)
+        saves = (self.save_on_evict or "").lower() == "true"
+        if value is not None and re.fullmatch(r"-?\d+", value) and int(value) < 0:
+            self.note(line, Action.KEPT, f"evictionPolicy {value} (never evict) is what "
+                      "HashSessionManager does without idleSavePeriod")
+            return
+        if value is not None and re.fullmatch(r"-?\d+", value) and int(value) == 0:
+            self.note(line, Action.DROPPED, "evictionPolicy 0 (evict when the last request "
+                      "leaves) has no 9.3 equivalent: sessions stay in memory; idleSavePeriod N "
+                      "writes them out after N idle seconds")
+            return
+        why = ("evictionPolicy N with saveOnInactiveEviction=true is 9.3's idleSavePeriod N"
+               if saves else "evictionPolicy N without saveOnInactiveEviction evicts without "
+               "saving in 9.4; idleSavePeriod N saves the session to storeDirectory, then drops "
+               "it from memory")
+        self.put_set(src, "idleSavePeriod", Action.CHANGED, why)
+
+    def build(self) -> etree._Element | None:
+        if not self.settings and not self.comments:
+            return None
+        get = etree.Element("Get", name="sessionHandler")
+        set_ = etree.SubElement(get, "Set", name="sessionManager")
+        new = etree.SubElement(set_, "New", {"class": names.HASH_MANAGER})
+        for c in self.comments:
+            new.append(c)
+        for s in self.settings.values():
+            new.append(s.value)
+        return get
+
+
+def renamed_set(src: etree._Element, name: str) -> etree._Element:
+    """A copy of ``<Set>`` (or a Call's Arg) under a new name; ``property=`` made explicit."""
+    out = etree.Element("Set", name=name)
+    if src.sourceline:
+        out.sourceline = src.sourceline
+    if src.get("type"):
+        out.set("type", src.get("type"))
+    prop = src.get("property")
+    if prop and not len(src) and not (src.text or "").strip():
+        p = etree.SubElement(out, "Property", name=prop)
+        if prop in PROPERTY_DEFAULTS:
+            p.set("default", PROPERTY_DEFAULTS[prop])
+        return out
+    out.text = src.text
+    for child in src:
+        out.append(copy.deepcopy(child))
+    return out
+
+
+def text_set(name: str, value: str) -> etree._Element:
+    out = etree.Element("Set", name=name)
+    out.text = value
+    return out
+
+
+def _new_of(elem: etree._Element) -> tuple[etree._Element | None, str]:
+    """The <New> inside a Set/Arg value and its class."""
+    for child in elem:
+        if local(child.tag) == "New":
+            return child, child.get("class") or ""
+    return None, ""
+
+
+def _statements(elem: etree._Element):
+    for child in elem:
+        if not isinstance(child.tag, str):
+            continue
+        yield child, local(child.tag), lower_first(child.get("name") or "")
+
+
+def walk_handler(elem: etree._Element, plan: SessionPlan) -> None:
+    """Children of a SessionHandler (Get sessionHandler, New SessionHandler, getSessionHandler)."""
+    for child in elem:
+        if isinstance(child, etree._Comment):
+            plan.comments.append(copy.deepcopy(child))
+            continue
+        if not isinstance(child.tag, str):
+            continue
+        tag, name, line = local(child.tag), lower_first(child.get("name") or ""), child.sourceline
+        if tag == "Arg":
+            new, cls = _new_of(child)
+            if new is not None:
+                walk_manager(new, cls, plan)
+            continue
+        if tag == "Set" and name == "sessionManager":
+            new, cls = _new_of(child)
+            if new is None:
+                plan.note(line, Action.DROPPED, "sessionManager set from a reference: "
+                          "deployer uses its HashSessionManager")
+            else:
+                walk_manager(new, cls, plan)
+        elif tag == "Get" and name == "sessionManager":
+            walk_manager(child, names.HASH_MANAGER, plan)
+        elif tag == "Set" and name == "sessionCache":
+            new, cls = _new_of(child)
+            walk_cache(new if new is not None else child, cls, plan)
+        elif tag == "Get" and name == "sessionCache":
+            walk_cache(child, "DefaultSessionCache", plan)
+        elif tag == "Set":
+            setting(child, name, plan)
+        elif tag == "Call" and name.startswith("set") and len(child) == 1 \
+                and local(child[0].tag) == "Arg":
+            setting(child[0], lower_first(name[3:]), plan, line)
+        else:
+            plan.note(line, Action.DROPPED, f"<{tag} name=\"{name}\"> on the session handler has "
+                      "no HashSessionManager equivalent")
+
+
+def setting(src: etree._Element, name: str, plan: SessionPlan, line: int | None = None) -> None:
+    line = line or src.sourceline or 0
+    if name in MANAGER_SETTINGS:
+        plan.put(name, renamed_set(src, name), line, Action.KEPT, f"session setting {name}")
+    elif name in RENAMES:
+        new, why = RENAMES[name]
+        plan.put(new, renamed_set(src, new), line, Action.CHANGED, f"{name} -> {new}: {why}")
+    elif name in ("evictionPolicy",):
+        plan.eviction = (src, line)
+    elif name in ("saveOnInactiveEviction", "saveOnInactiveEvict"):
+        plan.save_on_evict = literal(src) or ""
+        plan.note(line, Action.CHANGED, f"{name} folded into idleSavePeriod (see evictionPolicy)")
+    elif name in DROPPED_NOTES:
+        plan.note(line, Action.DROPPED, f"session setting {name}: {DROPPED_NOTES[name]}")
+    else:
+        plan.note(line, Action.DROPPED, f"session setting {name}: HashSessionManager has no such "
+                  "property")
+
+
+def walk_manager(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
+    line = elem.sourceline
+    short = cls.rsplit(".", 1)[-1]
+    if names.is_hash_manager(cls):
+        if cls != names.HASH_MANAGER:
+            plan.note(line, Action.CHANGED, f"{cls} -> {names.HASH_MANAGER}")
+    elif short == "FileSessionManager":
+        plan.file_store = True
+        plan.note(line, Action.CHANGED, f"{cls} (9.4 pre-release file sessions) -> "
+                  "HashSessionManager with storeDirectory")
+    else:
+        plan.note(line, Action.CHANGED, f"{cls} -> HashSessionManager: its sessions lived outside "
+                  "the process; deployer keeps them in memory (add storeDirectory to persist "
+                  "them across restarts; one process holds them, there is no cluster sharing)")
+    for child in elem:
+        if isinstance(child, etree._Comment):
+            plan.comments.append(copy.deepcopy(child))
+            continue
+        if not isinstance(child.tag, str):
+            continue
+        tag, name = local(child.tag), lower_first(child.get("name") or "")
+        if tag == "Set":
+            setting(child, name, plan)
+        elif tag == "Get" and name == "sessionDataStore":
+            walk_store(child, "FileSessionDataStore", plan)
+        elif tag == "Get" and name == "sessionStore":
+            walk_cache(child, "SessionStore", plan)
+        elif tag == "Arg":
+            plan.note(child.sourceline, Action.DROPPED, f"constructor argument of {short}: "
+                      "HashSessionManager takes none")
+        else:
+            plan.note(child.sourceline, Action.DROPPED, f"<{tag} name=\"{name}\"> on {short} "
+                      "has no HashSessionManager equivalent")
+
+
+def walk_cache(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
+    short = cls.rsplit(".", 1)[-1]
+    if short == "NullSessionCache":
+        plan.note(elem.sourceline, Action.CHANGED, "NullSessionCache (no cache, every request "
+                  "reads the store) -> HashSessionManager keeps sessions in memory")
+    elif short != "SessionStore":
+        plan.note(elem.sourceline, Action.CHANGED, f"{short} (9.4 session cache) -> its settings "
+                  "move onto HashSessionManager")
+    for child in elem:
+        if isinstance(child, etree._Comment):
+            plan.comments.append(copy.deepcopy(child))
+            continue
+        if not isinstance(child.tag, str):
+            continue
+        tag, name = local(child.tag), lower_first(child.get("name") or "")
+        if tag == "Arg":
+            continue  # the SessionHandler reference the cache is built with
+        if tag == "Set" and name == "sessionDataStore":
+            new, scls = _new_of(child)
+            walk_store(new if new is not None else child, scls, plan)
+        elif tag == "Get" and name == "sessionDataStore":
+            walk_store(child, "FileSessionDataStore", plan)
+        elif tag == "Set":
+            setting(child, name, plan)
+        else:
+            plan.note(child.sourceline, Action.DROPPED, f"<{tag} name=\"{name}\"> on the session "
+                      "cache has no HashSessionManager equivalent")
+
+
+def walk_store(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
+    short = cls.rsplit(".", 1)[-1]
+    if short not in ("FileSessionDataStore", "SessionDataStore"):
+        plan.note(elem.sourceline, Action.DROPPED, f"{cls or 'session data store'}: sessions were "
+                  "stored outside the process (database, cache cluster); deployer keeps them in "
+                  "memory, or in files with storeDirectory")
+        return
+    plan.file_store = True
+    plan.note(elem.sourceline, Action.CHANGED, "FileSessionDataStore -> HashSessionManager "
+              "storeDirectory (9.4 file names carry expiry, context and vhost; 9.3 files are "
+              "per context directory: existing 9.4 session files are not read)")
+    for child in elem:
+        if isinstance(child, etree._Comment):
+            plan.comments.append(copy.deepcopy(child))
+        elif isinstance(child.tag, str) and local(child.tag) == "Set":
+            setting(child, lower_first(child.get("name") or ""), plan)
+        elif isinstance(child.tag, str):
+            plan.note(child.sourceline, Action.DROPPED, f"<{local(child.tag)}> on the data store "
+                      "has no HashSessionManager equivalent")
