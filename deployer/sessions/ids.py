@@ -77,5 +77,6 @@ class SessionIdManager:
         with self._lock:
             self._in_use.difference_update(cluster_ids)
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
         return len(self._in_use)

@@ -210,7 +210,8 @@ class SessionStore:
         rows = self._run(lambda c: c.execute(
             "SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchall())
         self.rows_read += len(rows)
-        return self._decode_all(rows)[0] if rows else None
+        good = self._decode_all(rows)
+        return good[0] if good else None
 
     def load_all(self) -> list[Record]:
         """Every readable session (bad entries are set aside or deleted, and logged)."""

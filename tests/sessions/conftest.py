@@ -1,0 +1,60 @@
+"""Fixtures for the sessions layer: managers that are always stopped, and no leaked threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition"):
+    """Poll until condition() is truthy; fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def session_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("sessions-")]
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    before = set(session_threads())
+    yield
+    leaked = [t.name for t in session_threads() if t not in before]
+    assert not leaked, f"session threads left running: {leaked}"
+
+
+@pytest.fixture
+def ids() -> SessionIdManager:
+    return SessionIdManager()
+
+
+@pytest.fixture
+def make_manager(ids: SessionIdManager) -> Iterator[Callable[..., SessionManager]]:
+    """make_manager(store, name=, start=True, **config): a manager stopped at teardown."""
+    made: list[SessionManager] = []
+
+    def make(store: Path | None = None, *, name: str = "ctx", start: bool = True,
+             id_manager: SessionIdManager | None = None, **config: object) -> SessionManager:
+        idm = id_manager if id_manager is not None else ids
+        m = SessionManager(SessionConfig(store_directory=store, **config), idm, name)
+        made.append(m)
+        if start:
+            m.start()
+        return m
+
+    yield make
+    for m in reversed(made):
+        m.stop()
