@@ -119,6 +119,9 @@ def finish(result: FileResult, converted: tuple) -> None:
 
 
 def _status(result: FileResult) -> Status:
+    if result.incomplete:
+        result.message = result.incomplete
+        return Status.INCOMPLETE
     if any(f.action is not Action.KEPT for f in result.findings):
         return Status.WITH_CHANGES
     return Status.AS_IS
@@ -156,7 +159,9 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
     results = []
     for path in iter_sources(sources):
         result = migrate_file(path, out_dir, taken)
-        if write and out_dir is not None and result.ok and result.text is not None:
+        result.findings.sort(key=lambda f: f.line)
+        if write and out_dir is not None and result.text is not None \
+                and result.status is not Status.FAILED:
             out_dir.mkdir(parents=True, exist_ok=True)
             target = out_dir / f"{result.name}.xml"
             tmp = target.with_name(f".{target.name}.tmp")

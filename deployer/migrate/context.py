@@ -166,6 +166,9 @@ class ContextMigration:
         if target not in rules.KEEP:
             return self._drop(elem, rules.DROP_SET.get(name, f"deployer's context has no "
                                                        f"property {name!r}"))
+        return self._keep_set(elem, name, target)
+
+    def _keep_set(self, elem: etree._Element, name: str, target: str) -> list:
         problem = _value_problem(elem, self.strings)
         if problem:
             return self._drop(elem, problem + "; write the value out or use a <Property>")
@@ -225,25 +228,38 @@ class ContextMigration:
         return [out]
 
     def _handler(self, elem: etree._Element) -> list:
+        """A ResourceHandler is how Jetty serves static files; deployer has the same (9.3 name)."""
         new = next((c for c in elem if local(c.tag) == "New"), None)
         cls = new.get("class", "") if new is not None else ""
-        if not cls.endswith(".ResourceHandler"):
+        if not cls.endswith(".ResourceHandler") or self.canon == names.WEBAPP:
             why = rules.SERVLET if "Servlet" in cls else f"a Java handler ({cls or 'reference'})"
             return self._drop(elem, why)
-        self.result.add(elem.sourceline, Action.CHANGED, f"{cls}: deployer serves the context's "
-                        "static files itself; its settings move onto the context")
-        out: list = []
+        out = etree.Element("Set", name="handler")
+        out.text = elem.text
+        res = etree.SubElement(out, "New", {"class": names.RESOURCE_HANDLER})
+        res.tail = new.tail
+        res.text = new.text
+        if cls != names.RESOURCE_HANDLER:
+            self.result.add(new.sourceline, Action.CHANGED, f"{cls} -> {names.RESOURCE_HANDLER}")
+        else:
+            self.result.add(new.sourceline, Action.KEPT, f"{cls} serves the static files")
         for child in new:
             if isinstance(child, etree._Comment):
-                out.append(copy.deepcopy(child))
-            elif isinstance(child.tag, str):
-                nm = rules.lower_first(child.get("name") or "")
-                if local(child.tag) == "Set" and rules.RENAME.get(nm, nm) in rules.KEEP:
-                    out.extend(self._set(child, nm))
-                else:
-                    out.extend(self._drop(child, rules.DROP_SET.get(nm, "a ResourceHandler "
-                                                                     "setting deployer lacks")))
-        return out
+                res.append(copy.deepcopy(child))
+                continue
+            if not isinstance(child.tag, str):
+                continue
+            nm = rules.lower_first(child.get("name") or "")
+            target = rules.RESOURCE_RENAME.get(nm, nm)
+            if local(child.tag) == "Set" and target in rules.RESOURCE_KEEP:
+                nodes = self._keep_set(child, nm, target)
+            else:
+                nodes = self._drop(child, rules.DROP_SET.get(nm, "a ResourceHandler setting "
+                                                             "deployer lacks"))
+            for node in nodes:
+                node.tail = child.tail
+                res.append(node)
+        return [out]
 
     # -- sessions ------------------------------------------------------------------------------
     def _session(self, elem: etree._Element) -> list:
@@ -306,6 +322,8 @@ class ContextMigration:
                         "no war or resourceBase (a jetty-web.xml/jetty-env.xml fragment lives in "
                         "the webapp's WEB-INF/): the context has no files; add <Set name=\"war\"> "
                         "pointing at the webapp directory or archive")
+        self.result.incomplete = ("no war or resourceBase: add <Set name=\"war\"> to the "
+                                  "migrated descriptor (a WEB-INF fragment names no webapp)")
         c = writer.comment(" deployer migrate: the source names no webapp; add "
                            "<Set name=\"war\">path/to/webapp</Set> ")
         c.tail = "\n  "

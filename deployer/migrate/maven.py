@@ -298,5 +298,9 @@ class PomMigration:
             self.result.add(line, Action.CHANGED, f"contextPath {path}: the plugin's default")
         if "war" not in self.seen and "resourceBase" not in self.seen:
             self.out.insert(1, self.pom.set_elem("war", "${basedir}/src/main/webapp", line))
+            webapp = self.pom.dir / "src" / "main" / "webapp"
+            python = any((webapp / f).is_file() for f in ("wsgi.py", "asgi.py"))
+            what = ("it holds a Python app (wsgi.py/asgi.py)" if python else
+                    "a Java webapp: " + rules.WAR_NOTE.split(": ", 1)[1])
             self.result.add(line, Action.CHANGED, "war: the project's src/main/webapp (what "
-                            "jetty:run serves); " + rules.WAR_NOTE.split(": ", 1)[1])
+                            f"jetty:run serves); {what}")

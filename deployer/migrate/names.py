@@ -13,6 +13,7 @@ WEBAPP = "org.eclipse.jetty.webapp.WebAppContext"
 CONTEXT = "org.eclipse.jetty.server.handler.ContextHandler"
 SERVLET_CONTEXT = "org.eclipse.jetty.servlet.ServletContextHandler"
 MOVED = "org.eclipse.jetty.server.handler.MovedContextHandler"
+RESOURCE_HANDLER = "org.eclipse.jetty.server.handler.ResourceHandler"
 SESSION_HANDLER = "org.eclipse.jetty.server.session.SessionHandler"
 HASH_MANAGER = "org.eclipse.jetty.server.session.HashSessionManager"
 EE = r"(?:\.ee\d+)?"  # Jetty 12: org.eclipse.jetty.ee8/ee9/ee10/ee11.*

@@ -20,6 +20,7 @@ class Action(StrEnum):
 class Status(StrEnum):
     AS_IS = "deployable as is"
     WITH_CHANGES = "deployable with changes"
+    INCOMPLETE = "incomplete (validates, but names no webapp to serve)"
     NOT_A_CONTEXT = "not a context"
     FAILED = "failed"
 
@@ -51,13 +52,15 @@ class FileResult:
     text: str | None = None
     output: str | None = None
     name: str | None = None  # the base name of the output file, without ".xml"
+    incomplete: str = ""  # why a validating descriptor still cannot be deployed
 
     def add(self, line: int | None, action: Action, message: str) -> None:
         self.findings.append(Finding(self.source, line or 0, action, message))
 
     @property
     def ok(self) -> bool:
-        return self.status is not Status.FAILED
+        """Deployable, or rightly recognised as no context (what exit code 0 promises)."""
+        return self.status in (Status.AS_IS, Status.WITH_CHANGES, Status.NOT_A_CONTEXT)
 
     def counts(self) -> dict[str, int]:
         out = {a.value: 0 for a in Action}

@@ -11,9 +11,13 @@ import re
 #: context properties deployer honours (ContextSpec), by their Jetty setter name.
 KEEP = {
     "contextPath", "war", "resourceBase", "virtualHosts", "initParams", "displayName",
-    "welcomeFiles", "application", "directoriesListed", "newContextURL", "permanent",
-    "discardPathInfo", "discardQuery",
+    "welcomeFiles", "application", "newContextURL", "permanent", "discardPathInfo",
+    "discardQuery", "expires",
 }
+#: what deployer's ResourceHandler takes (its settings end up on the context).
+RESOURCE_KEEP = {"resourceBase", "directoriesListed", "welcomeFiles"}
+RESOURCE_RENAME = {"baseResourceAsString": "resourceBase", "baseResource": "resourceBase",
+                   "dirAllowed": "directoriesListed"}
 #: Jetty 10/12 names for the same property.
 RENAME = {"baseResourceAsString": "resourceBase", "baseResource": "resourceBase",
           "contextPathEncoded": "contextPath"}
@@ -52,7 +56,6 @@ DROP_SET: dict[str, str] = {
     "protectedTargets": "deployer never serves WEB-INF/ and META-INF/",
     "errorHandler": "a Java error handler; error pages are the Python app's business",
     "cacheControl": "a Java ResourceHandler header; set Cache-Control in a Python app if needed",
-    "expires": "MovedContextHandler's Expires header is not implemented by deployer",
     "allowNullPathInfo": "deployer routes /ctx to the context like Jetty's default",
     "compactPath": "not supported by deployer",
     "aliases": "Java resource alias checking; deployer never follows paths out of the webapp",
