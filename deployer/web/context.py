@@ -61,8 +61,6 @@ class WebContext(LifeCycle):
                  app_factory: Callable[[], LoadedApp] | None, sessions: Any = None,
                  tracking: Any = None, redirect: Redirect | None = None, name: str = "") -> None:
         super().__init__()
-        if app_factory is None and redirect is None:
-            raise ValueError("a context needs an app_factory or a redirect")
         self.info = info
         self.virtual_hosts = list(virtual_hosts)
         self.app_factory = app_factory
@@ -164,6 +162,10 @@ class WebContext(LifeCycle):
             return
         if self.redirect is not None:
             await self._redirect(scope, send)
+            return
+        if self.app_factory is None:  # a ContextHandler with nothing to serve
+            if scope["type"] == "http":
+                await _plain(send, 404, b"404 Not Found\n")
             return
         if self._lifespan is not None and not self._lifespan.started:
             await self.ensure_started()

@@ -153,7 +153,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if start < 0 or end < start:
+    if start < 0 or end < start and start < size:
         return None
     if start >= size:
         return False
@@ -184,7 +184,7 @@ class StaticFiles:
             return
         info = scope.get("deployer.context")
         welcome = getattr(info, "welcome_files", None) or self.welcome_files
-        entry = await asyncio.to_thread(self._find, parts, welcome)
+        entry = await asyncio.to_thread(self._find, parts, welcome, rel.endswith("/"))
         if entry is None:
             await _respond(send, 404, b"404 Not Found\n")
             return
@@ -199,9 +199,9 @@ class StaticFiles:
             return
         await self._send_file(scope, send, entry, method == "HEAD")
 
-    def _find(self, parts: list[str], welcome: Sequence[str]) -> Entry | None:
+    def _find(self, parts: list[str], welcome: Sequence[str], slash: bool) -> Entry | None:
         entry = self.source.stat(parts)
-        if entry is None or not entry.is_dir:
+        if entry is None or not entry.is_dir or not slash:
             return entry
         for name in welcome:
             child = self.source.stat([*parts, name])

@@ -39,7 +39,8 @@ class RequestHook(Protocol):
 
 
 class WorkerPool:
-    """A fixed set of daemon threads fed by a SimpleQueue; started on first use, joined on close."""
+    """A fixed set of daemon threads fed by a SimpleQueue: started on first use, joined on close
+    (and started again if used after that, so a stopped context can be started again)."""
 
     def __init__(self, threads: int = 16, name: str = "wsgi") -> None:
         self.size = max(1, threads)
@@ -47,7 +48,6 @@ class WorkerPool:
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._closed = False
 
     def submit(self, job: Callable[[], None]) -> None:
         if not self._threads:
@@ -56,9 +56,7 @@ class WorkerPool:
 
     def _start(self) -> None:
         with self._lock:
-            if self._threads or self._closed:
-                if self._closed:
-                    raise RuntimeError("worker pool is closed")
+            if self._threads:
                 return
             for i in range(self.size):
                 t = threading.Thread(target=self._run, name=f"{self.name}-{i}", daemon=True)
@@ -72,7 +70,6 @@ class WorkerPool:
 
     def close(self, timeout: float = 10.0) -> None:
         with self._lock:
-            self._closed = True
             threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put(None)
