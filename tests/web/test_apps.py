@@ -1,4 +1,4 @@
-"""Loading webapps: WSGI/ASGI/static detection, archives, isolation, reload, failures (over HTTP)."""
+"""Loading webapps: detection, archives, isolation, reload and failures (over HTTP)."""
 
 from __future__ import annotations
 

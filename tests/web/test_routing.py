@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from deployer.web.context import Redirect
-from deployer.web.router import Route, RouteTable, Router
+from deployer.web.router import Route, Router, RouteTable
 from tests.web.conftest import Harness
 
 APP = '''
