@@ -159,6 +159,8 @@ class SessionStore:
     def _check_format(self, conn: sqlite3.Connection) -> None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
+            if not self._create:
+                raise SessionError(f"{self.path} is not a deployer session store (it is empty)")
             conn.executescript(SCHEMA)
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION))])
@@ -171,7 +173,8 @@ class SessionStore:
                 f"session store {self.path} has format version {meta['version']}; this deployer "
                 f"reads up to {FORMAT_VERSION} (upgrade deployer or point storeDirectory elsewhere)"
             )
-        conn.executescript(SCHEMA)  # tables added by later minor revisions
+        if self._create:
+            conn.executescript(SCHEMA)  # tables added by later minor revisions
 
     def _replace_unreadable(self, exc: Exception) -> None:
         """Rename an unusable database (and its -wal/-shm) aside; the next open starts fresh."""
