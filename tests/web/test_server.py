@@ -1,0 +1,80 @@
+"""The embedded server: port 0, graceful stop that lets in-flight requests finish, drain()."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.web.conftest import Harness
+
+SLOW = '''
+import threading
+GATE = threading.Event()
+ENTERED = threading.Event()
+
+def application(environ, start_response):
+    ENTERED.set()
+    GATE.wait(10)
+    start_response("200 OK", [])
+    return [b"finished"]
+'''
+
+
+def wait_for(cond, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
+
+
+def test_graceful_stop_finishes_in_flight_requests(harness: Harness, tmp_path: Path) -> None:
+    base = tmp_path / "slow"
+    base.mkdir()
+    (base / "wsgi.py").write_text(SLOW)
+    ctx = harness.context(base, "/slow")
+    module = ctx.loaded.modules["wsgi"]
+    assert harness.server.port and harness.server.port > 0
+    result: dict[str, object] = {}
+
+    def request() -> None:
+        result["r"] = httpx.get(f"{harness.url}/slow/", timeout=10)
+
+    t = threading.Thread(target=request)
+    t.start()
+    try:
+        module.ENTERED.wait(5)
+        assert ctx.in_flight == 1
+        assert harness.run(ctx.drain(0.05)) is False  # bounded
+        stopping = threading.Thread(target=harness.run, args=(harness.server.stop(5.0),))
+        stopping.start()
+        wait_for(lambda: _refused(harness.url))  # no longer accepting
+        module.GATE.set()
+        stopping.join(10)
+        t.join(10)
+    finally:
+        module.GATE.set()
+        t.join(10)
+    assert result["r"].text == "finished"
+    assert harness.run(ctx.drain(1.0)) is True and ctx.in_flight == 0
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url + "/slow/", timeout=0.5)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+def test_stop_is_idempotent_and_port_zero_is_real(harness: Harness) -> None:
+    port = harness.server.port
+    assert isinstance(port, int) and port > 0
+    harness.run(harness.server.stop(1.0))
+    harness.run(harness.server.stop(1.0))
+    with pytest.raises(httpx.TransportError):
+        httpx.get(harness.url, timeout=1)
