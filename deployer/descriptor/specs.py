@@ -87,6 +87,7 @@ class ContextSpec(Spec):
     permanent: bool = False
     discard_path_info: bool = False
     discard_query: bool = False
+    expires: str | None = None  # MovedContextHandler's Expires header value
 
     @property
     def base(self) -> str | None:

@@ -1,0 +1,254 @@
+"""The classes deployer provides, in the registry's terms (registered by registry.py on import).
+
+Property tables follow Jetty 9.3's setters (JETTY.md 3.2 for the session manager); a SessionHandler
+also takes the manager's settings directly, as 9.4's SessionHandler does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployer.descriptor.registry import ClassInfo, Method, Param, Prop, Registry
+from deployer.descriptor.specs import (
+    ContextSpec,
+    ServerSpec,
+    SessionHandlerSpec,
+    SessionIdManagerSpec,
+    SessionManagerSpec,
+    Spec,
+)
+
+
+@dataclass
+class ResourceHandlerSpec(Spec):
+    """A ResourceHandler before it is set as a context's handler (its settings then move there)."""
+
+    resource_base: str | None = None
+    directories_listed: bool | None = None
+    welcome_files: list[str] | None = None
+
+
+@dataclass
+class CookieConfigSpec(Spec):
+    """What getSessionCookieConfig() returns: a view that writes into its session manager."""
+
+    manager: SessionManagerSpec = field(default_factory=SessionManagerSpec)
+
+
+def _context_path(value: str) -> str:
+    """ContextHandler.setContextPath: "/x/*" and "/x/" lose the suffix; a path starts with "/"."""
+    if value.endswith("/*"):
+        value = value[:-2] or "/"
+    elif len(value) > 1 and value.endswith("/"):
+        value = value.rstrip("/") or "/"
+    if not value.startswith("/"):
+        raise ValueError(f"a context path starts with '/', got {value!r}")
+    return value
+
+
+def _worker_name(value: str | None) -> str | None:
+    if value is not None and "." in value:
+        raise ValueError(f"a worker name must not contain '.', got {value!r}")
+    return value
+
+
+def _path_parameter(value: str | None) -> str | None:
+    return None if value in (None, "none") else value
+
+
+def _merge_handler(ctx: ContextSpec, handler: ResourceHandlerSpec) -> None:
+    if handler.resource_base is not None:
+        ctx.resource_base = handler.resource_base
+    if handler.directories_listed is not None:
+        ctx.directories_listed = handler.directories_listed
+    if handler.welcome_files is not None:
+        ctx.welcome_files = list(handler.welcome_files)
+
+
+def _session_handler(ctx: ContextSpec) -> SessionHandlerSpec:
+    """getSessionHandler(): made on first use with a default HashSessionManager, as Jetty does."""
+    if ctx.session_handler is None:
+        ctx.session_handler = SessionHandlerSpec(location=ctx.location)
+    return ctx.session_handler
+
+
+def _m(*params: tuple[str, str]) -> tuple[Param, ...]:
+    return tuple(Param(n, k) for n, k in params)
+
+
+MANAGER_PROPS: dict[str, Prop] = {
+    "StoreDirectory": Prop("store_directory", "path"),
+    "LazyLoad": Prop("lazy_load", "bool"),
+    "SavePeriod": Prop("save_period", "int"),
+    "ScavengePeriod": Prop("scavenge_period", "int"),
+    "IdleSavePeriod": Prop("idle_save_period", "int"),
+    "DeleteUnrestorableSessions": Prop("delete_unrestorable_sessions", "bool"),
+    "MaxInactiveInterval": Prop("max_inactive_interval", "int"),
+    "SessionCookie": Prop("session_cookie", "string"),
+    "SessionIdPathParameterName": Prop("session_id_path_parameter_name", "string",
+                                       convert=_path_parameter),
+    "HttpOnly": Prop("http_only", "bool"),
+    "SecureRequestOnly": Prop("secure_request_only", "bool"),
+    "UsingCookies": Prop("using_cookies", "bool"),
+    "NodeIdInSessionId": Prop("node_id_in_session_id", "bool"),
+    "CheckingRemoteSessionIdEncoding": Prop("check_remote_session_id_encoding", "bool"),
+    "RefreshCookieAge": Prop("refresh_cookie_age", "int"),
+    "SessionDomain": Prop("session_domain", "string"),
+    "SessionPath": Prop("session_path", "string"),
+    "MaxCookieAge": Prop("max_cookie_age", "int"),
+    "SessionIdManager": Prop("session_id_manager", "SessionIdManager"),
+}
+
+COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domain", "string"),
+                 "Path": ("session_path", "string"), "MaxAge": ("max_cookie_age", "int"),
+                 "HttpOnly": ("http_only", "bool")}
+
+
+def _forward(target: str, name: str) -> Any:
+    return lambda obj, value: setattr(getattr(obj, target), name, value)
+
+
+def _cookie_config(manager: SessionManagerSpec) -> CookieConfigSpec:
+    return CookieConfigSpec(location=manager.location, manager=manager)
+
+
+def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: bool,
+             handler: bool) -> ClassInfo:
+    def make(*args: Any, location: Any = None) -> ContextSpec:
+        ctx = ContextSpec(kind=kind, jetty_class=canonical, location=location)
+        if len(args) == 2:  # (webApp/resourceBase, contextPath)
+            ctx.war, ctx.context_path = args[0], _context_path(args[1])
+        elif len(args) == 1:
+            ctx.context_path = _context_path(args[0])
+        return ctx
+
+    props = {
+        "ContextPath": Prop("context_path", "string", convert=_context_path),
+        "VirtualHosts": Prop("virtual_hosts", "strings"),
+        "DisplayName": Prop("display_name", "string"),
+    }
+    methods: dict[str, list[Method]] = {
+        "addVirtualHosts": [Method(_m(("virtualHosts", "strings")),
+                                   lambda c, v: c.virtual_hosts.extend(v))],
+    }
+    getters: dict[str, Any] = {}
+    constructors: list[tuple[Param, ...]] = [()]
+    if kind == "moved":
+        props.update({
+            "NewContextURL": Prop("new_context_path", "string"),
+            "Permanent": Prop("permanent", "bool"),
+            "DiscardPathInfo": Prop("discard_path_info", "bool"),
+            "DiscardQuery": Prop("discard_query", "bool"),
+            "Expires": Prop("expires", "string"),
+        })
+    else:
+        props.update({
+            "ResourceBase": Prop("resource_base", "path"),
+            "BaseResourceAsString": Prop("resource_base", "path"),
+            "InitParams": Prop("init_params", "map"),
+            "WelcomeFiles": Prop("welcome_files", "strings"),
+            "Application": Prop("application", "string"),
+        })
+        methods.update({
+            "setInitParameter": [Method(_m(("name", "string"), ("value", "string")),
+                                        lambda c, k, v: c.init_params.__setitem__(k, v))],
+            "getInitParameter": [Method(_m(("name", "string")),
+                                        lambda c, k: c.init_params.get(k))],
+            "setAttribute": [Method(_m(("name", "string"), ("value", "any")),
+                                    lambda c, k, v: c.attributes.__setitem__(k, v))],
+            "getAttribute": [Method(_m(("name", "string")), lambda c, k: c.attributes.get(k))],
+            "removeAttribute": [Method(_m(("name", "string")),
+                                       lambda c, k: c.attributes.pop(k, None))],
+        })
+        constructors.append(_m(("contextPath", "string")))
+    if war:
+        props["War"] = Prop("war", "path")
+        constructors.append(_m(("webApp", "path"), ("contextPath", "string")))
+    if sessions:
+        props["SessionHandler"] = Prop("session_handler", "SessionHandler")
+        getters["SessionHandler"] = _session_handler
+    if handler:
+        props["Handler"] = Prop("resource_base", "ResourceHandler", apply=_merge_handler)
+    return ClassInfo(simple, canonical, make, ContextSpec, props, getters, methods,
+                     constructors, is_context=True)
+
+
+def register_all(reg: Registry) -> None:
+    eclipse, mortbay = "org.eclipse.jetty", "org.mortbay.jetty"
+    reg.add(_context("WebAppContext", f"{eclipse}.webapp.WebAppContext", "webapp",
+                     war=True, sessions=True, handler=False),
+            f"{mortbay}.webapp.WebAppContext", *(f"{eclipse}.{ee}.webapp.WebAppContext"
+                                                 for ee in ("ee8", "ee9", "ee10")))
+    reg.add(_context("ServletContextHandler", f"{eclipse}.servlet.ServletContextHandler",
+                     "context", war=False, sessions=True, handler=True),
+            f"{mortbay}.servlet.Context", *(f"{eclipse}.{ee}.servlet.ServletContextHandler"
+                                            for ee in ("ee8", "ee9", "ee10")))
+    reg.add(_context("ContextHandler", f"{eclipse}.server.handler.ContextHandler", "context",
+                     war=False, sessions=False, handler=True),
+            f"{mortbay}.handler.ContextHandler", f"{eclipse}.ee8.nested.ContextHandler",
+            f"{eclipse}.ee9.nested.ContextHandler")
+    reg.add(_context("MovedContextHandler", f"{eclipse}.server.handler.MovedContextHandler",
+                     "moved", war=False, sessions=False, handler=False),
+            f"{mortbay}.handler.MovedContextHandler")
+
+    reg.add(ClassInfo(
+        "ResourceHandler", f"{eclipse}.server.handler.ResourceHandler",
+        lambda location=None: ResourceHandlerSpec(location=location), ResourceHandlerSpec,
+        props={"ResourceBase": Prop("resource_base", "path"),
+               "BaseResourceAsString": Prop("resource_base", "path"),
+               "DirectoriesListed": Prop("directories_listed", "bool"),
+               "DirAllowed": Prop("directories_listed", "bool"),
+               "WelcomeFiles": Prop("welcome_files", "strings")}),
+        f"{mortbay}.handler.ResourceHandler", f"{eclipse}.ee8.nested.ResourceHandler",
+        f"{eclipse}.ee9.nested.ResourceHandler")
+
+    manager = reg.add(ClassInfo(
+        "HashSessionManager", f"{eclipse}.server.session.HashSessionManager",
+        lambda location=None: SessionManagerSpec(location=location), SessionManagerSpec,
+        props=dict(MANAGER_PROPS),
+        getters={"SessionCookieConfig": _cookie_config}),
+        f"{mortbay}.servlet.HashSessionManager", f"{eclipse}.servlet.HashSessionManager")
+
+    handler_props = {"SessionManager": Prop("session_manager", "SessionManager")}
+    for key, prop in manager.props.items():
+        handler_props[key] = Prop(prop.field, prop.kind, convert=prop.convert,
+                                  apply=_forward("session_manager", prop.field))
+
+    def make_handler(mgr: SessionManagerSpec | None = None, location: Any = None) -> Any:
+        handler = SessionHandlerSpec(location=location)
+        if mgr is not None:
+            handler.session_manager = mgr
+        return handler
+
+    reg.add(ClassInfo(
+        "SessionHandler", f"{eclipse}.server.session.SessionHandler", make_handler,
+        SessionHandlerSpec, props=handler_props,
+        getters={"SessionCookieConfig": lambda h: _cookie_config(h.session_manager)},
+        constructors=[(), _m(("manager", "SessionManager"))]),
+        f"{mortbay}.servlet.SessionHandler", f"{eclipse}.servlet.SessionHandler",
+        f"{eclipse}.ee8.nested.SessionHandler", f"{eclipse}.ee9.nested.SessionHandler",
+        f"{eclipse}.ee10.servlet.SessionHandler")
+
+    reg.add(ClassInfo(
+        "SessionCookieConfig", "javax.servlet.SessionCookieConfig", None, CookieConfigSpec,
+        props={k: Prop(f, kind, apply=_forward("manager", f)) for k, (f, kind)
+               in COOKIE_FIELDS.items()}))
+
+    reg.add(ClassInfo(
+        "HashSessionIdManager", f"{eclipse}.server.session.HashSessionIdManager",
+        lambda server=None, location=None: SessionIdManagerSpec(location=location),
+        SessionIdManagerSpec,
+        props={"WorkerName": Prop("worker_name", "string", convert=_worker_name)},
+        constructors=[(), _m(("server", "Server"))]),
+        f"{mortbay}.servlet.HashSessionIdManager",
+        f"{eclipse}.server.session.DefaultSessionIdManager",
+        f"{eclipse}.session.DefaultSessionIdManager")
+
+    reg.add(ClassInfo(
+        "Server", f"{eclipse}.server.Server", None, ServerSpec,
+        props={"SessionIdManager": Prop("session_id_manager", "SessionIdManager", settable=False)},
+        read_only_hint="the Server is deployer's own, shared by every context: a descriptor may "
+                       "read it (<Ref refid=\"Server\"><Call name=\"getSessionIdManager\"/></Ref>) "
+                       "but not change it"),
+        f"{mortbay}.Server")

@@ -1,0 +1,169 @@
+"""Hardened parsing of descriptor files with lxml.
+
+A descriptor comes from a directory anyone with write access can drop files into, so the parser
+must never reach outside the file: no network, no external entities, no external DTD, no entity
+expansion, bounded size. Jetty's own DOCTYPEs (JETTY.md 1.1-1.2) are recognised by public id or by
+the file name at the end of the system id, exactly as XmlConfiguration redirects them, and are
+never fetched: the grammar is our own XSD (schema.py), applied after parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lxml import etree
+
+from deployer.descriptor.locator import Locator
+from deployer.errors import DescriptorError, DescriptorErrors, Location
+
+MAX_BYTES = 4 * 1024 * 1024
+"""Descriptors are a few KB; anything over 4 MiB is refused before a byte is parsed."""
+
+JETTY_PUBLIC_IDS = frozenset(
+    {"-//Jetty//Configure//EN", "-//Mort Bay Consulting//DTD Configure//EN"}
+)
+_VERSIONED_PUBLIC_ID = re.compile(r"-//Mort Bay Consulting//DTD Configure [0-9.]+//EN")
+_DTD_FILE = re.compile(r"configure(?:_\d+_\d+)?\.dtd")
+_DOCTYPE = re.compile(rb"<!DOCTYPE")
+_SUBSET_ENTITY = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY")
+
+
+class _NoFetch(etree.Resolver):
+    """Answers every request for an external resource with nothing; libxml2 never opens it."""
+
+    def resolve(self, system_url, public_id, context):  # type: ignore[override]
+        return self.resolve_string("", context)
+
+
+def _make_parser() -> etree.XMLParser:
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+        collect_ids=False,
+    )
+    parser.resolvers.add(_NoFetch())
+    return parser
+
+
+_PARSER = _make_parser()
+
+
+def is_jetty_doctype(public_id: str | None, system_url: str | None) -> bool:
+    """Jetty's redirection (JETTY.md 1.2): a standard public id, else the system id's file name."""
+    if public_id is not None and (
+        public_id in JETTY_PUBLIC_IDS or _VERSIONED_PUBLIC_ID.fullmatch(public_id)
+    ):
+        return True
+    if system_url:
+        return bool(_DTD_FILE.fullmatch(system_url.strip().rsplit("/", 1)[-1]))
+    return False
+
+
+def _doctype_location(path: str, data: bytes) -> Location:
+    match = _DOCTYPE.search(data)
+    if match is None:
+        return Location(path, 1, 1)
+    start = match.start()
+    line = data.count(b"\n", 0, start) + 1
+    return Location(path, line, start - (data.rfind(b"\n", 0, start) + 1) + 1)
+
+
+def read_bounded(path: str | Path) -> bytes:
+    """Read at most MAX_BYTES; a larger (or unreadable) file is a located error, never read."""
+    name = str(path)
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise _too_big(name, size)
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        problem = DescriptorError(Location(name), f"cannot read file: {reason}")
+        raise DescriptorErrors([problem]) from None
+    if len(data) > MAX_BYTES:
+        raise _too_big(name, len(data))
+    return data
+
+
+def _too_big(name: str, size: int) -> DescriptorErrors:
+    return DescriptorErrors([DescriptorError(
+        Location(name),
+        f"file is {size:,} bytes; descriptors are limited to {MAX_BYTES:,} bytes "
+        f"({MAX_BYTES // (1024 * 1024)} MiB) and it was not parsed",
+    )])
+
+
+def parse_bytes(data: bytes, path: str = "<string>") -> tuple[etree._ElementTree, Locator]:
+    """Parse descriptor bytes; returns the tree and a Locator giving line:column of elements."""
+    if len(data) > MAX_BYTES:
+        raise _too_big(path, len(data))
+    if _SUBSET_ENTITY.search(data):  # refused before libxml2 sees the declarations
+        raise _entities_refused(path, data, "declares entities")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DescriptorErrors(_syntax_problems(path, exc)) from None
+    if root is None:
+        raise DescriptorErrors([DescriptorError(Location(path, 1, 1), "the file has no element")])
+    tree = root.getroottree()
+    _check_doctype(tree, path, data)
+    return tree, Locator(path, data, tree)
+
+
+def parse(path: str | Path) -> etree._ElementTree:
+    """The contract's entry point: a hardened parse of one file (raises DescriptorErrors)."""
+    return parse_file(path)[0]
+
+
+def parse_file(path: str | Path) -> tuple[etree._ElementTree, Locator]:
+    return parse_bytes(read_bounded(path), str(path))
+
+
+def _syntax_problems(path: str, exc: etree.XMLSyntaxError) -> list[DescriptorError]:
+    problems = []
+    for entry in exc.error_log:
+        if entry.level_name in ("ERROR", "FATAL"):
+            message = entry.message.strip()
+            problems.append(DescriptorError(
+                Location(path, entry.line, entry.column), f"not well-formed XML: {message}"
+            ))
+    if not problems:
+        line, column = exc.position if exc.position else (0, 0)
+        problems.append(
+            DescriptorError(Location(path, line, column), f"not well-formed XML: {exc}")
+        )
+    return problems[:1] + [p for p in problems[1:] if p.location != problems[0].location][:4]
+
+
+def _check_doctype(tree: etree._ElementTree, path: str, data: bytes) -> None:
+    info = tree.docinfo
+    subset = info.internalDTD
+    if subset is not None:
+        entities = [e.name for e in subset.iterentities()]
+        if entities or any(True for _ in subset.iterelements()):
+            what = "declares markup"
+            if entities:
+                what = f"declares entities ({', '.join(entities[:3])})"
+            raise _entities_refused(path, data, what)
+    public_id, system_url = info.public_id, info.system_url
+    if (public_id or system_url) and not is_jetty_doctype(public_id, system_url):
+        raise DescriptorErrors([DescriptorError(
+            _doctype_location(path, data),
+            f"unknown DOCTYPE (public id {public_id!r}, system id {system_url!r}): deployer never "
+            "fetches DTDs; use <!DOCTYPE Configure PUBLIC \"-//Jetty//Configure//EN\" "
+            "\"http://www.eclipse.org/jetty/configure_9_3.dtd\"> or no DOCTYPE",
+        )])
+
+
+def _entities_refused(path: str, data: bytes, what: str) -> DescriptorErrors:
+    return DescriptorErrors([DescriptorError(
+        _doctype_location(path, data),
+        f"the DOCTYPE's internal subset {what}; entity declarations are refused "
+        "(they can read files or expand without bound), nothing was expanded or read",
+    )])
