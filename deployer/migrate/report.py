@@ -20,7 +20,7 @@ class Action(StrEnum):
 class Status(StrEnum):
     AS_IS = "deployable as is"
     WITH_CHANGES = "deployable with changes"
-    INCOMPLETE = "incomplete (validates, but names no webapp to serve)"
+    INCOMPLETE = "incomplete"
     NOT_A_CONTEXT = "not a context"
     FAILED = "failed"
 
