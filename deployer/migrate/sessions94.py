@@ -93,10 +93,13 @@ class SessionPlan:
 
     settings: dict[str, Setting] = field(default_factory=dict)
     findings: list[tuple[int, Action, str]] = field(default_factory=list)
-    comments: list[etree._Element] = field(default_factory=list)
+    comments: list[tuple[int, etree._Element]] = field(default_factory=list)
     file_store: bool = False
     eviction: tuple[etree._Element, int] | None = None
     save_on_evict: str | None = None
+
+    def add_comment(self, comment: etree._Element) -> None:
+        self.comments.append((comment.sourceline or 0, copy.deepcopy(comment)))
 
     def note(self, line: int | None, action: Action, msg: str) -> None:
         self.findings.append((line or 0, action, msg))
@@ -117,7 +120,9 @@ class SessionPlan:
         if self.eviction is not None:
             self._map_eviction(*self.eviction)
         if self.file_store and "lazyLoad" not in self.settings:
-            line = min((s.line for s in self.settings.values()), default=0)
+            store = self.settings.get("storeDirectory")
+            line = store.line if store else max((s.line for s in self.settings.values()),
+                                                default=0)
             value = text_set("lazyLoad", "true")
             if line:
                 value.sourceline = line
@@ -150,10 +155,10 @@ class SessionPlan:
         get = etree.Element("Get", name="sessionHandler")
         set_ = etree.SubElement(get, "Set", name="sessionManager")
         new = etree.SubElement(set_, "New", {"class": names.HASH_MANAGER})
-        for c in self.comments:
-            new.append(c)
-        for s in self.settings.values():
-            new.append(s.value)
+        items = [(line, i, c) for i, (line, c) in enumerate(self.comments)]
+        items += [(s.line, len(items) + i, s.value) for i, s in enumerate(self.settings.values())]
+        for _, _, node in sorted(items, key=lambda t: (t[0], t[1])):
+            new.append(node)
         return get
 
 
@@ -201,7 +206,7 @@ def walk_handler(elem: etree._Element, plan: SessionPlan) -> None:
     """Children of a SessionHandler (Get sessionHandler, New SessionHandler, getSessionHandler)."""
     for child in elem:
         if isinstance(child, etree._Comment):
-            plan.comments.append(copy.deepcopy(child))
+            plan.add_comment(child)
             continue
         if not isinstance(child.tag, str):
             continue
@@ -270,7 +275,7 @@ def walk_manager(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
                   "them across restarts; one process holds them, there is no cluster sharing)")
     for child in elem:
         if isinstance(child, etree._Comment):
-            plan.comments.append(copy.deepcopy(child))
+            plan.add_comment(child)
             continue
         if not isinstance(child.tag, str):
             continue
@@ -299,7 +304,7 @@ def walk_cache(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
                   "move onto HashSessionManager")
     for child in elem:
         if isinstance(child, etree._Comment):
-            plan.comments.append(copy.deepcopy(child))
+            plan.add_comment(child)
             continue
         if not isinstance(child.tag, str):
             continue
@@ -331,7 +336,7 @@ def walk_store(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
               "per context directory: existing 9.4 session files are not read)")
     for child in elem:
         if isinstance(child, etree._Comment):
-            plan.comments.append(copy.deepcopy(child))
+            plan.add_comment(child)
         elif isinstance(child.tag, str) and local(child.tag) == "Set":
             setting(child, lower_first(child.get("name") or ""), plan)
         elif isinstance(child.tag, str):
