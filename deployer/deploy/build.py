@@ -65,7 +65,8 @@ def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
             base = resolve_path(spec.base, base_dir)
             if not base.exists():
                 prop = "war" if spec.war else "resourceBase"
-                where = _where(spec, prop) or Location.of(descriptor)
+                where = _where(spec, "war" if spec.war else "resource_base") or Location.of(
+                    descriptor)
                 raise DescriptorErrors([DescriptorError(
                     where, f"{prop} {base} does not exist (resolved against {base_dir})"
                 )])
@@ -123,7 +124,7 @@ def session_tracking(spec: ContextSpec, manager: SessionManagerSpec) -> SessionT
         try:
             max_age = int(init[INIT_MAX_AGE].strip())
         except ValueError:
-            where = _where(spec, "initParams", "initParameter") or spec.location
+            where = _where(spec, "init_params") or spec.location
             raise DescriptorErrors([DescriptorError(
                 where or Location("?"),
                 f"init-param {INIT_MAX_AGE} must be an integer, found {init[INIT_MAX_AGE]!r}",

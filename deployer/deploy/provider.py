@@ -224,6 +224,10 @@ class Provider:
             sig = file_signature(path)
             if sig is None:
                 continue
+            if sig[1] == 0:  # created but not yet written (cp, editors): wait for content
+                if path in self._delivered:
+                    found[path] = self._delivered[path]
+                continue
             deps = self._deps.get(path, ())
             found[path] = (sig, tuple(self._tree(d, trees) for d in deps))
         return found

@@ -185,3 +185,27 @@ def test_interval_zero_scans_once_but_wakes_on_demand(tmp_path: Path) -> None:
             await provider.stop()
 
     asyncio.run(main())
+
+
+def test_an_empty_file_waits_for_its_content(tmp_path: Path) -> None:
+    rec = Recorder()
+
+    async def main() -> None:
+        provider = Provider(tmp_path, rec, scan_interval=5)
+        await provider.start()
+        try:
+            fh = open(tmp_path / "a.xml", "wb")  # noqa: SIM115 - held open across awaits
+            try:
+                for _ in range(3):  # created and left empty for several settle times
+                    await provider._scan_once()
+                    await asyncio.sleep(provider.settle)
+                assert rec.events == []
+                fh.write(b"<x/>")
+            finally:
+                fh.close()
+            await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
+        finally:
+            await provider.stop()
+
+    asyncio.run(main())
+    assert rec.events == [("add", "a.xml")]

@@ -1,0 +1,98 @@
+"""`deployer run [DIR]`: one process, one event loop: the server, the router and the provider.
+
+The initial descriptors are deployed before the port opens, so the first request never sees a
+half-deployed server. SIGTERM/SIGINT stop gracefully: the listener closes, requests in flight
+finish (bounded by --drain-timeout), every context stops (sessions with a store are saved), exit 0.
+SIGHUP forces a rescan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from deployer.errors import UsageError
+
+log = logging.getLogger("deployer")
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s deployer: %(message)s"))
+    root = logging.getLogger("deployer")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def execute(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UsageError(f"contexts directory not found: {directory}")
+    if args.scan_interval < 0:
+        raise UsageError("--scan-interval must be >= 0")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0..65535, got {args.port}")
+    _configure_logging(args.log_level)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.run(serve(args))
+    return uvloop.run(serve(args))
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Deploy, listen, wait for a signal, shut down in order."""
+    from deployer.deploy.manager import DeploymentManager
+    from deployer.deploy.provider import Provider
+    from deployer.web.router import Router
+    from deployer.web.server import Server
+
+    started = time.perf_counter()
+    router = Router()
+    manager = DeploymentManager(
+        router,
+        properties=dict(args.properties),
+        system_properties=dict(args.system_properties),
+        drain_timeout=args.drain_timeout,
+    )
+    provider = Provider(
+        Path(args.directory), manager.apply, dependencies=manager.dependencies,
+        scan_interval=args.scan_interval, poll=args.poll,
+    )
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, provider.wake)
+    server = Server(router, args.host, args.port)
+    try:
+        await provider.start()
+        deployed = sum(1 for a in manager.apps.values() if a.context is not None)
+        log.info("%d of %d contexts deployed from %s in %.1f ms", deployed, len(manager.apps),
+                 provider.directory, (time.perf_counter() - started) * 1000)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
+            return 1
+        log.info("ready: %d contexts on http://%s:%d", deployed, args.host, server.port)
+        if args.scan_interval == 0:
+            log.info("scan interval 0: no hot deployment")
+        await stopping.wait()
+        log.info("stopping: draining requests in flight (at most %.1f s)", args.drain_timeout)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        await provider.stop()
+        with contextlib.suppress(Exception):
+            await server.stop(args.drain_timeout)
+        await manager.stop()
+        log.info("stopped")
+    return 0

@@ -1,0 +1,316 @@
+"""Deploy, redeploy, undeploy: build the new version, then swap the route, then stop the old one.
+
+Jetty undeploys first and then parses the new descriptor (JETTY.md §2.5), so every redeploy leaves a
+gap of 404s and a broken edit takes the site down. Here the new version is parsed, validated, built
+and started on a worker thread while the old one serves; the route table is swapped in one
+assignment; the old version then drains (bounded) and stops. If anything fails, the old version
+keeps serving and the error stays in the App's status. Running sessions move to the new version
+with SessionManager.take_over, so a redeploy is invisible to users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import traceback
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deployer.deploy.app import App, AppState, Claims
+from deployer.deploy.build import build_context, preload, resolve
+from deployer.deploy.provider import Change
+from deployer.descriptor.loader import load_descriptor
+from deployer.descriptor.specs import ContextSpec, ServerSpec
+from deployer.errors import AppLoadError, ConflictError, DeployerError
+from deployer.lifecycle import State
+from deployer.sessions.manager import SessionIdManager
+from deployer.web.router import Route, Router
+
+log = logging.getLogger("deployer.deploy")
+
+
+@dataclass
+class _Built:
+    """A new version, started and ready to be swapped in."""
+
+    path: Path
+    context: Any
+    sessions: Any
+    spec: ContextSpec
+    claims: Claims
+    dependencies: tuple[Path, ...]
+    started: float
+
+
+@dataclass
+class _Failed:
+    path: Path
+    error: str
+    started: float
+    conflict: Path | None = None
+
+
+def _ms(since: float) -> str:
+    return f"{(time.perf_counter() - since) * 1000:.1f} ms"
+
+
+def _claims(spec: ContextSpec, store: Path | None) -> Claims:
+    hosts = [h.lower() for h in spec.virtual_hosts] or [""]
+    return Claims(frozenset((spec.context_path.rstrip("/") or "/", h) for h in hosts), store)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, AppLoadError):
+        return f"{exc}\n{exc.traceback_text}".rstrip()
+    if isinstance(exc, DeployerError):
+        return str(exc)
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def _check_conflicts(
+    path: Path, claims: Claims, routes: dict[tuple[str, str], Path], stores: dict[Path, Path]
+) -> None:
+    """Two descriptors may not serve the same path on the same host, nor share a session store."""
+    for key in sorted(claims.routes):
+        other = routes.get(key)
+        if other is not None and other != path:
+            ctx, host = key
+            where = f"context path {ctx}" + (f" on virtual host {host}" if host else "")
+            raise ConflictError(f"{path}: {where} is already deployed by {other}; refused", other)
+    if claims.store is not None:
+        other = stores.get(claims.store)
+        if other is not None and other != path:
+            raise ConflictError(
+                f"{path}: storeDirectory {claims.store} is already used by {other} "
+                "(their sessions would mix); refused", other,
+            )
+
+
+class DeploymentManager:
+    """Owns every App and the route table; apply() takes the provider's batches one at a time."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        properties: Mapping[str, str] | None = None,
+        system_properties: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        drain_timeout: float = 10.0,
+        id_manager: SessionIdManager | None = None,
+    ) -> None:
+        self.router = router
+        self.properties = dict(properties or {})
+        self.system_properties = dict(system_properties or {})
+        self.environ = dict(os.environ if environ is None else environ)
+        self.drain_timeout = drain_timeout
+        self.server_spec = ServerSpec()  # the one "Server" id every descriptor sees
+        self.id_manager = id_manager or SessionIdManager(
+            self.server_spec.session_id_manager.worker_name
+        )
+        self.apps: dict[Path, App] = {}
+        self.counts: Counter[str] = Counter()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+
+    def dependencies(self, path: Path) -> tuple[Path, ...]:
+        app = self.apps.get(path)
+        return app.dependencies if app is not None else ()
+
+    def status(self) -> list[dict[str, Any]]:
+        return [app.status() for _, app in sorted(self.apps.items())]
+
+    # -- the batch ---------------------------------------------------------------------------------
+    async def apply(self, changes: list[Change]) -> None:
+        """Removals first (a rename frees its route and store before the add), then builds."""
+        async with self._lock:
+            removed = [c.path for c in changes if c.kind == "remove"]
+            built = [c.path for c in changes if c.kind != "remove"]
+            if removed:
+                await self._undeploy(removed)
+            touched = set(removed) | set(built)
+            retry = [p for p, a in sorted(self.apps.items())
+                     if a.state is AppState.REFUSED and a.conflicts_with in touched
+                     and p not in touched]
+            if built or retry:
+                results = await asyncio.to_thread(self._prepare_all, built + retry)
+                results = [await self._lifespan(r) for r in results]
+                self._install(results)
+
+    async def _lifespan(self, result: _Built | _Failed) -> _Built | _Failed:
+        """An ASGI app's lifespan startup runs on the loop, before the new version is routed."""
+        if isinstance(result, _Failed):
+            return result
+        await result.context.ensure_started()
+        old = self.apps.get(result.path)
+        if result.context.state is State.FAILED and old is not None and old.context is not None:
+            await self._stop(result.context)
+            return _Failed(result.path, _describe(result.context.error), result.started)
+        return result
+
+    async def _undeploy(self, paths: list[Path]) -> None:
+        started = time.perf_counter()
+        gone = [app for app in (self.apps.pop(p, None) for p in paths) if app is not None]
+        self._swap()
+        serving = [app for app in gone if app.context is not None]
+        await asyncio.gather(*(self._retire(app.context) for app in serving))
+        for app in gone:
+            app.state = AppState.UNDEPLOYED
+            if app.context is not None:
+                self.counts["undeploy"] += 1
+                log.info("undeployed %s (%s) in %s", app.path, app.context_path, _ms(started))
+
+    def _prepare_all(self, paths: list[Path]) -> list[_Built | _Failed]:
+        """Builds in order; each success claims its routes and store before the next is checked."""
+        routes: dict[tuple[str, str], Path] = {}
+        stores: dict[Path, Path] = {}
+        building = set(paths)
+        for path, app in sorted(self.apps.items(), reverse=True):
+            if app.context is not None and path not in building:
+                routes.update(dict.fromkeys(app.claims.routes, path))
+                if app.claims.store is not None:
+                    stores[app.claims.store] = path
+        for path, app in self.apps.items():  # a redeploy keeps its claims unless it gives them up
+            if app.context is not None and path in building:
+                for key in app.claims.routes:
+                    routes.setdefault(key, path)
+                if app.claims.store is not None:
+                    stores.setdefault(app.claims.store, path)
+        results: list[_Built | _Failed] = []
+        for path in paths:
+            result = self._prepare(path, routes, stores)
+            if isinstance(result, _Built):
+                routes.update(dict.fromkeys(result.claims.routes, path))
+                if result.claims.store is not None:
+                    stores[result.claims.store] = path
+            results.append(result)
+        return results
+
+    def _prepare(
+        self, path: Path, routes: dict[tuple[str, str], Path], stores: dict[Path, Path]
+    ) -> _Built | _Failed:
+        """Runs on a worker thread: parse, validate, resolve, check conflicts, build, start."""
+        started = time.perf_counter()
+        old = self.apps.get(path)
+        serving = old is not None and old.context is not None
+        context = None
+        try:
+            descriptor = load_descriptor(
+                path, properties=self.properties, system_properties=self.system_properties,
+                environ=self.environ, server=self.server_spec,
+            )
+            spec = descriptor.context
+            resolved = resolve(spec, path)
+            claims = _claims(spec, resolved.store)
+            _check_conflicts(path, claims, routes, stores)
+            loaded = preload(spec, resolved, path.stem)
+            if isinstance(loaded, AppLoadError) and serving:
+                raise loaded
+            context, sessions = build_context(spec, resolved, loaded, self.id_manager, path.stem)
+            if (serving and old is not None and sessions is not None
+                    and old.sessions is not None and old.context.state is State.STARTED):
+                sessions.take_over(old.sessions)
+            try:
+                context.start()
+            except Exception:
+                if serving:
+                    raise
+            deps = (resolved.base,) if resolved.base is not None else ()
+            return _Built(path, context, sessions, spec, claims, deps, started)
+        except ConflictError as exc:
+            return _Failed(path, str(exc), started, conflict=exc.args[1])
+        except Exception as exc:
+            if context is not None:
+                try:
+                    context.stop()
+                except Exception:
+                    log.exception("stopping the failed new version of %s", path)
+            return _Failed(path, _describe(exc), started)
+
+    # -- swapping in ---------------------------------------------------------------------------
+    def _install(self, results: list[_Built | _Failed]) -> None:
+        olds: list[Any] = []
+        done: list[tuple[str, App, _Built]] = []
+        for result in results:
+            app = self.apps.setdefault(result.path, App(result.path))
+            if isinstance(result, _Failed):
+                self._fail(app, result)
+                continue
+            kind = "redeployed" if app.context is not None else "deployed"
+            if app.context is not None:
+                olds.append(app.context)
+            app.context, app.sessions, app.spec = result.context, result.sessions, result.spec
+            app.claims, app.dependencies = result.claims, result.dependencies
+            app.version += 1
+            app.conflicts_with = None
+            failed = result.context.state is State.FAILED
+            app.state = AppState.FAILED if failed else AppState.DEPLOYED
+            app.error = _describe(result.context.error) if failed else None
+            done.append((kind, app, result))
+        self._swap()
+        for kind, app, result in done:
+            if app.state is AppState.FAILED:
+                self.counts["failure"] += 1
+                log.error("FAILED %s (%s) in %s, answering 503: %s", app.path,
+                          app.context_path, _ms(result.started), app.error)
+                continue
+            self.counts["deploy" if kind == "deployed" else "redeploy"] += 1
+            log.info("%s %s (%s) v%d in %s", kind, app.path, app.context_path, app.version,
+                     _ms(result.started))
+        for old in olds:
+            task = asyncio.get_running_loop().create_task(self._retire(old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    def _fail(self, app: App, result: _Failed) -> None:
+        app.error = result.error
+        app.conflicts_with = result.conflict
+        if result.conflict is not None:
+            app.state = AppState.REFUSED
+        elif app.context is None:
+            app.state = AppState.FAILED
+        else:
+            app.state = AppState.FAILED  # the older version keeps serving
+        self.counts["failure"] += 1
+        still = f"; v{app.version} still serving" if app.context is not None else ""
+        log.error("FAILED %s in %s%s: %s", app.path, _ms(result.started), still, result.error)
+
+    def _swap(self) -> None:
+        routes = [
+            Route(a.spec.context_path, list(a.spec.virtual_hosts), a.context)
+            for _, a in sorted(self.apps.items()) if a.context is not None
+        ]
+        self.router.swap(routes)
+
+    async def _retire(self, context: Any) -> None:
+        """The old version: no new requests reach it; let those in flight finish, then stop."""
+        try:
+            await context.drain(self.drain_timeout)
+        except Exception:
+            log.exception("draining %s", context.name)
+        await self._stop(context)
+
+    @staticmethod
+    async def _stop(context: Any) -> None:
+        try:
+            await context.astop()
+        except Exception:
+            log.exception("stopping %s", context.name)
+
+    # -- shutdown --------------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Stop every context (sessions with a store are saved), after the retiring ones."""
+        async with self._lock:
+            if self._retiring:
+                await asyncio.gather(*self._retiring, return_exceptions=True)
+            contexts = [a.context for _, a in sorted(self.apps.items()) if a.context is not None]
+            for app in self.apps.values():
+                app.context = None
+                app.state = AppState.UNDEPLOYED
+            self._swap()
+            await asyncio.gather(*(self._retire(c) for c in contexts), return_exceptions=True)

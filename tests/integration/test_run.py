@@ -1,0 +1,141 @@
+"""`deployer run` as a real process: restarts with a store, signals, the shipped contexts."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.harness import (
+    DeployerProcess,
+    descriptor,
+    poll,
+    write_counter_app,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "contexts").mkdir()
+    write_counter_app(tmp_path / "apps" / "counter")
+    return tmp_path
+
+
+def counter(client: httpx.Client, path: str) -> int:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    return int(response.text.split()[-1])
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_counter_survives_restart(tree: Path, lazy: bool, signum: int) -> None:
+    (tree / "contexts" / "counter.xml").write_text(
+        descriptor("/counter", "../apps/counter", store="../sessions/counter", lazy=lazy)
+    )
+    with DeployerProcess(tree / "contexts") as run, httpx.Client(base_url=run.url) as client:
+        assert [counter(client, "/counter/") for _ in range(3)] == [1, 2, 3]
+        cookies = dict(client.cookies)
+        run.send(signum)
+        assert run.wait_exit() == 0
+    assert "JSESSIONID" in cookies
+    assert any((tree / "sessions" / "counter").iterdir()), "nothing saved on stop"
+    with DeployerProcess(tree / "contexts") as run, \
+            httpx.Client(base_url=run.url, cookies=cookies) as client:
+        assert counter(client, "/counter/") == 4
+
+
+def test_two_webapps_with_their_own_stores(tree: Path) -> None:
+    write_counter_app(tree / "apps" / "other", code="o1")
+    contexts = tree / "contexts"
+    (contexts / "a.xml").write_text(descriptor("/a", "../apps/counter", store="../sessions/a"))
+    (contexts / "b.xml").write_text(descriptor("/b", "../apps/other", store="../sessions/b"))
+    with DeployerProcess(contexts) as run, httpx.Client(base_url=run.url) as client:
+        assert [counter(client, "/a/") for _ in range(2)] == [1, 2]
+        assert [counter(client, "/b/") for _ in range(5)] == [1, 2, 3, 4, 5]
+        cookies = list(client.cookies.jar)
+    assert {c.path for c in cookies} == {"/a", "/b"}
+    assert len(list((tree / "sessions" / "a").iterdir())) >= 1
+    assert len(list((tree / "sessions" / "b").iterdir())) >= 1
+    with DeployerProcess(contexts) as run, httpx.Client(base_url=run.url) as client:
+        for c in cookies:
+            client.cookies.jar.set_cookie(c)
+        assert counter(client, "/a/") == 3
+        assert counter(client, "/b/") == 6
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tree: Path) -> None:
+    """A request in flight when SIGTERM arrives still gets its answer; then exit 0."""
+    slow = tree / "apps" / "slow"
+    slow.mkdir(parents=True)
+    entered = tree / "entered"
+    (slow / "wsgi.py").write_text(
+        "import pathlib\nimport time\n\n\ndef application(environ, start_response):\n"
+        f"    pathlib.Path({str(entered)!r}).touch()\n"
+        "    time.sleep(0.5)\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'done']\n"
+    )
+    (tree / "contexts" / "slow.xml").write_text(descriptor("/slow", "../apps/slow"))
+    run = DeployerProcess(tree / "contexts", "--drain-timeout", "5").start()
+    result: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            result["r"] = httpx.get(f"{run.url}/slow/", timeout=10)
+        except httpx.HTTPError as exc:  # reported by the assert below
+            result["r"] = exc
+
+    thread = threading.Thread(target=call)
+    try:
+        thread.start()
+        poll(entered.exists, bool, what="the request to reach the app")
+        run.send(signal.SIGTERM)
+        thread.join(15)
+        assert run.wait_exit() == 0
+    finally:
+        thread.join(15)
+        run.stop()
+    response = result["r"]
+    assert isinstance(response, httpx.Response), response
+    assert response.text == "done"
+    assert "stopped" in run.log()
+
+
+def test_broken_descriptor_is_reported_and_skipped(tree: Path) -> None:
+    contexts = tree / "contexts"
+    (contexts / "good.xml").write_text(descriptor("/good", "../apps/counter"))
+    (contexts / "bad.xml").write_text(
+        descriptor("/bad", "../apps/counter").replace("<Set name=\"contextPath\">",
+                                                       "<Set name=\"contextPth\">")
+    )
+    (contexts / "nowar.xml").write_text(descriptor("/nowar", "../apps/missing"))
+    with DeployerProcess(contexts) as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/good/").status_code == 200
+        assert client.get("/bad/").status_code == 404
+        assert client.get("/nowar/").status_code == 404
+        log = run.log()
+    assert f"{contexts / 'bad.xml'}:" in log  # file:line:col
+    assert "contextPth" in log
+    assert f"{contexts / 'nowar.xml'}:5:3: war" in log  # the line where war was set
+    assert "1 of 3 contexts deployed" in log
+
+
+def test_shipped_contexts_serve_the_samples(tmp_path: Path) -> None:
+    if not (ROOT / "samples" / "counter").is_dir():
+        pytest.skip("samples not there yet")
+    shutil.copytree(ROOT / "contexts", tmp_path / "contexts")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with DeployerProcess(tmp_path / "contexts") as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/counter/").status_code == 200
+        assert client.get("/hello/").status_code == 200
+        assert client.get("/").status_code == 200
+        assert "3 of 3 contexts deployed" in run.log()
+    assert any((tmp_path / "sessions" / "counter").iterdir())
