@@ -10,6 +10,7 @@ never fetched: the grammar is our own XSD (schema.py), applied after parsing.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -50,7 +51,15 @@ def _make_parser() -> etree.XMLParser:
     return parser
 
 
-_PARSER = _make_parser()
+_LOCAL = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread: lxml parsers must not be shared between threads."""
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = _make_parser()
+    return parser
 
 
 def is_jetty_doctype(public_id: str | None, system_url: str | None) -> bool:
@@ -106,9 +115,10 @@ def parse_bytes(data: bytes, path: str = "<string>") -> tuple[etree._ElementTree
     if _SUBSET_ENTITY.search(data):  # refused before libxml2 sees the declarations
         raise _entities_refused(path, data, "declares entities")
     try:
-        root = etree.fromstring(data, _PARSER)
+        parser = _parser()
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise DescriptorErrors(_syntax_problems(path, exc)) from None
+        raise DescriptorErrors(_syntax_problems(path, exc, parser.error_log)) from None
     if root is None:
         raise DescriptorErrors([DescriptorError(Location(path, 1, 1), "the file has no element")])
     tree = root.getroottree()
@@ -125,9 +135,10 @@ def parse_file(path: str | Path) -> tuple[etree._ElementTree, Locator]:
     return parse_bytes(read_bounded(path), str(path))
 
 
-def _syntax_problems(path: str, exc: etree.XMLSyntaxError) -> list[DescriptorError]:
+def _syntax_problems(path: str, exc: etree.XMLSyntaxError,
+                     log: etree._ListErrorLog) -> list[DescriptorError]:
     problems = []
-    for entry in exc.error_log:
+    for entry in log:
         if entry.level_name in ("ERROR", "FATAL"):
             message = entry.message.strip()
             problems.append(DescriptorError(
