@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import json.scanner
 import logging
 import os
 import sqlite3
@@ -55,7 +56,17 @@ Record = tuple[str, float, float, float, int, Any]
 
 
 _NUMBER = (float, int)
-_loads = json.loads
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner without loads' wrappers
+
+
+def _loads(text: str) -> Any:
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        raise ValueError("no JSON value at the start") from None
+    if end != len(text):
+        raise ValueError(f"extra data at character {end}")
+    return value
 
 
 def decode(row: tuple) -> Record:
