@@ -51,6 +51,9 @@ STATIC = """<?xml version="1.0"?>
 """
 
 
+ENV = dict(os.environ)
+
+
 class Deployer:
     def __init__(self, contexts: Path, *args: str) -> None:
         self.lines: list[str] = []
@@ -58,7 +61,7 @@ class Deployer:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deployer", "run", str(contexts), "--port", "0", *args],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV,
         )
         threading.Thread(target=self._read, daemon=True).start()
         self.port = int(self.wait(r"listening on http://[^:]+:(\d+)", 120).group(1))

@@ -106,7 +106,7 @@ class Provider:
         dependencies: Dependencies | None = None,
         scan_interval: float = 1.0,
         poll: bool = False,
-        settle: float = 0.02,
+        settle: float = 0.01,
     ) -> None:
         if scan_interval < 0:
             raise ValueError("scan_interval must be >= 0")
