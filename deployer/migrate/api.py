@@ -56,14 +56,33 @@ def _statement_of(elem: etree._Element, root: etree._Element) -> etree._Element 
     return None
 
 
-def _validate(text: str, name: str) -> list | None:
+class _Problem:
+    """A validator failure that names no line (it crashed)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.location = None
+
+
+def _placeholders(out: etree._Element, tag: str) -> dict[str, str]:
+    """Properties the output uses without a default: the user gives them with `deployer run
+    --property`/`-D`; for the check they stand in as "0" (a valid int, string and path)."""
+    return {p.get("name"): "0" for p in out.iter(tag)
+            if p.get("name") and p.get("default") is None and not len(p)}
+
+
+def _validate(text: str, name: str, out: etree._Element) -> list | None:
     validate_file = _validator()
     if validate_file is None:
         return None
     with tempfile.TemporaryDirectory(prefix="deployer-migrate-") as tmp:
         path = Path(tmp) / f"{name}.xml"
         path.write_text(text, encoding="utf-8")
-        return list(validate_file(path))
+        try:
+            return list(validate_file(path, properties=_placeholders(out, "Property"),
+                                      system_properties=_placeholders(out, "SystemProperty")))
+        except Exception as exc:  # noqa: BLE001 - a validator crash must not lose the report
+            return [_Problem(f"deployer validate crashed: {type(exc).__name__}: {exc}")]
 
 
 def _repair(result: FileResult, out: etree._Element, text: str, problems: list) -> bool:
@@ -99,7 +118,7 @@ def finish(result: FileResult, converted: tuple) -> None:
     out, before, after = converted
     for _ in range(MAX_REPAIRS):
         text = writer.serialize(out, before, after)
-        problems = _validate(text, result.name or "migrated")
+        problems = _validate(text, result.name or "migrated", out)
         if problems is None:
             result.text = text
             result.status = _status(result)

@@ -29,6 +29,9 @@ class NotAContext(Exception):
 def _value_problem(elem: etree._Element, strings: dict[str, str]) -> str | None:
     """Why a value cannot come along (Java code in it), resolving <Ref> to known strings."""
     for node in elem.iter():
+        if isinstance(node, etree._Entity):
+            return (f"it uses the XML entity {node.text}, which deployer never expands; write "
+                    "its value out")
         if node is elem or not isinstance(node.tag, str):
             continue
         tag = local(node.tag)
@@ -132,6 +135,10 @@ class ContextMigration:
     def _statement(self, elem: etree._Element) -> list:
         if isinstance(elem, etree._Comment):
             return [copy.deepcopy(elem)]
+        if isinstance(elem, etree._Entity):
+            self.result.add(elem.sourceline, Action.DROPPED, f"XML entity {elem.text}: deployer "
+                            "never expands entities")
+            return []
         if not isinstance(elem.tag, str):
             return []
         tag, name = local(elem.tag), rules.lower_first(elem.get("name") or "")

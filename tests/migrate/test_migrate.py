@@ -1,0 +1,245 @@
+"""Behaviour of `deployer migrate` on small files written here: what is kept, changed, dropped,
+what is no context, and the command's output and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lxml import etree
+
+from deployer.cli import main
+from deployer.descriptor.loader import load_descriptor, validate_file
+from deployer.migrate.api import migrate, migrate_file
+from deployer.migrate.report import Action, Status
+
+DT94 = ('<?xml version="1.0"?>\n<!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" '
+        '"http://www.eclipse.org/jetty/configure_9_3.dtd">\n')
+WEBAPP = '<Configure class="org.eclipse.jetty.webapp.WebAppContext">'
+EE10 = '<Configure class="org.eclipse.jetty.ee10.webapp.WebAppContext">'
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def findings(result, action: Action) -> list[str]:
+    return [f.message for f in result.findings if f.action is action]
+
+
+def test_not_well_formed_is_reported_and_the_others_go_on(tmp_path, capsys):
+    bad = write(tmp_path / "a-bad.xml", "<Configure class='x'><Set name='war'>/x</Configure>")
+    good = write(tmp_path / "b-good.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/good</Set><Set name="war">.</Set>
+</Configure>""")
+    out = tmp_path / "out"
+    rc = main(["migrate", str(bad), str(good), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 1
+    assert f"{bad}: failed: not well-formed XML" in text
+    assert "(line 1)" in text
+    assert (out / "b-good.xml").is_file() and not (out / "a-bad.xml").exists()
+
+
+def test_roots_that_are_no_context(tmp_path, capsys):
+    files = {
+        "server.xml": "org.eclipse.jetty.server.Server",
+        "connector.xml": "org.eclipse.jetty.server.ServerConnector",
+        "realm.xml": "org.eclipse.jetty.security.HashLoginService",
+        "other.xml": "com.example.Thing",
+    }
+    for name, cls in files.items():
+        write(tmp_path / name, DT94 + f'<Configure class="{cls}"><Set name="x">1</Set></Configure>')
+    results = {Path(r.source).name: r for r in migrate([tmp_path], tmp_path / "out")}
+    assert all(r.status is Status.NOT_A_CONTEXT for r in results.values())
+    assert "server configuration" in results["server.xml"].message
+    assert "connector" in results["connector.xml"].message
+    assert "realm" in results["realm.xml"].message
+    assert "no context class" in results["other.xml"].message
+    assert not (tmp_path / "out").exists()
+    assert main(["migrate", str(tmp_path / "server.xml"), "--dry-run"]) == 0
+    assert "not a context" in capsys.readouterr().out
+
+
+def test_jetty6_context_becomes_canonical_and_keeps_comments(tmp_path):
+    src = write(tmp_path / "old.xml", """<?xml version="1.0"?>
+<!DOCTYPE Configure PUBLIC "-//Mort Bay Consulting//DTD Configure//EN" "http://jetty.mortbay.org/configure.dtd">
+<Configure class="org.mortbay.jetty.webapp.WebAppContext">
+  <!-- where it lives -->
+  <Set name="contextPath">/old</Set>
+  <Set name="war"><SystemProperty name="jetty.home" default="."/>/webapps/old</Set>
+  <Set name="parentLoaderPriority">true</Set>
+  <Call name="setVirtualHosts"><Arg><Array type="String"><Item>a.example</Item></Array></Arg></Call>
+  <Get name="sessionHandler"><Get name="sessionManager">
+    <Set name="usingCookies" type="boolean">false</Set>
+  </Get></Get>
+</Configure>
+""")
+    result = migrate_file(src)
+    assert result.status is Status.WITH_CHANGES
+    assert "<!-- where it lives -->" in result.text
+    assert 'configure_9_3.dtd' in result.text
+    active = etree.fromstring(result.text.encode(), etree.XMLParser(remove_comments=True))
+    assert "org.mortbay" not in etree.tostring(active, encoding="unicode")
+    dropped = [f for f in result.findings if f.action is Action.DROPPED]
+    assert [(f.line, "parentLoaderPriority" in f.message) for f in dropped] == [(7, True)]
+    assert "(source line 7)" in result.text and '<Set name="parentLoaderPriority">' in result.text
+    out = write(tmp_path / "new.xml", result.text)
+    spec = load_descriptor(out, system_properties={"jetty.home": "/j"}).context
+    assert (spec.context_path, spec.war, spec.virtual_hosts) == ("/old", "/j/webapps/old",
+                                                                 ["a.example"])
+    assert spec.session_handler.session_manager.using_cookies is False
+
+
+def test_jetty94_sessions_map_to_hash_session_manager(tmp_path):
+    src = write(tmp_path / "s94.xml", DT94 + EE10 + """
+  <Set name="contextPath">/s</Set>
+  <Set name="war">.</Set>
+  <Get id="sh" name="sessionHandler">
+    <Set name="maxInactiveInterval">600</Set>
+    <Set name="sessionCache">
+      <New class="org.eclipse.jetty.session.DefaultSessionCache">
+        <Arg><Ref refid="sh"/></Arg>
+        <Set name="evictionPolicy">0</Set>
+        <Set name="sessionDataStore">
+          <New class="org.eclipse.jetty.session.FileSessionDataStore">
+            <Set name="storeDir" property="jetty.session.file.storeDir"/>
+            <Set name="deleteUnrestorableFiles">true</Set>
+            <Set name="savePeriodSec">15</Set>
+          </New>
+        </Set>
+      </New>
+    </Set>
+  </Get>
+</Configure>
+""")
+    result = migrate_file(src)
+    assert result.status is Status.WITH_CHANGES, result.summary()
+    changed = " | ".join(findings(result, Action.CHANGED))
+    assert "savePeriodSec -> savePeriod: meaning differs" in changed
+    assert "lazyLoad=true added" in changed
+    assert "evictionPolicy 0" in " ".join(findings(result, Action.DROPPED))
+    out = write(tmp_path / "out.xml", result.text)
+    assert validate_file(out) == []
+    mgr = load_descriptor(out, properties={"jetty.session.file.storeDir": "/st"}).context \
+        .session_handler.session_manager
+    assert (mgr.store_directory, mgr.lazy_load, mgr.save_period, mgr.max_inactive_interval,
+            mgr.delete_unrestorable_sessions) == ("/st", True, 15, 600, True)
+    default = load_descriptor(out).context.session_handler.session_manager
+    assert default.store_directory == "./sessions"  # the session-store-file module's default
+
+
+def test_eviction_with_save_is_idle_save_period(tmp_path):
+    src = write(tmp_path / "e.xml", DT94 + WEBAPP + """
+  <Set name="war">.</Set>
+  <Call id="sh" name="getSessionHandler">
+    <Set name="sessionCache">
+      <New class="org.eclipse.jetty.server.session.DefaultSessionCache">
+        <Arg><Ref refid="sh"/></Arg>
+        <Set name="evictionPolicy">120</Set>
+        <Set name="saveOnInactiveEviction">true</Set>
+        <Set name="sessionDataStore">
+          <New class="org.eclipse.jetty.server.session.JDBCSessionDataStore"/>
+        </Set>
+      </New>
+    </Set>
+  </Call>
+</Configure>
+""")
+    result = migrate_file(src)
+    out = write(tmp_path / "out.xml", result.text)
+    mgr = load_descriptor(out).context.session_handler.session_manager
+    assert mgr.idle_save_period == 120 and mgr.store_directory is None
+    assert any("JDBCSessionDataStore" in m for m in findings(result, Action.DROPPED))
+    assert "no contextPath" in " ".join(findings(result, Action.CHANGED))
+
+
+def test_webinf_fragment_gets_its_webapp_as_war(tmp_path):
+    app = tmp_path / "shop"
+    write(app / "index.html", "hi")
+    src = write(app / "WEB-INF" / "jetty-web.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/shop</Set>
+  <New class="org.eclipse.jetty.plus.jndi.EnvEntry"><Arg>k</Arg><Arg>v</Arg></New>
+</Configure>""")
+    other = write(tmp_path / "loose" / "jetty-env.xml", DT94 +
+                  '<Configure class="org.eclipse.jetty.webapp.WebAppContext"/>')
+    results = migrate([src, other], tmp_path / "out")
+    assert results[0].status is Status.WITH_CHANGES and results[0].name == "shop"
+    assert load_descriptor(results[0].output).context.war == str(app)
+    assert "JNDI" in " ".join(findings(results[0], Action.DROPPED))
+    assert results[1].status is Status.INCOMPLETE
+    assert "add <Set name=\"war\">" in results[1].message
+    assert validate_file(results[1].output) == []
+
+
+def test_same_base_names_get_unique_outputs(tmp_path):
+    body = DT94 + '<Configure class="org.eclipse.jetty.webapp.WebAppContext"><Set name="war">.' \
+                  '</Set><Set name="contextPath">/{}</Set></Configure>'
+    a = write(tmp_path / "a" / "context.xml", body.format("a"))
+    b = write(tmp_path / "b" / "context.xml", body.format("b"))
+    results = migrate([a, b], tmp_path / "out")
+    assert [Path(r.output).name for r in results] == ["context.xml", "context-2.xml"]
+
+
+def test_maven_plugin_section(tmp_path):
+    pom = write(tmp_path / "proj" / "pom.xml", """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <artifactId>legacy</artifactId>
+  <build><directory>${basedir}/build</directory><plugins><plugin>
+    <groupId>org.mortbay.jetty</groupId><artifactId>maven-jetty-plugin</artifactId>
+    <configuration>
+      <webAppConfig>
+        <sessionHandler implementation="org.mortbay.jetty.servlet.SessionHandler">
+          <sessionManager implementation="org.mortbay.jetty.servlet.HashSessionManager">
+            <storeDirectory>${project.build.directory}/sessions</storeDirectory>
+            <savePeriod>${save.period}</savePeriod>
+          </sessionManager>
+        </sessionHandler>
+        <virtualHosts><virtualHost>legacy.example</virtualHost></virtualHosts>
+        <extraClasspath>lib/x.jar</extraClasspath>
+      </webAppConfig>
+    </configuration>
+  </plugin></plugins></build>
+</project>""")
+    out = tmp_path / "out"
+    result = migrate([pom], out)[0]
+    assert result.status is Status.WITH_CHANGES and Path(result.output).name == "legacy.xml"
+    spec = load_descriptor(result.output, properties={"save.period": "7"}).context
+    assert spec.context_path == "/legacy"  # maven-jetty-plugin's default: /artifactId
+    assert spec.virtual_hosts == ["legacy.example"]
+    assert Path(out, spec.war).resolve() == (tmp_path / "proj" / "src/main/webapp").resolve()
+    mgr = spec.session_handler.session_manager
+    assert Path(out, mgr.store_directory).resolve() == (tmp_path / "proj/build/sessions").resolve()
+    assert mgr.save_period == 7
+    assert any("${save.period} is not defined" in m for m in findings(result, Action.CHANGED))
+    assert any("extraClasspath" in m for m in findings(result, Action.DROPPED))
+    plain = write(tmp_path / "plain" / "pom.xml", "<project><artifactId>p</artifactId></project>")
+    assert migrate_file(plain).status is Status.NOT_A_CONTEXT
+
+
+def test_json_report_and_dry_run(tmp_path, capsys):
+    src = write(tmp_path / "c.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/c</Set><Set name="war">.</Set><Set name="extractWAR">false</Set>
+</Configure>""")
+    out = tmp_path / "out"
+    assert main(["migrate", str(src), "--out", str(out), "--dry-run", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not out.exists()
+    (entry,) = report["files"]
+    assert entry["status"] == "deployable with changes" and entry["output"] is None
+    assert {"file": str(src), "line": 4, "action": "dropped"}.items() <= \
+        [f for f in entry["findings"] if f["action"] == "dropped"][0].items()
+    assert report["totals"]["deployable with changes"] == 1
+
+
+def test_entities_are_never_expanded(tmp_path):
+    src = write(tmp_path / "e.xml", """<?xml version="1.0"?>
+<!DOCTYPE Configure [<!ENTITY x "EXPANDED"><!ENTITY ext SYSTEM "file:///etc/passwd">]>
+<Configure class="org.eclipse.jetty.webapp.WebAppContext">
+  <Set name="contextPath">/e</Set><Set name="war">.</Set>
+  <Set name="displayName">&x;&ext;</Set>
+</Configure>""")
+    result = migrate_file(src)
+    assert result.text is not None
+    assert "EXPANDED" not in result.text and "root:" not in result.text
