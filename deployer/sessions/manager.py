@@ -154,6 +154,9 @@ class SessionManager(LifeCycle):
                 self._flush_deletes()
                 saved = self.save()
                 log.info("sessions %s: %d saved to %s on stop", self.name, saved, self.store.path)
+            except (SessionError, OSError) as exc:  # stopping must finish; say what was lost
+                log.error("sessions %s: could not save sessions to %s on stop: %s",
+                          self.name, self.store.path, exc)
             finally:
                 self.store.close()
             if not self._handed_over:
@@ -387,13 +390,18 @@ class SessionManager(LifeCycle):
         if self.store is None:
             return 0
         with self._sweep:
-            if self._generation != self.store.generation:
-                targets = list(self._table.sessions.values())
-                self._generation = self.store.generation
-            else:
-                targets = [s for s in list(self._table.sessions.values())
-                           if s._version != s._saved]
-            return self._write(targets, drop=False)
+            written = 0
+            for _ in range(2):  # again if the store was replaced (unreadable file) meanwhile
+                if self._generation != self.store.generation:
+                    self._generation = self.store.generation
+                    targets = list(self._table.sessions.values())
+                else:
+                    targets = [s for s in list(self._table.sessions.values())
+                               if s._version != s._saved]
+                written += self._write(targets, drop=False)
+                if self._generation == self.store.generation:
+                    break
+            return written
 
     def _write(self, sessions: list[Session], *, drop: bool) -> int:
         assert self.store is not None

@@ -128,8 +128,11 @@ class SessionStore:
     def ensure_directory(self) -> None:
         """Create the directory 0700 if missing (Jetty mkdirs on start); reads nothing."""
         if not self.directory.exists():
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(self.directory, 0o700)
+            try:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(self.directory, 0o700)
+            except OSError as exc:
+                raise SessionError(f"cannot create session store {self.directory}: {exc}") from exc
         elif not self.directory.is_dir():
             raise SessionError(f"session store {self.directory} is not a directory")
         elif self.directory.stat().st_mode & 0o077:
@@ -140,6 +143,8 @@ class SessionStore:
         if self._conn is None:
             try:
                 self._conn = self._open()
+            except OSError as exc:
+                raise SessionError(f"session store {self.path}: {exc}") from exc
             except sqlite3.DatabaseError as exc:
                 if not _is_corruption(exc) or not self._create:
                     raise SessionError(f"session store {self.path}: {exc}") from exc
