@@ -8,7 +8,6 @@ gathered into one HashSessionManager block placed where the first of them stood.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 from lxml import etree
 
@@ -65,7 +64,6 @@ class ContextMigration:
         self.plan = sessions94.SessionPlan()
         self.session_anchor: etree._Element | None = None
         self.seen: dict[str, int] = {}
-        self.line_of: dict[etree._Element, int] = {}
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> tuple[etree._Element, list, list]:
@@ -84,7 +82,6 @@ class ContextMigration:
         out = etree.Element("Configure", {"class": canon})
         if root.get("id"):
             out.set("id", root.get("id"))
-        self.line_of[out] = root.sourceline or 0
         gen = names.jetty_generation(cls, self.src.doctype)
         if cls != canon:
             self.result.add(root.sourceline, Action.CHANGED, f"root class {cls} ({gen}) -> {canon}")
@@ -185,7 +182,6 @@ class ContextMigration:
             self.result.add(elem.sourceline, Action.KEPT,
                             f"{target} set again (line {self.seen[target]} too); the last wins")
         self.seen[target] = elem.sourceline or 0
-        self.line_of[out] = elem.sourceline or 0
         if target != name:
             self.result.add(elem.sourceline, Action.CHANGED, f"{name} -> {target}")
         elif elem.get("property"):
@@ -222,7 +218,8 @@ class ContextMigration:
                 self.result.add(elem.sourceline, Action.CHANGED,
                                 f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")
                 return self._set(as_set, prop)
-        return self._drop(elem, rules.call_reason(name))
+        text = etree.tostring(elem, encoding="unicode", method="text", with_tail=False)
+        return self._drop(elem, rules.call_reason(name, text))
 
     def _keep_call(self, elem: etree._Element, what: str) -> list:
         problem = _value_problem(elem, self.strings)
@@ -371,5 +368,3 @@ def migrate_configure(src: Source, result: FileResult) -> tuple | None:
         result.message = str(exc)
         return None
 
-
-__all__ = ["migrate_configure", "ContextMigration", "Path"]

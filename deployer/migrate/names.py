@@ -55,14 +55,6 @@ _SESSION_HANDLERS = re.compile(
     r"org\.eclipse\.jetty\.session|org\.eclipse\.jetty\.servlet|"
     r"org\.eclipse\.jetty\.ee\d+\.(?:nested|servlet))\.SessionHandler$")
 
-#: Java-only packages: nothing from them can run in Python (kept as comments, reported).
-JAVA_ONLY_PREFIXES: tuple[str, ...] = (
-    "java.", "javax.", "jakarta.", "com.", "net.", "org.apache.", "org.springframework.",
-    "org.eclipse.jetty.plus.", "org.mortbay.jetty.plus.", "org.eclipse.jetty.security.",
-    "org.mortbay.jetty.security.", "org.eclipse.jetty.jndi.", "org.mortbay.naming.",
-)
-
-
 def _registry():  # pragma: no cover - depends on the descriptor layer being present
     try:
         from deployer.descriptor import registry
@@ -95,12 +87,26 @@ def not_context_reason(name: str) -> str:
            "ServletContextHandler or MovedContextHandler is expected)"
 
 
+def _registered_as(name: str, canonical: str) -> bool:
+    reg = _registry()
+    return reg is not None and reg.canonical_name(name) == canonical
+
+
 def is_session_handler(name: str) -> bool:
-    return bool(_SESSION_HANDLERS.match(name))
+    return _registered_as(name, SESSION_HANDLER) or bool(_SESSION_HANDLERS.match(name))
 
 
 def is_hash_manager(name: str) -> bool:
-    return bool(_SESSION_MANAGERS.match(name))
+    return _registered_as(name, HASH_MANAGER) or bool(_SESSION_MANAGERS.match(name))
+
+
+def java_only_kind(name: str) -> str | None:
+    """What the registry says a Java-only class is (a data source, JNDI, ...), if it knows."""
+    try:
+        from deployer.descriptor.registry import java_only_kind as kind
+    except ImportError:  # pragma: no cover
+        return None
+    return kind(name)
 
 
 def jetty_generation(root_class: str, doctype: str | None) -> str:

@@ -85,7 +85,10 @@ def lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def call_reason(name: str) -> str:
+def call_reason(name: str, args_text: str = "") -> str:
+    if "DefaultServlet" in args_text:
+        return ("Jetty's DefaultServlet serves the webapp's static files: deployer does that "
+                "itself for a context without a Python app")
     for pattern, why in _CALL_REASONS:
         if re.search(pattern, name):
             return why
@@ -93,12 +96,17 @@ def call_reason(name: str) -> str:
 
 
 def new_reason(cls: str) -> str:
-    if JNDI_CLASS.search(cls):
+    from deployer.migrate.names import java_only_kind
+
+    kind = java_only_kind(cls)
+    if JNDI_CLASS.search(cls) or kind == "JNDI":
         return _JNDI
     if re.search(r"Servlet|Filter|Listener", cls):
         return _SERVLET
     if re.search(r"Realm|LoginService|Security|Constraint|Authenticator", cls):
         return _SECURITY
+    if kind:
+        return f"Java-only ({kind}); deployer cannot build it"
     return f"a Java object ({cls}); deployer cannot build it"
 
 
