@@ -36,8 +36,10 @@ class CookieConfigSpec(Spec):
     manager: SessionManagerSpec = field(default_factory=SessionManagerSpec)
 
 
-def _context_path(value: str) -> str:
+def _context_path(value: str | None) -> str:
     """ContextHandler.setContextPath: "/x/*" and "/x/" lose the suffix; a path starts with "/"."""
+    if value is None:
+        raise ValueError("a context path is required, got nothing (null)")
     if value.endswith("/*"):
         value = value[:-2] or "/"
     elif len(value) > 1 and value.endswith("/"):

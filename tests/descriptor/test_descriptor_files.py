@@ -1,4 +1,4 @@
-"""tests/descriptors/: one broken descriptor per error kind (each says what it expects) + good ones."""
+"""tests/descriptors/: a broken descriptor per error kind (each says what it expects), good ones."""
 
 from __future__ import annotations
 

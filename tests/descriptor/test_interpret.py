@@ -1,0 +1,251 @@
+"""Evaluation with XmlConfiguration's semantics (JETTY.md 1.5-1.9): every element and attribute."""
+# ruff: noqa: E501  (XML fixtures read best on one line)
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deployer.descriptor.registry import JAVA_ONLY_PREFIXES, REGISTRY, java_only_kind
+from deployer.descriptor.specs import ServerSpec
+from tests.descriptor.helpers import ctx, load, problems
+
+SM = "org.eclipse.jetty.server.session.HashSessionManager"
+SH = "org.eclipse.jetty.server.session.SessionHandler"
+
+
+def test_set_normalises_the_first_letter(tmp_path: Path) -> None:
+    c = ctx(tmp_path, '<Set name="ContextPath">/a</Set><Set name="DisplayName">Shop</Set>')
+    assert c.context_path == "/a" and c.display_name == "Shop"
+
+
+def test_whitespace_and_mixed_text(tmp_path: Path) -> None:
+    c = ctx(tmp_path, """
+      <Set name="war">
+        <Property name="base"/>/webapps/<Property name="app" default="shop"/>
+      </Set>
+      <Set name="resourceBase"><Property name="missing"/>/static</Set>
+      <Set name="displayName" type="String">  padded  </Set>
+      <Set name="contextPath">
+         /trimmed
+      </Set>
+      <Call name="setInitParameter"><Arg>empty</Arg><Arg type="String"></Arg></Call>
+      <Call name="setAttribute"><Arg>nothing</Arg><Arg/></Call>
+    """, properties={"base": "/srv"})
+    assert c.war == "/srv/webapps/shop"
+    assert c.resource_base == "null/static"  # a missing Property concatenates as "null"
+    assert c.display_name == "  padded  "
+    assert c.context_path == "/trimmed"
+    assert c.init_params["empty"] == "" and c.attributes["nothing"] is None
+
+
+def test_property_lookup_order(tmp_path: Path) -> None:
+    c = ctx(tmp_path, """
+      <Call name="setInitParameter"><Arg>a</Arg><Arg><Property name="x" deprecated="old1, old2" default="d"/></Arg></Call>
+      <Call name="setInitParameter"><Arg>b</Arg><Arg><Property><Name>y</Name><Deprecated>z</Deprecated><Default>dd<Env name="E"/></Default></Property></Arg></Call>
+      <Call name="setInitParameter"><Arg>c</Arg><Arg><Property name="none" default=""/></Arg></Call>
+      <Call name="setInitParameter"><Arg>d</Arg><Arg><SystemProperty name="sp" default="nope"/></Arg></Call>
+      <Call name="setInitParameter"><Arg>e</Arg><Arg><Env name="HOME_X"><Default><SystemProperty name="q" default="deep"/></Default></Env></Arg></Call>
+      <Call name="setInitParameter"><Arg>f</Arg><Arg><Property name="t">text body</Property></Arg></Call>
+      <Call name="setInitParameter"><Arg>g</Arg><Arg><Property name="jetty.home"/>|<Property name="jetty.webapps"/></Arg></Call>
+    """, properties={"old2": "from-old2"}, system_properties={"sp": "S", "jetty.home": "/h"},
+            environ={"E": "-env"})
+    assert c.init_params == {"a": "from-old2", "b": "dd-env", "c": "", "d": "S", "e": "deep",
+                             "f": "text body", "g": f"/h|{tmp_path.resolve()}"}
+
+
+def test_ids_refs_and_legacy_ref_id(tmp_path: Path) -> None:
+    d = load(tmp_path, """
+      <Configure-placeholder/>
+    """.replace("<Configure-placeholder/>", """
+      <New id="path" class="java.lang.String"><Arg>/from-id</Arg></New>
+      <Set name="contextPath"><Ref refid="path"/></Set>
+      <Ref id="me"><Set name="displayName">via legacy Ref id</Set></Ref>
+      <Array id="hosts" type="String" item="a.example,b.example"/>
+      <Set name="virtualHosts"><Ref refid="hosts"/></Set>
+      <Property id="p" name="jetty.base"/>
+    """), cls="org.eclipse.jetty.webapp.WebAppContext\" id=\"me")
+    c = d.context
+    assert c.context_path == "/from-id" and c.display_name == "via legacy Ref id"
+    assert c.virtual_hosts == ["a.example", "b.example"]
+    assert d.ids["me"] is c and d.ids["p"] == "."
+
+
+def test_array_item_types_and_map(tmp_path: Path) -> None:
+    d = load(tmp_path, """
+      <Set name="virtualHosts"><Array type="java.lang.String"><Item>x.example</Item><Item type="String"> y </Item></Array></Set>
+      <Set name="initParams"><Map id="m"><Entry><Item>k</Item><Item type="int">5</Item></Entry><Entry><Item>b</Item><Item type="boolean">TRUE</Item></Entry></Map></Set>
+      <Set name="welcomeFiles"><Array><Type>String</Type><Item>a.html</Item></Array></Set>
+      <Call name="setAttribute"><Arg>ints</Arg><Arg><Array type="int"><Item>1</Item><Item/></Array></Arg></Call>
+      <Call name="setAttribute"><Arg>list</Arg><Arg type="List"><Array item="a,b"/></Arg></Call>
+      <Call name="setAttribute"><Arg>set</Arg><Arg type="HashSet"><Array item="a,a"/></Arg></Call>
+      <Call name="setAttribute"><Arg>obj</Arg><Arg><Array type="Object"><Item><Map/></Item></Array></Arg></Call>
+    """)
+    c = d.context
+    assert c.virtual_hosts == ["x.example", " y "]
+    assert c.init_params == {"k": "5", "b": "true"} and d.ids["m"] == {"k": 5, "b": True}
+    assert c.welcome_files == ["a.html"]
+    assert c.attributes == {"ints": [1, 0], "list": ["a", "b"], "set": ["a"], "obj": [{}]}
+
+
+@pytest.mark.parametrize(("type_", "text", "expected"), [
+    ("int", "42", 42), ("java.lang.Integer", "-7", -7), ("long", "9000000000", 9000000000),
+    ("Long", "1", 1), ("short", "3", 3), ("byte", "-128", -128), ("double", "1.5", 1.5),
+    ("float", "2", 2.0), ("java.lang.Double.TYPE", "3.0", 3.0), ("boolean", "True", True),
+    ("java.lang.Boolean", "false", False), ("char", "xyz", "x"), ("Character", "q", "q"),
+    ("String", "s", "s"), ("string", "s", "s"), ("java.lang.String", "s", "s"),
+    ("URL", "http://example.com/a", "http://example.com/a"), ("java.net.URL", "file:/x", "file:/x"),
+    ("InetAddress", "127.0.0.1", "127.0.0.1"),
+])
+def test_type_conversions(tmp_path: Path, type_: str, text: str, expected: object) -> None:
+    d = load(tmp_path, f'<Call name="setAttribute"><Arg>v</Arg><Arg type="{type_}">{text}</Arg></Call>')
+    value = d.context.attributes["v"]
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(("type_", "text", "message"), [
+    ("int", "abc", "expects an integer (int), got 'abc'"),
+    ("byte", "300", "from -128 to 127"),
+    ("boolean", "yes", "expects a boolean (true or false), got 'yes'"),
+    ("double", "x", "expects a number (double)"),
+    ("URL", "not a url", "expects a URL"),
+    ("integer", "1", "unknown type 'integer'"),
+    ("Int", "1", "unknown type 'Int'"),
+    ("List", "a", "converts an <Array>"),
+])
+def test_bad_conversions_are_located_errors(tmp_path: Path, type_: str, text: str,
+                                            message: str) -> None:
+    found = problems(tmp_path, f'<Call name="setAttribute"><Arg>v</Arg><Arg type="{type_}">{text}</Arg></Call>')
+    assert len(found) == 1 and found[0].startswith("4:") and message in found[0], found
+
+
+@pytest.mark.parametrize(("prop", "text", "field", "expected"), [
+    ("storeDirectory", "/var/s", "store_directory", "/var/s"),
+    ("lazyLoad", "TRUE", "lazy_load", True), ("savePeriod", "10", "save_period", 10),
+    ("scavengePeriod", "5", "scavenge_period", 5), ("idleSavePeriod", "7", "idle_save_period", 7),
+    ("deleteUnrestorableSessions", "true", "delete_unrestorable_sessions", True),
+    ("maxInactiveInterval", "-1", "max_inactive_interval", -1),
+    ("sessionCookie", "SID", "session_cookie", "SID"),
+    ("sessionIdPathParameterName", "none", "session_id_path_parameter_name", None),
+    ("httpOnly", "true", "http_only", True), ("secureRequestOnly", "false", "secure_request_only", False),
+    ("usingCookies", "false", "using_cookies", False),
+    ("nodeIdInSessionId", "true", "node_id_in_session_id", True),
+    ("checkingRemoteSessionIdEncoding", "true", "check_remote_session_id_encoding", True),
+    ("refreshCookieAge", "60", "refresh_cookie_age", 60),
+    ("sessionDomain", "example.com", "session_domain", "example.com"),
+    ("sessionPath", "/p", "session_path", "/p"), ("maxCookieAge", "100", "max_cookie_age", 100),
+])
+def test_every_session_manager_property(tmp_path: Path, prop: str, text: str, field: str,
+                                        expected: object) -> None:
+    c = ctx(tmp_path, f'<Get name="sessionHandler"><Get name="sessionManager">'
+                      f'<Set name="{prop}">{text}</Set></Get></Get>')
+    assert getattr(c.session_handler.session_manager, field) == expected
+    # 9.4 style: the SessionHandler takes the manager's settings directly
+    c = ctx(tmp_path, f'<Get name="sessionHandler"><Set name="{prop}">{text}</Set></Get>')
+    assert getattr(c.session_handler.session_manager, field) == expected
+
+
+def test_cookie_config_and_calls(tmp_path: Path) -> None:
+    c = ctx(tmp_path, """
+      <Get name="sessionHandler">
+        <Get name="sessionCookieConfig"><Set name="name">SHOP</Set><Set name="httpOnly">true</Set></Get>
+        <Call name="getSessionManager"><Call name="setMaxInactiveInterval"><Arg type="int">90</Arg></Call></Call>
+      </Get>
+      <Call name="addVirtualHosts"><Arg><Array type="String"><Item>a.example</Item></Array></Arg></Call>
+      <Call name="setContextPath"><Arg>/called</Arg></Call>
+      <Get name="initParams"><Put name="k">v</Put><Put name="n" type="int">3</Put></Get>
+      <Call id="old" name="getInitParameter"><Arg>k</Arg></Call>
+    """)
+    manager = c.session_handler.session_manager
+    assert manager.session_cookie == "SHOP" and manager.http_only is True
+    assert manager.max_inactive_interval == 90
+    assert c.virtual_hosts == ["a.example"] and c.context_path == "/called"
+    assert c.init_params == {"k": "v", "n": "3"}
+
+
+def test_new_with_positional_and_named_args(tmp_path: Path) -> None:
+    c = ctx(tmp_path, f"""
+      <Set name="sessionHandler">
+        <New class="{SH}"><Arg name="manager"><New class="{SM}"><Set name="savePeriod">3</Set></New></Arg></New>
+      </Set>
+      <Call name="setAttribute"><Arg>ctx</Arg><Arg><New class="org.eclipse.jetty.webapp.WebAppContext"><Arg>/w</Arg><Arg>/p/</Arg></New></Arg></Call>
+      <Call name="setAttribute"><Arg>named</Arg><Arg><New class="org.eclipse.jetty.webapp.WebAppContext"><Arg name="contextPath">/n</Arg><Arg name="webApp">/nw</Arg></New></Arg></Call>
+      <Call name="setAttribute"><Arg>props</Arg><Arg><New class="java.util.Properties"><Put name="a">b</Put></New></Arg></Call>
+    """)
+    assert c.session_handler.session_manager.save_period == 3
+    assert (c.attributes["ctx"].war, c.attributes["ctx"].context_path) == ("/w", "/p")
+    assert (c.attributes["named"].war, c.attributes["named"].context_path) == ("/nw", "/n")
+    assert c.attributes["props"] == {"a": "b"}
+
+
+def test_call_and_new_element_forms(tmp_path: Path) -> None:
+    d = load(tmp_path, f"""
+      <Call><Id>c</Id><Name>setInitParameter</Name><Arg>a</Arg><Arg>b</Arg></Call>
+      <Call name="setInitParameter" arg="x,y"/>
+      <New><Id>n</Id><Class>{SM}</Class></New>
+    """)
+    assert d.context.init_params == {"a": "b", "x": "y"}
+    assert type(d.ids["n"]).__name__ == "SessionManagerSpec"
+
+
+def test_set_property_attribute_applies_only_when_defined(tmp_path: Path) -> None:
+    body = '<Set name="displayName" property="shop.name">ignored</Set>'
+    assert ctx(tmp_path, body).display_name is None
+    assert ctx(tmp_path, body, properties={"shop.name": "Shop"}).display_name == "Shop"
+
+
+def test_context_classes_and_jetty_names(tmp_path: Path) -> None:
+    for cls, kind in [("org.mortbay.jetty.webapp.WebAppContext", "webapp"),
+                      ("org.eclipse.jetty.ee10.webapp.WebAppContext", "webapp"),
+                      ("org.eclipse.jetty.servlet.ServletContextHandler", "context"),
+                      ("org.eclipse.jetty.ee8.servlet.ServletContextHandler", "context"),
+                      ("org.mortbay.jetty.handler.ContextHandler", "context")]:
+        assert ctx(tmp_path, "", cls=cls).kind == kind
+    c = ctx(tmp_path, """<Set name="contextPath">/s</Set><Set name="handler">
+      <New class="org.eclipse.jetty.server.handler.ResourceHandler">
+        <Set name="resourceBase">/www</Set><Set name="directoriesListed">true</Set>
+        <Set name="welcomeFiles"><Array type="String"><Item>home.html</Item></Array></Set>
+      </New></Set>""", cls="org.eclipse.jetty.server.handler.ContextHandler")
+    assert (c.resource_base, c.directories_listed, c.welcome_files) == ("/www", True, ["home.html"])
+    c = ctx(tmp_path, """<Set name="contextPath">/old</Set><Set name="newContextURL">/new</Set>
+      <Set name="permanent">true</Set><Set name="discardPathInfo">true</Set>
+      <Set name="discardQuery">true</Set><Set name="expires">-1</Set>""",
+            cls="org.eclipse.jetty.server.handler.MovedContextHandler")
+    assert (c.kind, c.new_context_path, c.permanent, c.discard_path_info, c.discard_query,
+            c.expires) == ("moved", "/new", True, True, True, "-1")
+
+
+def test_registry_api_for_migrate() -> None:
+    assert REGISTRY.canonical_name("org.mortbay.jetty.servlet.HashSessionManager") == \
+        "org.eclipse.jetty.server.session.HashSessionManager"
+    assert REGISTRY.canonical_name("org.eclipse.jetty.ee9.webapp.WebAppContext") == \
+        "org.eclipse.jetty.webapp.WebAppContext"
+    assert REGISTRY.canonical_name("org.eclipse.jetty.plus.jndi.EnvEntry") is None
+    assert java_only_kind("org.eclipse.jetty.plus.jndi.EnvEntry") == "JNDI"
+    assert java_only_kind("org.eclipse.jetty.servlet.ServletHolder")
+    assert "org.mortbay.jetty.plus.naming." in JAVA_ONLY_PREFIXES
+
+
+def test_server_reference_is_shared_and_read_only(tmp_path: Path) -> None:
+    server = ServerSpec()
+    d = load(tmp_path, '<Ref refid="Server"><Get id="ids" name="sessionIdManager"/></Ref>',
+             server=server)
+    assert d.ids["ids"] is server.session_id_manager
+    found = problems(tmp_path, '<Ref refid="Server"><Set name="sessionIdManager">x</Set></Ref>')
+    assert "deployer's own" in found[0]
+
+
+def test_all_problems_of_a_file_at_once_sorted(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+      <Set name="lazyLoad">true</Set>
+      <New id="a" class="org.eclipse.jetty.plus.jndi.EnvEntry"/>
+      <Set name="displayName"><Ref refid="a"/></Set>
+      <Set name="contextPath">nope</Set>
+    """)
+    assert [f.split(":")[0] for f in found] == ["5", "6", "8"]  # the Ref to a failed id is quiet
+
+
+def test_locations_are_recorded(tmp_path: Path) -> None:
+    c = ctx(tmp_path, '\n  <Set name="war">/w</Set>')
+    assert str(c.locations["war"]).endswith("ctx.xml:5:3")
