@@ -63,6 +63,7 @@ class ContextMigration:
         self.strings: dict[str, str] = {}
         self.plan = sessions94.SessionPlan()
         self.session_anchor: etree._Element | None = None
+        self.session_sources: list[etree._Element] = []
         self.seen: dict[str, int] = {}
 
     # -- entry -------------------------------------------------------------------------------
@@ -282,26 +283,41 @@ class ContextMigration:
         else:
             sessions94.walk_handler(elem, self.plan)
         marker = etree.Comment("session-anchor")
+        self.session_sources.append(elem)
         if self.session_anchor is None:
             self.session_anchor = marker
             return [marker]
         return []
 
     def _place_sessions(self, out: etree._Element) -> None:
-        if self.session_anchor is None:
+        """Put the HashSessionManager block where the first session statement stood; when the
+        mapping changed or dropped anything, the source's own statements follow as a comment."""
+        anchor = self.session_anchor
+        if anchor is None:
             return
         self.plan.finish()
         for line, action, msg in self.plan.findings:
             self.result.add(line, action, msg)
+        nodes: list = []
         block = self.plan.build()
-        anchor = self.session_anchor
-        if block is None:
-            anchor.getparent().remove(anchor) if anchor.getparent() is not None else None
-            return
-        depth = 1
-        writer.indent_created(block, depth)
-        block.tail = anchor.tail
-        anchor.getparent().replace(anchor, block)
+        unit = _indent_of(self.session_sources[0])
+        if block is not None:
+            writer.indent_created(block, 1, unit)
+            nodes.append(block)
+        if any(action is not Action.KEPT for _, action, _ in self.plan.findings):
+            lines = ", ".join(str(e.sourceline) for e in self.session_sources)
+            body = ("\n" + unit).join(writer.xml_of(e) for e in self.session_sources)
+            why = ("the session configuration as the source wrote it; "
+                   + ("the HashSessionManager above is what it maps to"
+                      if block is not None else "deployer's default HashSessionManager "
+                      "(sessions in memory) replaces it")
+                   + ", the report says setting by setting")
+            nodes.append(writer.comment(f" deployer migrate rewrote (source line {lines}): "
+                                        f"{why}\n{unit}{body}\n{unit}"))
+        for i, node in enumerate(nodes):
+            node.tail = anchor.tail if i == len(nodes) - 1 else "\n" + unit
+            anchor.addprevious(node)
+        out.remove(anchor)
 
     # -- what a deployable descriptor needs -----------------------------------------------------
     def _check_essentials(self, out: etree._Element) -> None:
@@ -330,7 +346,8 @@ class ContextMigration:
                                   "migrated descriptor (a WEB-INF fragment names no webapp)")
         c = writer.comment(" deployer migrate: the source names no webapp; add "
                            "<Set name=\"war\">path/to/webapp</Set> ")
-        c.tail = "\n  "
+        first = next((e for e in self.src.root if isinstance(e.tag, str)), None)
+        c.tail = "\n" + (_indent_of(first) if first is not None else "  ")
         out.insert(0, c)
 
 

@@ -45,25 +45,25 @@ def dropped_comment(elem: etree._Element, line: int | None, why: str,
     return comment(f" deployer migrate dropped{where}: {why}\n{indent}{body}\n{indent}")
 
 
-def indent_created(elem: etree._Element, level: int) -> None:
+def indent_created(elem: etree._Element, level: int, unit: str = "  ") -> None:
     """Indent a subtree migrate built; value elements (Set, Arg, ...) keep their content as is."""
     if elem.tag not in _CONTAINERS or len(elem) == 0:
         return
     if elem.text and elem.text.strip():
         return
-    inner = "\n" + "  " * (level + 1)
+    inner = "\n" + unit * (level + 1)
     elem.text = inner
     for child in elem:
         child.tail = inner
         if isinstance(child.tag, str):
-            indent_created(child, level + 1)
+            indent_created(child, level + 1, unit)
             if child.tag in ("Set", "Put", "Arg") and len(child) == 1 \
                     and not (child.text or "").strip():
-                indent_created(child[0], level + 2)
+                indent_created(child[0], level + 2, unit)
                 if len(child[0]):
-                    child.text = "\n" + "  " * (level + 2)
+                    child.text = "\n" + unit * (level + 2)
                     child[0].tail = inner
-    elem[-1].tail = "\n" + "  " * level
+    elem[-1].tail = "\n" + unit * level
 
 
 def serialize(root: etree._Element, before: Iterable[etree._Element],
