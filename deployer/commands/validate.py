@@ -1,7 +1,7 @@
 """`deployer validate PATH...`: schema + evaluation as a dry run; nothing is started.
 
-Exit 0 when every descriptor is valid, 1 when any is not, 2 for bad usage (a missing path, a
-directory without descriptors). Text output is one ``path:line:col: message`` line per problem and
+Exit 0 when every descriptor is valid, 1 when any is not, 2 for bad usage (a path that does not
+exist). Text output is one ``path:line:col: message`` line per problem and
 a summary; ``--format json`` prints one JSON document with an entry per file.
 """
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from deployer.descriptor.classes import CookieConfigSpec, ResourceHandlerSpec
+from deployer.descriptor.classes import MANAGER_PROPS, CookieConfigSpec, ResourceHandlerSpec
 from deployer.descriptor.convert import (
     PRIMITIVES,
     ConversionError,
@@ -122,8 +122,11 @@ class Statements(_Base):
             if key in JAVA_ONLY_PROPERTIES:
                 raise self.fail(element, f"{info.simple}.{name} is a Java-only setting deployer "
                                          f"cannot honour; {MIGRATE}")
-            raise self.fail(element, f"{info.simple} has no property {name!r}"
-                                     f"{_nearest(name, info.property_names())}")
+            hint = _nearest(name, info.property_names())
+            if info.is_context and key in MANAGER_PROPS:
+                hint = ("; it is a session manager setting: put it inside "
+                        "<Get name=\"sessionHandler\"><Get name=\"sessionManager\">...</Get></Get>")
+            raise self.fail(element, f"{info.simple} has no property {name!r}{hint}")
         what = f"{info.simple}.{name}"
         bean = BEAN_KINDS.get(prop.kind)
         if bean is not None:
