@@ -172,6 +172,7 @@ class PomMigration:
         self.seen: set[str] = set()
         self.plan = sessions94.SessionPlan()
         self.has_sessions = False
+        self.dropped: list[etree._Element] = []
 
     def add(self, elem: etree._Element) -> None:
         self.out.append(elem)
@@ -209,10 +210,19 @@ class PomMigration:
                             f"<Property name=\"{key}\"> (give it with `deployer run --property "
                             f"{key}=...`)")
         writer.indent_created(self.out, 0)
+        for node in self.dropped:
+            node.tail = "\n"
+            self.out[-1].tail = "\n  "
+            self.out.append(node)
         note = writer.comment(f" Migrated by `deployer migrate` from {self.pom.src.path.name} "
                               f"({group}:{artifact}); the report lists what was kept, changed "
                               "and dropped. ")
         return self.out, [note], []
+
+    def drop(self, elem: etree._Element, why: str) -> None:
+        """Report a pom setting deployer cannot honour and keep it visible as a comment."""
+        self.result.add(elem.sourceline, Action.DROPPED, f"<{local(elem.tag)}>: {why}")
+        self.dropped.append(writer.dropped_comment(elem, elem.sourceline, why, "  "))
 
     def set(self, name: str, elem: etree._Element, action: Action, msg: str) -> None:
         if name in self.seen:
@@ -234,7 +244,7 @@ class PomMigration:
             self.set("war", elem, Action.KEPT, "war")
         else:
             why = PLUGIN_DROPS.get(name, "a plugin setting with no deployer equivalent")
-            self.result.add(elem.sourceline, Action.DROPPED, f"<{name}>: {why}")
+            self.drop(elem, why)
 
     def webapp_setting(self, elem: etree._Element) -> None:
         name = local(elem.tag)
@@ -264,7 +274,7 @@ class PomMigration:
                 self.result.add(entry.sourceline, Action.KEPT, f"init parameter {local(entry.tag)}")
         else:
             why = rules.DROP_SET.get(name, "a WebAppContext setting deployer has no equivalent for")
-            self.result.add(elem.sourceline, Action.DROPPED, f"<{name}>: {why}")
+            self.drop(elem, why)
 
     def sessions(self, elem: etree._Element) -> None:
         self.has_sessions = True
