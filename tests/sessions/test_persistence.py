@@ -310,3 +310,70 @@ def test_a_lazy_manager_survives_a_garbage_database(make_manager, tmp_path) -> N
     m = make_manager(store, lazy_load=True)
     assert m.get("abcdefghijklmnopqrstuvwx") is None
     assert m.store.set_aside
+
+
+def test_lazy_load_never_resurrects_an_invalidated_session(make_manager, tmp_path) -> None:
+    store = tmp_path / "lazy"
+    writer = make_manager(store, name="writer")
+    made = fill(writer, 500)
+    writer.stop()
+    m = make_manager(store, lazy_load=True, name="lazy")
+    victim = list(made)[42]
+    m.get(victim).invalidate()  # the background load may read its row before it is deleted
+    wait_for(lambda: m._loaded, what="the background load")
+    m.scavenge()
+    assert m.sessions == 499 and m.get(victim) is None
+    assert victim not in stored(store)
+
+
+def test_concurrent_first_gets_with_lazy_load_share_one_object(make_manager, tmp_path) -> None:
+    import threading
+
+    store = tmp_path / "lazy"
+    writer = make_manager(store, name="writer")
+    made = list(fill(writer, 2000))
+    writer.stop()
+    m = make_manager(store, lazy_load=True, name="lazy")
+    seen: dict[str, set[int]] = {sid: set() for sid in made}
+    lock = threading.Lock()
+
+    def reader(offset: int) -> None:
+        for sid in made[offset:] + made[:offset]:
+            s = m.get(sid)
+            assert s is not None
+            with lock:
+                seen[sid].add(id(s))
+            m.complete(s)
+
+    threads = [threading.Thread(target=reader, args=(i * 250,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(objs) == 1 for objs in seen.values()), "a session was loaded twice"
+    assert m.sessions == 2000
+
+
+def test_expired_entries_are_not_revived_at_restore(make_manager, tmp_path) -> None:
+    store = tmp_path / "old"
+    m = make_manager(store, max_inactive_interval=5)
+    s = m.create()
+    m.complete(s)
+    s._accessed -= 100
+    m.stop()
+    m2 = make_manager(store)
+    assert m2.sessions == 0 and stored(store) == {}
+
+
+def test_lazy_new_manager_takes_over_without_reading(make_manager, tmp_path) -> None:
+    store = tmp_path / "hot"
+    old = make_manager(store, name="v1")
+    s = old.create()
+    s["a"] = 1
+    new = make_manager(store, name="v2", lazy_load=True, start=False)
+    new.take_over(old)
+    new.start()
+    old.stop()
+    assert new.store.opens == 0
+    assert new.try_get(s.id) is s
+    assert new.try_get("nobody-has-this-id-xxxxx") is None, "all loaded: None, not NEEDS_STORE"
