@@ -159,8 +159,26 @@ class ContextMigration:
             return self._drop(elem, "the Server and other objects outside the context belong to "
                               "deployer itself; configure them with `deployer run` options")
         if tag == "Arg":
-            return self._drop(elem, "constructor arguments of the context are Java-only")
+            return self._root_arg(elem)
         return self._drop(elem, "deployer has no equivalent")
+
+    def _root_arg(self, elem: etree._Element) -> list:
+        """Constructor arguments of the root: (contextPath) or (war, contextPath), as in Jetty."""
+        args = [a for a in self.src.root if isinstance(a.tag, str) and local(a.tag) == "Arg"]
+        names_by_count = {1: ["contextPath"], 2: ["war", "contextPath"]}.get(len(args))
+        if names_by_count is None or elem.get("name"):
+            return self._drop(elem, "constructor arguments of the context: only (contextPath) "
+                              "and (war, contextPath) have a deployer equivalent")
+        prop = names_by_count[args.index(elem)]
+        as_set = etree.Element("Set", name=prop)
+        as_set.text = elem.text
+        for c in elem:
+            as_set.append(copy.deepcopy(c))
+        if elem.sourceline:
+            as_set.sourceline = elem.sourceline
+        self.result.add(elem.sourceline, Action.CHANGED,
+                        f"constructor <Arg> -> <Set name=\"{prop}\">")
+        return self._set(as_set, prop)
 
     def _set(self, elem: etree._Element, name: str) -> list:
         if elem.get("class"):
@@ -202,6 +220,8 @@ class ContextMigration:
         if name == "setInitParameter" and len(args) == 2 and \
                 all(local(a.tag) == "Arg" for a in args):
             return self._keep_call(elem, "init parameter")
+        if name == "addVirtualHosts" and len(args) == 1 and local(args[0].tag) == "Arg":
+            return self._keep_call(elem, "virtual hosts")
         if name == "setAttribute" and len(args) == 2 and all(local(a.tag) == "Arg" for a in args):
             key = (args[0].text or "").strip()
             if rules.JAVA_ATTRIBUTE.match(key):
@@ -214,7 +234,8 @@ class ContextMigration:
             as_set.text = args[0].text
             for c in args[0]:
                 as_set.append(copy.deepcopy(c))
-            as_set.sourceline = elem.sourceline
+            if elem.sourceline:
+                as_set.sourceline = elem.sourceline
             if rules.RENAME.get(prop, prop) in rules.KEEP:
                 self.result.add(elem.sourceline, Action.CHANGED,
                                 f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")

@@ -58,6 +58,15 @@ DROPPED_NOTES = {
     "saveInterval": "a Redis manager setting; use savePeriod for periodic writes",
 }
 
+#: SessionCookieConfig (servlet 3) setters -> HashSessionManager properties (JETTY.md §3.2).
+COOKIE_CONFIG = {"name": "sessionCookie", "domain": "sessionDomain", "path": "sessionPath",
+                 "maxAge": "maxCookieAge", "httpOnly": "httpOnly"}
+COOKIE_DROPS = {
+    "secure": "HashSessionManager's secureRequestOnly (default true) marks the cookie Secure on "
+              "HTTPS requests; an always-Secure cookie has no equivalent",
+    "comment": "cookie comments are obsolete (RFC 6265) and not sent by deployer",
+}
+
 #: Jetty 10+ `Set property=` defaults of the distribution's session modules (§4.4).
 PROPERTY_DEFAULTS = {
     "jetty.session.file.storeDir": "./sessions",
@@ -230,6 +239,8 @@ def walk_handler(elem: etree._Element, plan: SessionPlan) -> None:
             walk_cache(new if new is not None else child, cls, plan)
         elif tag == "Get" and name == "sessionCache":
             walk_cache(child, "DefaultSessionCache", plan)
+        elif (tag, name) in (("Get", "sessionCookieConfig"), ("Call", "getSessionCookieConfig")):
+            walk_cookie_config(child, plan)
         elif tag == "Set":
             setting(child, name, plan)
         elif tag == "Call" and name.startswith("set") and len(child) == 1 \
@@ -286,12 +297,35 @@ def walk_manager(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
             walk_store(child, "FileSessionDataStore", plan)
         elif tag == "Get" and name == "sessionStore":
             walk_cache(child, "SessionStore", plan)
+        elif (tag, name) in (("Get", "sessionCookieConfig"), ("Call", "getSessionCookieConfig")):
+            walk_cookie_config(child, plan)
         elif tag == "Arg":
             plan.note(child.sourceline, Action.DROPPED, f"constructor argument of {short}: "
                       "HashSessionManager takes none")
         else:
             plan.note(child.sourceline, Action.DROPPED, f"<{tag} name=\"{name}\"> on {short} "
                       "has no HashSessionManager equivalent")
+
+
+def walk_cookie_config(elem: etree._Element, plan: SessionPlan) -> None:
+    """``<Get name="sessionCookieConfig">``: the cookie settings HashSessionManager has itself."""
+    for child in elem:
+        if isinstance(child, etree._Comment):
+            plan.add_comment(child)
+            continue
+        if not isinstance(child.tag, str):
+            continue
+        name = lower_first(child.get("name") or "")
+        line = child.sourceline or 0
+        if local(child.tag) == "Set" and name in COOKIE_CONFIG:
+            target = COOKIE_CONFIG[name]
+            plan.put(target, renamed_set(child, target), line, Action.CHANGED,
+                     f"sessionCookieConfig {name} -> HashSessionManager {target}")
+        elif local(child.tag) == "Set" and name in COOKIE_DROPS:
+            plan.note(line, Action.DROPPED, f"sessionCookieConfig {name}: {COOKIE_DROPS[name]}")
+        else:
+            plan.note(line, Action.DROPPED, f"<{local(child.tag)} name=\"{name}\"> on the "
+                      "session cookie config has no HashSessionManager equivalent")
 
 
 def walk_cache(elem: etree._Element, cls: str, plan: SessionPlan) -> None:

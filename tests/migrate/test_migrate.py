@@ -243,3 +243,28 @@ def test_entities_are_never_expanded(tmp_path):
     result = migrate_file(src)
     assert result.text is not None
     assert "EXPANDED" not in result.text and "root:" not in result.text
+
+
+def test_jetty12_forms_constructor_args_and_cookie_config(tmp_path):
+    root = '<Configure class="org.eclipse.jetty.ee10.servlet.ServletContextHandler">'
+    src = write(tmp_path / "j12.xml", DT94 + root + """
+  <Arg>/j12</Arg>
+  <Set name="baseResourceAsString">static</Set>
+  <Call name="addVirtualHosts"><Arg><Array type="String"><Item>j12.example</Item></Array></Arg></Call>
+  <Get name="sessionHandler">
+    <Get name="sessionCookieConfig">
+      <Set name="name">J12SESSION</Set>
+      <Set name="httpOnly">true</Set>
+      <Set name="secure">true</Set>
+    </Get>
+  </Get>
+</Configure>""")
+    result = migrate_file(src)
+    out = write(tmp_path / "out.xml", result.text)
+    spec = load_descriptor(out).context
+    assert (spec.context_path, spec.resource_base, spec.virtual_hosts) == (
+        "/j12", "static", ["j12.example"])
+    mgr = spec.session_handler.session_manager
+    assert (mgr.session_cookie, mgr.http_only) == ("J12SESSION", True)
+    assert any("secure" in m for m in findings(result, Action.DROPPED))
+    assert "deployer migrate rewrote (source line 7)" in result.text
