@@ -250,7 +250,8 @@ def test_jetty12_forms_constructor_args_and_cookie_config(tmp_path):
     src = write(tmp_path / "j12.xml", DT94 + root + """
   <Arg>/j12</Arg>
   <Set name="baseResourceAsString">static</Set>
-  <Call name="addVirtualHosts"><Arg><Array type="String"><Item>j12.example</Item></Array></Arg></Call>
+  <Call name="addVirtualHosts">
+    <Arg><Array type="String"><Item>j12.example</Item></Array></Arg></Call>
   <Get name="sessionHandler">
     <Get name="sessionCookieConfig">
       <Set name="name">J12SESSION</Set>
@@ -267,4 +268,4 @@ def test_jetty12_forms_constructor_args_and_cookie_config(tmp_path):
     mgr = spec.session_handler.session_manager
     assert (mgr.session_cookie, mgr.http_only) == ("J12SESSION", True)
     assert any("secure" in m for m in findings(result, Action.DROPPED))
-    assert "deployer migrate rewrote (source line 7)" in result.text
+    assert "deployer migrate rewrote (source line 8)" in result.text
