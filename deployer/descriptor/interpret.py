@@ -18,12 +18,13 @@ from deployer.descriptor.locator import Locator
 from deployer.descriptor.registry import REGISTRY, ClassInfo, java_only_kind
 from deployer.descriptor.specs import ContextSpec, ServerSpec
 from deployer.descriptor.statements import MIGRATE, NOT_STATEMENTS, Statements, _Fail
+from deployer.descriptor.values import Values
 from deployer.errors import DescriptorError
 
 MAX_DEPTH = 64
 
 
-class Interpreter(Statements):
+class Interpreter(Statements, Values):
     """Evaluates one file. ``ids`` starts with the Server, as WebAppProvider's id map does."""
 
     def __init__(self, locate: Locator, properties: Mapping[str, str],

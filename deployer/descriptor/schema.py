@@ -71,9 +71,19 @@ def _nearest(name: str, choices: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
-def humanize(message: str) -> str:
+_ORDER = {"Arg": "<Arg>s come first, before any statement",
+          "Id": "<Id>, <Name>, <Class> (or <Type>) come first, in that order",
+          "Name": "<Id>, <Name>, <Class> come first, in that order",
+          "Class": "<Id>, <Name>, <Class> come first, in that order",
+          "Type": "<Id> then <Type> come before the <Item>s",
+          "Default": "<Id>, <Name>, <Deprecated>, <Default> come first, in that order",
+          "Deprecated": "<Id>, <Name>, <Deprecated>, <Default> come first, in that order"}
+
+
+def humanize(message: str, parent: str | None = None) -> str:
     """Rewrite one libxml2 XSD message; unknown shapes pass through unchanged."""
     message = message.strip()
+    where = f" inside <{parent}>" if parent else ""
     if m := _ATTR_NOT_ALLOWED.match(message):
         element, attr = m.groups()
         allowed = ATTRIBUTES.get(element, ())
@@ -89,9 +99,15 @@ def humanize(message: str) -> str:
         if element not in ELEMENTS:
             return f"unknown element <{element}>{_nearest(element, ELEMENTS)}"
         if expected:
-            return f"<{element}> is not allowed here; expected {_expected(expected)}"
-        return f"<{element}> is not allowed here"
+            return f"<{element}> is not allowed here{where}; expected {_expected(expected)}"
+        order = _ORDER.get(element)
+        if order and parent in ("Configure", "New", "Call", "Array", "Map", "Property",
+                                "SystemProperty", "Env"):
+            return f"<{element}> is out of order{where}: {order}"
+        return f"<{element}> is not allowed here{where}"
     if m := _MISSING_CHILD.match(message):
+        if m.group(1) == "Entry":
+            return "<Entry> needs exactly two <Item>s: the key, then the value"
         return f"<{m.group(1)}> is incomplete: it needs {_expected(m.group(2))}"
     if m := _TEXT.match(message):
         return f"text is not allowed directly inside <{m.group(1)}> (only elements)"
@@ -116,7 +132,9 @@ def iter_problems(tree: etree._ElementTree, locate: Locator) -> Iterator[Descrip
             if found and isinstance(found[0], etree._Element):
                 element = found[0]
         location = locate(element) if element is not None else locate.at_line(entry.line)
-        yield DescriptorError(location, humanize(entry.message))
+        parent = element.getparent() if element is not None else None
+        parent_tag = parent.tag if parent is not None and isinstance(parent.tag, str) else None
+        yield DescriptorError(location, humanize(entry.message, parent_tag))
 
 
 def validate(tree: etree._ElementTree, locate: Locator) -> None:
