@@ -251,6 +251,11 @@ class PomMigration:
         target = rules.RENAME.get(name, name)
         if name == "sessionHandler":
             self.sessions(elem)
+        elif name in ("baseResource", "resourceBase", "resourceBases") and len(elem):
+            self.resource_collection(elem)
+        elif name == "jettyEnvXml":
+            self.drop(elem, "a jetty-env.xml (JNDI entries): migrate that file too "
+                      "(`deployer migrate FILE`); its JNDI parts are Java-only")
         elif target in ("contextPath", "war", "resourceBase", "displayName"):
             self.set(target, elem, Action.KEPT if target == name else Action.CHANGED,
                      f"{name} {(elem.text or '').strip()}" if target == name
@@ -275,6 +280,22 @@ class PomMigration:
         else:
             why = rules.DROP_SET.get(name, "a WebAppContext setting deployer has no equivalent for")
             self.drop(elem, why)
+
+    def resource_collection(self, elem: etree._Element) -> None:
+        """A ResourceCollection overlays several directories; deployer serves one."""
+        texts = [(c.text or "") for c in elem.iter() if c is not elem and isinstance(c.tag, str)]
+        dirs = [d.strip() for t in texts for d in t.split(",") if d.strip()]
+        if not dirs:
+            self.drop(elem, "an empty resource collection")
+            return
+        first = etree.Element("resourceBase")
+        first.text = dirs[0]
+        if elem.sourceline:
+            first.sourceline = elem.sourceline
+        rest = f"; the others ({', '.join(dirs[1:])}) are not served: merge them into one " \
+               "directory" if len(dirs) > 1 else ""
+        self.set("resourceBase", first, Action.CHANGED,
+                 f"{local(elem.tag)} resource collection -> resourceBase {dirs[0]}{rest}")
 
     def sessions(self, elem: etree._Element) -> None:
         self.has_sessions = True

@@ -269,3 +269,24 @@ def test_jetty12_forms_constructor_args_and_cookie_config(tmp_path):
     assert (mgr.session_cookie, mgr.http_only) == ("J12SESSION", True)
     assert any("secure" in m for m in findings(result, Action.DROPPED))
     assert "deployer migrate rewrote (source line 8)" in result.text
+
+
+def test_maven_resource_collection_serves_the_first_directory(tmp_path):
+    pom = write(tmp_path / "p" / "pom.xml", """<project>
+  <artifactId>rc</artifactId>
+  <build><plugins><plugin>
+    <groupId>org.eclipse.jetty</groupId><artifactId>jetty-maven-plugin</artifactId>
+    <configuration><webApp>
+      <contextPath>/rc</contextPath>
+      <baseResource implementation="org.eclipse.jetty.util.resource.ResourceCollection">
+        <resourcesAsCSV>src/main/webapp,${project.build.directory}/generated</resourcesAsCSV>
+      </baseResource>
+      <jettyEnvXml>src/main/jetty/jetty-env.xml</jettyEnvXml>
+    </webApp></configuration>
+  </plugin></plugins></build>
+</project>""")
+    result = migrate_file(pom)
+    spec = load_descriptor(write(tmp_path / "rc.xml", result.text)).context
+    assert spec.resource_base == str(tmp_path / "p" / "src/main/webapp") and spec.war is None
+    assert any("are not served" in m for m in findings(result, Action.CHANGED))
+    assert any("jetty-env.xml" in m for m in findings(result, Action.DROPPED))
