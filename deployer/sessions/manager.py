@@ -18,7 +18,7 @@ import threading
 import time
 
 from deployer.errors import SessionError
-from deployer.lifecycle import LifeCycle
+from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
@@ -61,6 +61,8 @@ class SessionManager(StoreSync, LifeCycle):
         self._bulk_requested = False
         self._accepting = False
         self._handed_over = False
+        self._taken_from: SessionManager | None = None
+        self._successor: SessionManager | None = None
         self._generation = 0  # the store generation our dirty flags refer to
         self._doomed: set[str] = set()  # invalidated ids still to delete from the store
         self._io = threading.RLock()
@@ -89,6 +91,10 @@ class SessionManager(StoreSync, LifeCycle):
             self._worker.join()
             self._worker = None
         table = self._table
+        successor, self._successor = self._successor, None
+        if successor is not None:
+            successor._taken_from = None  # no chain of old managers kept alive across redeploys
+        keep = self._handed_over or self._give_back()
         if self.store is not None:
             try:
                 self._flush_deletes()
@@ -99,18 +105,34 @@ class SessionManager(StoreSync, LifeCycle):
                           self.name, self.store.path, exc)
             finally:
                 self.store.close()
-            if not self._handed_over:
+            if not keep:
                 with table.lock:
                     ids = list(table.sessions)
                     table.sessions.clear()
                 self.id_manager.release_many(ids)
-        elif not self._handed_over:
+        elif not keep:
             with table.lock:
                 doomed = list(table.sessions.values())
                 table.sessions.clear()
                 for s in doomed:
                     s._drop()
             self.id_manager.release_many([s.id for s in doomed])
+
+    def _give_back(self) -> bool:
+        """Stopped while the manager we took over still runs (the new version failed): its
+        sessions go back to it untouched. True if they did."""
+        giver, self._taken_from = self._taken_from, None
+        if giver is None or not giver._handed_over or giver.state is not State.STARTED:
+            return False
+        table = self._table
+        self._flush_deletes()
+        with table.lock:
+            giver._handed_over = False
+            for s in table.sessions.values():
+                s._manager = giver
+        self._table = _Table()
+        log.info("sessions %s: handed back to %s, which still runs", self.name, giver.name)
+        return True
 
     def take_over(self, old: SessionManager) -> None:
         """Share old's in-memory sessions (same objects); old then stops without dropping them."""
@@ -125,6 +147,8 @@ class SessionManager(StoreSync, LifeCycle):
         table = old._table
         with table.lock:
             old._handed_over = True
+            self._taken_from = old
+            old._successor = self
             self._table = table
             for s in table.sessions.values():
                 s._manager = self

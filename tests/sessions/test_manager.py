@@ -161,3 +161,31 @@ def test_a_manager_can_be_restarted(ids) -> None:
         m.complete(m.create())
         m.stop()
     assert not session_threads()
+
+
+def test_a_new_version_that_fails_gives_the_sessions_back(make_manager) -> None:
+    old = make_manager(name="v1")
+    s = old.create()
+    s["cart"] = ["apple"]
+    old.complete(s)
+    new = make_manager(name="v2", start=False)
+    new.take_over(old)
+    new.start()
+    new.stop()  # the new version failed after its sessions started: the old one keeps serving
+    assert s.is_valid and s["cart"] == ["apple"] and old.get(s.id) is s
+    assert s._manager is old and not old._handed_over
+    s.invalidate()
+    assert old.sessions == 0
+
+
+def test_handed_over_managers_are_not_kept_alive(make_manager) -> None:
+    v1 = make_manager(name="v1")
+    v1.complete(v1.create())
+    v2 = make_manager(name="v2", start=False)
+    v2.take_over(v1)
+    v2.start()
+    v1.stop()
+    assert v2._taken_from is None and v1._successor is None, "no chain across redeploys"
+    assert v2.sessions == 1
+    v2.stop()  # a later stop of v2 behaves normally: nothing to give back
+    assert v2.sessions == 0
