@@ -45,6 +45,8 @@ class Locator:
 
     def _scan(self) -> dict[etree._Element, tuple[int, int]]:
         encoding = self._tree.docinfo.encoding or "utf-8"
+        if encoding.lower().replace("-", "") == "utf8":
+            encoding = "utf-8-sig"  # a BOM is no column
         try:
             text = self._data.decode(encoding)
         except (LookupError, UnicodeDecodeError):

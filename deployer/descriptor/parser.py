@@ -10,6 +10,7 @@ never fetched: the grammar is our own XSD (schema.py), applied after parsing.
 from __future__ import annotations
 
 import re
+import stat
 import threading
 from pathlib import Path
 
@@ -86,7 +87,11 @@ def read_bounded(path: str | Path) -> bytes:
     """Read at most MAX_BYTES; a larger (or unreadable) file is a located error, never read."""
     name = str(path)
     try:
-        size = Path(path).stat().st_size
+        info = Path(path).stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DescriptorErrors([DescriptorError(
+                Location(name), "not a regular file (a descriptor is a plain .xml file)")])
+        size = info.st_size
         if size > MAX_BYTES:
             raise _too_big(name, size)
         with open(path, "rb") as f:

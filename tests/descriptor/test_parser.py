@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -178,3 +179,40 @@ def test_garbage_is_a_located_error(tmp_path: Path, data: bytes) -> None:
 def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
     found = validate_file(tmp_path / "nope.xml")
     assert "cannot read file" in found[0].message
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.xml"
+    os.mkfifo(fifo)
+    found = validate_file(fifo)
+    assert "not a regular file" in found[0].message
+
+
+@pytest.mark.parametrize(("encoding", "prefix"), [("utf-8", b"\xef\xbb\xbf"), ("utf-16", b"")])
+def test_bom_and_utf16_keep_columns(tmp_path: Path, encoding: str, prefix: bytes) -> None:
+    text = (f'<?xml version="1.0" encoding="{encoding.upper()}"?>\n'
+            '<Configure class="org.eclipse.jetty.webapp.WebAppContext">\n  <Set name="nope">x</Set>'
+            "</Configure>")
+    path = tmp_path / "enc.xml"
+    path.write_bytes(prefix + text.encode(encoding))
+    found = validate_file(path, environ={})
+    assert [(p.location.line, p.location.column) for p in found] == [(3, 3)]
+
+
+def test_parsing_from_many_threads_at_once(tmp_path: Path) -> None:
+    good = tmp_path / "good.xml"
+    good.write_text(BODY, encoding="utf-8")
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<Configure><Set></Configure>", encoding="utf-8")
+    results: list[tuple[int, int]] = []
+
+    def work() -> None:
+        for _ in range(50):
+            results.append((len(validate_file(good, environ={})), len(validate_file(bad))))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 200 and set(results) == {(0, 1)}
