@@ -45,6 +45,7 @@ class _Built:
     claims: Claims
     dependencies: tuple[Path, ...]
     started: float
+    took: float = 0.0  # seconds to parse, build and start it
 
 
 @dataclass
@@ -53,10 +54,11 @@ class _Failed:
     error: str
     started: float
     conflict: Path | None = None
+    took: float = 0.0
 
 
-def _ms(since: float) -> str:
-    return f"{(time.perf_counter() - since) * 1000:.1f} ms"
+def _ms(since: float, extra: float = 0.0) -> str:
+    return f"{(time.perf_counter() - since + extra) * 1000:.1f} ms"
 
 
 def _claims(spec: ContextSpec, store: Path | None) -> Claims:
@@ -150,7 +152,8 @@ class DeploymentManager:
         old = self.apps.get(result.path)
         if result.context.state is State.FAILED and old is not None and old.context is not None:
             await self._stop(result.context)
-            return _Failed(result.path, _describe(result.context.error), result.started)
+            return _Failed(result.path, _describe(result.context.error), result.started,
+                           took=result.took)
         return result
 
     async def _undeploy(self, paths: list[Path]) -> None:
@@ -170,7 +173,7 @@ class DeploymentManager:
         routes: dict[tuple[str, str], Path] = {}
         stores: dict[Path, Path] = {}
         building = set(paths)
-        for path, app in sorted(self.apps.items(), reverse=True):
+        for path, app in self.apps.items():
             if app.context is not None and path not in building:
                 routes.update(dict.fromkeys(app.claims.routes, path))
                 if app.claims.store is not None:
@@ -184,6 +187,7 @@ class DeploymentManager:
         results: list[_Built | _Failed] = []
         for path in paths:
             result = self._prepare(path, routes, stores)
+            result.took = time.perf_counter() - result.started
             if isinstance(result, _Built):
                 routes.update(dict.fromkeys(result.claims.routes, path))
                 if result.claims.store is not None:
@@ -212,6 +216,8 @@ class DeploymentManager:
             if isinstance(loaded, AppLoadError) and serving:
                 raise loaded
             context, sessions = build_context(spec, resolved, loaded, self.id_manager, path.stem)
+            if sessions is not None and sessions.store is not None:
+                sessions.store.ensure_directory()  # fail here, before any hand-over
             if (serving and old is not None and sessions is not None
                     and old.sessions is not None and old.context.state is State.STARTED):
                 sessions.take_over(old.sessions)
@@ -234,6 +240,9 @@ class DeploymentManager:
 
     # -- swapping in ---------------------------------------------------------------------------
     def _install(self, results: list[_Built | _Failed]) -> None:
+        """Record results, swap once for the whole batch, retire the old versions. Each log line
+        gives the file's own build time plus the swap."""
+        swap_started = time.perf_counter()
         olds: list[Any] = []
         done: list[tuple[str, App, _Built]] = []
         for result in results:
@@ -257,11 +266,11 @@ class DeploymentManager:
             if app.state is AppState.FAILED:
                 self.counts["failure"] += 1
                 log.error("FAILED %s (%s) in %s, answering 503: %s", app.path,
-                          app.context_path, _ms(result.started), app.error)
+                          app.context_path, _ms(swap_started, result.took), app.error)
                 continue
             self.counts["deploy" if kind == "deployed" else "redeploy"] += 1
             log.info("%s %s (%s) v%d in %s", kind, app.path, app.context_path, app.version,
-                     _ms(result.started))
+                     _ms(swap_started, result.took))
         for old in olds:
             task = asyncio.get_running_loop().create_task(self._retire(old))
             self._retiring.add(task)
@@ -278,12 +287,14 @@ class DeploymentManager:
             app.state = AppState.FAILED  # the older version keeps serving
         self.counts["failure"] += 1
         still = f"; v{app.version} still serving" if app.context is not None else ""
-        log.error("FAILED %s in %s%s: %s", app.path, _ms(result.started), still, result.error)
+        took = f"{result.took * 1000:.1f} ms"
+        log.error("FAILED %s in %s%s: %s", app.path, took, still, result.error)
 
     def _swap(self) -> None:
+        """One new table from every serving app; the router installs it in one assignment."""
         routes = [
             Route(a.spec.context_path, list(a.spec.virtual_hosts), a.context)
-            for _, a in sorted(self.apps.items()) if a.context is not None
+            for a in self.apps.values() if a.context is not None
         ]
         self.router.swap(routes)
 

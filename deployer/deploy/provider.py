@@ -119,10 +119,12 @@ class Provider:
         self._delivered: dict[Path, tuple[Any, Any]] = {}
         self._deps: dict[Path, tuple[Path, ...]] = {}
         self._last_look: dict[Path, tuple[Any, Any] | None] = {}
+        self._names: dict[str, Path | None] = {}  # file name -> path, None when not a descriptor
         self._wake_event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: Any = None
         self._watches: dict[Path, Any] = {}
+        self._watch_dirs: dict[Path, Path] = {}  # a dependency -> the directory watched for it
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
         self.scans = 0
@@ -183,12 +185,15 @@ class Provider:
         self.scans += 1
         changes: list[Change] = []
         unstable = False
-        for path in sorted(current.keys() | self._delivered.keys()):
+        delivered = self._delivered
+        differ = [p for p, sig in current.items() if delivered.get(p) != sig]
+        differ += [p for p in delivered if p not in current]
+        pending = set(differ)
+        for path in [p for p in self._last_look if p not in pending]:
+            del self._last_look[path]  # changed, then changed back before it settled
+        for path in sorted(differ):
             cur = current.get(path)
-            old = self._delivered.get(path)
-            if cur == old:
-                self._last_look.pop(path, None)
-                continue
+            old = delivered.get(path)
             if path in self._last_look and self._last_look[path] == cur:
                 del self._last_look[path]
                 if cur is None:
@@ -217,19 +222,28 @@ class Provider:
         except OSError:
             log.warning("cannot list %s", self.directory)
             return dict(self._delivered)
+        names = self._names
         for entry in entries:
-            if not is_descriptor_name(entry.name):
+            path = names.get(entry.name, False)
+            if path is False:
+                path = names[entry.name] = (
+                    self.directory / entry.name if is_descriptor_name(entry.name) else None
+                )
+            if path is None:
                 continue
-            path = self.directory / entry.name
-            sig = file_signature(path)
-            if sig is None:
+            try:
+                st = entry.stat()
+            except OSError:
                 continue
-            if sig[1] == 0:  # created but not yet written (cp, editors): wait for content
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if st.st_size == 0:  # created but not yet written (cp, editors): wait for content
                 if path in self._delivered:
                     found[path] = self._delivered[path]
                 continue
+            sig = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
             deps = self._deps.get(path, ())
-            found[path] = (sig, tuple(self._tree(d, trees) for d in deps))
+            found[path] = (sig, tuple(self._tree(d, trees) for d in deps) if deps else ())
         return found
 
     @staticmethod
@@ -262,9 +276,11 @@ class Provider:
         if self._observer is None:
             return
         wanted = {self.directory}
-        for deps in self._deps.values():
-            for dep in deps:
-                wanted.add(dep if dep.is_dir() else dep.parent)
+        for dep in {dep for deps in self._deps.values() for dep in deps}:
+            target = self._watch_dirs.get(dep)
+            if target is None:
+                target = self._watch_dirs[dep] = dep if dep.is_dir() else dep.parent
+            wanted.add(target)
         for gone in set(self._watches) - wanted:
             with contextlib.suppress(Exception):
                 self._observer.unschedule(self._watches.pop(gone))

@@ -187,3 +187,23 @@ def test_scan_interval_zero_deploys_once(tree: Path) -> None:
         run.send(signal.SIGHUP)  # but SIGHUP forces a rescan
         run.wait_line(r"deployed .*b\.xml", after=mark)
         wait_body(client, "/a/", "200 9 c5")
+
+
+def test_an_unusable_store_fails_before_sessions_are_handed_over(
+    tree: Path, run: DeployerProcess
+) -> None:
+    contexts = tree / "contexts"
+    (tree / "not-a-dir").write_text("a file where the store should be")
+    (contexts / "app.xml").write_text(descriptor("/app", "../apps/counter", store="../s/app"))
+    with httpx.Client(base_url=run.url) as client:
+        wait_body(client, "/app/", "200 1 c1 1")
+        mark = run.mark()
+        save_atomically(contexts / "app.xml",
+                        descriptor("/app", "../apps/counter", version="2", store="../not-a-dir"))
+        run.wait_line(r"FAILED .*app\.xml.*v1 still serving.*not-a-dir", after=mark)
+        assert body(client, "/app/") == "200 1 c1 2"
+        save_atomically(contexts / "app.xml",
+                        descriptor("/app", "../apps/counter", version="3", store="../s/app"))
+        wait_body(client, "/app/", "200 3 c1")
+    assert run.stop() == 0
+    assert any((tree / "s" / "app").iterdir())
