@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import context, maven, writer
+from deployer.migrate import context, maven, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
 from deployer.migrate.report import Action, FileResult, Status
 
@@ -106,7 +106,7 @@ def _repair(result: FileResult, out: etree._Element, text: str, problems: list) 
             continue
         src_line = stmt.sourceline or 0
         why = f"deployer validate refuses it ({problem.message})"
-        result.add(src_line, Action.DROPPED, f"{context._describe(stmt)}: {why}")
+        result.add(src_line, Action.DROPPED, f"{values.describe(stmt)}: {why}")
         note = writer.dropped_comment(stmt, src_line, why, "    ")
         note.tail = stmt.tail
         stmt.getparent().replace(stmt, note)

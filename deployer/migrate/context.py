@@ -11,12 +11,10 @@ import copy
 
 from lxml import etree
 
-from deployer.migrate import names, rules, sessions94, writer
+from deployer.migrate import names, rules, sessions94, sessiontree, values, writer
 from deployer.migrate.reader import Source, local
 from deployer.migrate.report import Action, FileResult, Status
 
-_VALUE_OK = {"Arg", "Property", "SystemProperty", "Env", "Array", "Item", "Map", "Entry", "Default",
-             "Name", "Deprecated", "Id", "Type"}
 _SESSION_GETTERS = {("Get", "sessionHandler"), ("Call", "getSessionHandler"),
                     ("Set", "sessionHandler")}
 
@@ -25,35 +23,8 @@ class NotAContext(Exception):
     pass
 
 
-def _value_problem(elem: etree._Element, strings: dict[str, str]) -> str | None:
-    """Why a value cannot come along (Java code in it), resolving <Ref> to known strings."""
-    for node in elem.iter():
-        if isinstance(node, etree._Entity):
-            return (f"it uses the XML entity {node.text}, which deployer never expands; write "
-                    "its value out")
-        if node is elem or not isinstance(node.tag, str):
-            continue
-        tag = local(node.tag)
-        if tag == "Ref" and (node.get("refid") or node.get("id")) in strings:
-            continue
-        if tag not in _VALUE_OK:
-            what = node.get("class") or node.get("name") or node.get("refid") or node.get("id")
-            return f"its value is computed by Java code (<{tag} {what}>)"
-    return None
 
 
-def _inline_refs(elem: etree._Element, strings: dict[str, str]) -> None:
-    for node in list(elem.iter("Ref")):
-        key = node.get("refid") or node.get("id")
-        if key in strings:
-            parent = node.getparent()
-            text = strings[key] + (node.tail or "")
-            prev = node.getprevious()
-            if prev is not None:
-                prev.tail = (prev.tail or "") + text
-            else:
-                parent.text = (parent.text or "") + text
-            parent.remove(node)
 
 
 class ContextMigration:
@@ -96,7 +67,7 @@ class ContextMigration:
         for child in root:
             nodes = self._statement(child)
             for i, node in enumerate(nodes):
-                node.tail = child.tail if i == len(nodes) - 1 else "\n" + _indent_of(child)
+                node.tail = child.tail if i == len(nodes) - 1 else "\n" + values.indent_of(child)
                 out.append(node)
         self._place_sessions(out)
         self._check_essentials(out)
@@ -126,9 +97,9 @@ class ContextMigration:
     # -- statements ----------------------------------------------------------------------------
     def _drop(self, elem: etree._Element, why: str, what: str | None = None) -> list:
         line = elem.sourceline
-        what = what or _describe(elem)
+        what = what or values.describe(elem)
         self.result.add(line, Action.DROPPED, f"{what}: {why}")
-        return [writer.dropped_comment(elem, line, why, _indent_of(elem))]
+        return [writer.dropped_comment(elem, line, why, values.indent_of(elem))]
 
     def _statement(self, elem: etree._Element) -> list:
         if isinstance(elem, etree._Comment):
@@ -192,11 +163,11 @@ class ContextMigration:
         return self._keep_set(elem, name, target)
 
     def _keep_set(self, elem: etree._Element, name: str, target: str) -> list:
-        problem = _value_problem(elem, self.strings)
+        problem = values.value_problem(elem, self.strings)
         if problem:
             return self._drop(elem, problem + "; write the value out or use a <Property>")
         out = sessions94.renamed_set(elem, target)
-        _inline_refs(out, self.strings)
+        values.inline_refs(out, self.strings)
         if target in self.seen:
             self.result.add(elem.sourceline, Action.KEPT,
                             f"{target} set again (line {self.seen[target]} too); the last wins")
@@ -206,7 +177,7 @@ class ContextMigration:
         elif elem.get("property"):
             self.result.add(elem.sourceline, Action.CHANGED, f"{name} property= -> <Property>")
         else:
-            self.result.add(elem.sourceline, Action.KEPT, f"{name}{_value_hint(elem)}")
+            self.result.add(elem.sourceline, Action.KEPT, f"{name}{values.value_hint(elem)}")
         if target == "war" and ".war" in etree.tostring(elem, encoding="unicode", with_tail=False):
             self.result.add(elem.sourceline, Action.KEPT, rules.WAR_NOTE)
         if name == "virtualHosts" and elem.get("name") != "virtualHosts":
@@ -244,11 +215,11 @@ class ContextMigration:
         return self._drop(elem, rules.call_reason(name, text))
 
     def _keep_call(self, elem: etree._Element, what: str) -> list:
-        problem = _value_problem(elem, self.strings)
+        problem = values.value_problem(elem, self.strings)
         if problem:
             return self._drop(elem, problem)
         out = copy.deepcopy(elem)
-        _inline_refs(out, self.strings)
+        values.inline_refs(out, self.strings)
         key = (elem[0].text or "").strip() if len(elem) else ""
         self.result.add(elem.sourceline, Action.KEPT, f"{what} {key}")
         return [out]
@@ -300,9 +271,9 @@ class ContextMigration:
                 self.plan.note(line, Action.CHANGED, f"{new.get('class')} -> "
                                f"{names.SESSION_HANDLER}")
             if new is not None:
-                sessions94.walk_handler(new, self.plan)
+                sessiontree.walk_handler(new, self.plan)
         else:
-            sessions94.walk_handler(elem, self.plan)
+            sessiontree.walk_handler(elem, self.plan)
         marker = etree.Comment("session-anchor")
         self.session_sources.append(elem)
         if self.session_anchor is None:
@@ -321,7 +292,7 @@ class ContextMigration:
             self.result.add(line, action, msg)
         nodes: list = []
         block = self.plan.build()
-        unit = _indent_of(self.session_sources[0])
+        unit = values.indent_of(self.session_sources[0])
         if block is not None:
             writer.indent_created(block, 1, unit)
             nodes.append(block)
@@ -368,33 +339,14 @@ class ContextMigration:
         c = writer.comment(" deployer migrate: the source names no webapp; add "
                            "<Set name=\"war\">path/to/webapp</Set> ")
         first = next((e for e in self.src.root if isinstance(e.tag, str)), None)
-        c.tail = "\n" + (_indent_of(first) if first is not None else "  ")
+        c.tail = "\n" + (values.indent_of(first) if first is not None else "  ")
         out.insert(0, c)
 
 
-def _indent_of(elem: etree._Element) -> str:
-    """The whitespace an element stands indented by in its source."""
-    prev = elem.getprevious()
-    ws = prev.tail if prev is not None else (elem.getparent().text
-                                             if elem.getparent() is not None else "")
-    ws = ws or ""
-    return ws.rsplit("\n", 1)[-1] if "\n" in ws and not ws.strip() else "  "
 
 
-def _describe(elem: etree._Element) -> str:
-    tag = local(elem.tag)
-    bits = [f"{k}=\"{v}\"" for k, v in elem.attrib.items() if k in ("name", "class", "id")]
-    return f"<{tag}{' ' if bits else ''}{' '.join(bits)}>"
 
 
-def _value_hint(elem: etree._Element) -> str:
-    text = " ".join(etree.tostring(elem, encoding="unicode", method="text",
-                                   with_tail=False).split())
-    props = [p.get("name") for p in elem.iter("Property", "SystemProperty", "Env")]
-    hint = f" {text}" if text and len(text) < 60 else ""
-    if props:
-        hint += f" (with {', '.join(str(p) for p in props)})"
-    return hint
 
 
 def migrate_configure(src: Source, result: FileResult) -> tuple | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import names, rules, sessions94, writer
+from deployer.migrate import names, rules, sessions94, sessiontree, writer
 from deployer.migrate.reader import Source, local
 from deployer.migrate.report import Action, FileResult, Status
 
@@ -314,9 +314,9 @@ class PomMigration:
                     if isinstance(bean.tag, str):
                         fake.append(self.pom.set_elem(local(bean.tag), bean.text or "",
                                                       bean.sourceline))
-                sessions94.walk_manager(fake, cls, self.plan)
+                sessiontree.walk_manager(fake, cls, self.plan)
             else:
-                sessions94.setting(self.pom.set_elem(name, child.text or "", child.sourceline),
+                sessiontree.setting(self.pom.set_elem(name, child.text or "", child.sourceline),
                                    name, self.plan)
 
     def defaults(self, plugin: etree._Element, artifact: str) -> None:
