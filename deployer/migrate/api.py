@@ -176,7 +176,10 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
     """Migrate every source; with ``out_dir`` and ``write`` the descriptors are written there."""
     taken: set[str] = set()
     results = []
+    skip = out_dir.resolve() if out_dir is not None else None
     for path in iter_sources(sources):
+        if skip is not None and skip in path.resolve().parents:
+            continue  # our own output from an earlier run, inside a source directory
         result = migrate_file(path, out_dir, taken)
         result.findings.sort(key=lambda f: f.line)
         if write and out_dir is not None and result.text is not None \
