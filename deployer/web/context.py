@@ -21,6 +21,13 @@ from deployer.errors import AppLoadError
 from deployer.lifecycle import LifeCycle, State
 from deployer.web.apps import LoadedApp
 from deployer.web.lifespan import Lifespan
+from deployer.web.tracking import (
+    IDS_KEY,
+    NEEDS_STORE,
+    LazySession,
+    SessionBinder,
+    WsgiSessionHook,
+)
 
 log = logging.getLogger("deployer.web")
 
@@ -92,8 +99,6 @@ class WebContext(LifeCycle):
         self.loaded = loaded
         app = loaded.asgi
         if self.sessions is not None and loaded.kind != "static":
-            from deployer.web.tracking import SessionBinder, WsgiSessionHook
-
             self._binder = SessionBinder(self.sessions, self.tracking, self.info.context_path)
             if loaded.kind == "wsgi":
                 app = app.with_hook(WsgiSessionHook(self._binder))
@@ -183,8 +188,6 @@ class WebContext(LifeCycle):
             if binder is None:
                 await app(scope, receive, send)
             elif self.loaded is not None and self.loaded.kind == "wsgi":
-                from deployer.web.tracking import IDS_KEY
-
                 scope[IDS_KEY] = binder.requested_ids(scope)
                 await app(scope, receive, send)
             else:
@@ -196,10 +199,11 @@ class WebContext(LifeCycle):
 
     async def _asgi_with_session(self, binder: Any, app: Any, scope: dict[str, Any],
                                  receive: Any, send: Any) -> None:
-        from deployer.sessions.session import LazySession
-
         ids = binder.requested_ids(scope)
-        lazy = LazySession(binder.manager, await binder.alookup(ids) if ids else None)
+        found = binder.try_lookup(ids)
+        if found is NEEDS_STORE:
+            found = await binder.alookup(ids)
+        lazy = LazySession(binder.manager, found)
         scope["deployer.session"] = lazy
         scheme = scope.get("scheme", "http")
 

@@ -45,6 +45,9 @@ class Lifespan:
                  "state": self.state}
         try:
             await self.app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            _resolve(self._startup, None)
+            raise
         except BaseException as exc:
             tb = traceback.format_exc()
             if self._startup is not None and not self._startup.done():

@@ -9,6 +9,7 @@ never touches a store. The cookie is set when the request created the session, a
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -79,6 +80,10 @@ class SessionBinder:
         cp = context_path.rstrip("/")
         self.cookie_path = self.tracking.path or cp or "/"
         self._cookie_set: dict[str, float] = {}
+        name = re.escape(self.tracking.cookie_name.encode("latin-1"))
+        self._cookie_re = re.compile(rb'(?:^|;)[ \t]*' + name + rb'[ \t]*=[ \t]*"?([^;",\s]*)')
+        self._valid = self.id_manager.is_valid if self.id_manager is not None else _plausible
+        self._parsed: dict[bytes, list[str]] = {}  # Cookie header -> valid ids (a pure function)
 
     # -- finding the requested session -------------------------------------------------------
     def requested_ids(self, scope: dict[str, Any]) -> list[str]:
@@ -86,10 +91,12 @@ class SessionBinder:
         t = self.tracking
         ids: list[str] = []
         if t.using_cookies:
-            cookie_name = t.cookie_name.encode("latin-1")
             for k, v in scope["headers"]:
-                if k == b"cookie" and cookie_name in v:
-                    ids += parse_cookie_values(v.decode("latin-1"), t.cookie_name)
+                if k == b"cookie":
+                    found = self._parsed.get(v)
+                    if found is None:
+                        found = self._cookie_ids(v)
+                    ids += found
         param = t.url_parameter
         if param and ";" in scope["path"]:
             path, found = strip_path_parameter(scope["path"], param)
@@ -98,10 +105,17 @@ class SessionBinder:
             if raw:
                 scope["raw_path"] = strip_path_parameter(raw.decode("latin-1"), param)[0].encode(
                     "latin-1")
-            if found:
+            if found and self._valid(found):
                 ids.append(found)
-        valid = self.id_manager.is_valid if self.id_manager is not None else _plausible
-        return [i for i in ids if valid(i)]
+        return ids
+
+    def _cookie_ids(self, header: bytes) -> list[str]:
+        valid = self._valid
+        ids = [i for m in self._cookie_re.findall(header) if valid(i := m.decode("latin-1"))]
+        if len(self._parsed) >= 4096:
+            self._parsed.clear()
+        self._parsed[header] = ids
+        return ids
 
     def lookup(self, ids: list[str]) -> Session | None:
         """Blocking lookup (worker thread): the first requested id that names a live session."""
@@ -120,6 +134,12 @@ class SessionBinder:
             if s is not None:
                 return s  # type: ignore[return-value]
         return None
+
+    def try_lookup(self, ids: list[str]) -> Session | None | object:
+        """Like alookup without a coroutine: NEEDS_STORE when alookup must be awaited."""
+        if len(ids) != 1:
+            return NEEDS_STORE if ids else None
+        return self.manager.try_get(ids[0])
 
     # -- the response side ---------------------------------------------------------------------
     def set_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
