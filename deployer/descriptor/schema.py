@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -40,10 +41,22 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 ELEMENTS = (*ATTRIBUTES, "Id", "Name", "Class", "Type", "Default", "Deprecated")
 
 
+_LOCAL = threading.local()
+
+
 @cache
+def _schema_document() -> etree._ElementTree:
+    return etree.parse(str(SCHEMA_PATH))
+
+
 def compiled() -> etree.XMLSchema:
-    """Compiled on first use and kept: compiling costs far more than validating a descriptor."""
-    return etree.XMLSchema(etree.parse(str(SCHEMA_PATH)))
+    """Compiled once per thread and kept: compiling costs more than validating a descriptor, and
+    a validator keeps its error log on itself, so threads (the deploy watcher, a CLI) must not
+    share one."""
+    schema = getattr(_LOCAL, "schema", None)
+    if schema is None:
+        schema = _LOCAL.schema = etree.XMLSchema(_schema_document())
+    return schema
 
 
 _ATTR_NOT_ALLOWED = re.compile(

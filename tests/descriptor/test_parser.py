@@ -204,15 +204,19 @@ def test_parsing_from_many_threads_at_once(tmp_path: Path) -> None:
     good.write_text(BODY, encoding="utf-8")
     bad = tmp_path / "bad.xml"
     bad.write_text("<Configure><Set></Configure>", encoding="utf-8")
-    results: list[tuple[int, int]] = []
+    invalid = tmp_path / "invalid.xml"
+    invalid.write_text('<Configure class="x" foo="1"><Set nmae="a"/></Configure>',
+                       encoding="utf-8")
+    results: list[tuple[int, ...]] = []
 
     def work() -> None:
         for _ in range(50):
-            results.append((len(validate_file(good, environ={})), len(validate_file(bad))))
+            results.append((len(validate_file(good, environ={})), len(validate_file(bad)),
+                            len(validate_file(invalid))))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    assert len(results) == 200 and set(results) == {(0, 1)}
+    assert len(results) == 200 and set(results) == {(0, 1, 3)}
