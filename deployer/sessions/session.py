@@ -21,14 +21,20 @@ if TYPE_CHECKING:
 
 VALID, IDLED, INVALID = 0, 1, 2
 _EMPTY: dict[str, Any] = {}
+_SCALARS = frozenset({str, bool, type(None)})  # always JSON; floats may be NaN, ints huge
+_BIG = 1 << 64
+_encode = json.JSONEncoder(allow_nan=False).encode
 
 
 def check_json(name: str, value: Any) -> None:
     """Refuse, naming the attribute, a value the store could not write as standard JSON."""
     if not isinstance(name, str):
         raise SessionError(f"session attribute names must be strings, got {name!r}")
+    t = type(value)
+    if t in _SCALARS or (t is int and -_BIG < value < _BIG):
+        return
     try:
-        json.dumps(value, allow_nan=False)
+        _encode(value)
     except (TypeError, ValueError) as exc:
         raise SessionError(
             f"session attribute {name!r} is not JSON-serialisable "
@@ -273,8 +279,11 @@ class LazySession(MutableMapping[str, Any]):
         return s is not None and name in s
 
     def __setitem__(self, name: str, value: Any) -> None:
-        check_json(name, value)  # refuse before creating a session for a value we cannot keep
-        self._for_write()[name] = value
+        s = self._live()
+        if s is None:
+            check_json(name, value)  # refuse before creating a session for a value we cannot keep
+            s = self._for_write()
+        s[name] = value
 
     def __delitem__(self, name: str) -> None:
         s = self._live()

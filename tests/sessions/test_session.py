@@ -106,3 +106,14 @@ def test_slots_keep_sessions_free_of_a_dict() -> None:
     assert not hasattr(s, "__dict__")
     s["k"] = "v"
     assert s["k"] == "v"
+
+
+def test_values_json_cannot_write_back_are_refused(make_manager) -> None:
+    s = make_manager().create()
+    s["small"] = 2**63
+    with pytest.raises(SessionError, match="'huge'"):
+        s["huge"] = 10**5000  # beyond Python's int-to-str limit: the save would fail later
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(SessionError, match="'loop'"):
+        s["loop"] = loop
