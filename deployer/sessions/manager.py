@@ -107,9 +107,12 @@ class SessionManager(StoreSync, LifeCycle):
                 self.store.close()
             if not keep:
                 with table.lock:
-                    ids = list(table.sessions)
+                    passivated = list(table.sessions.values())
                     table.sessions.clear()
-                self.id_manager.release_many(ids)
+                    for s in passivated:
+                        s._manager = None  # saved, not invalidated; no path back to a closed store
+                self.id_manager.release_many([s.id for s in passivated])
+            self._loaded = self._bulk_requested = False  # a restart restores from the store
         elif not keep:
             with table.lock:
                 doomed = list(table.sessions.values())

@@ -377,3 +377,15 @@ def test_lazy_new_manager_takes_over_without_reading(make_manager, tmp_path) -> 
     assert new.store.opens == 0
     assert new.try_get(s.id) is s
     assert new.try_get("nobody-has-this-id-xxxxx") is None, "all loaded: None, not NEEDS_STORE"
+
+
+def test_a_stopped_manager_restores_again_when_restarted(make_manager, tmp_path) -> None:
+    store = tmp_path / "again"
+    m = make_manager(store)
+    s = m.create()
+    s["n"] = 1
+    for _ in range(2):
+        m.stop()
+        assert m.sessions == 0
+        m.start()
+        assert m.sessions == 1 and m.get(s.id)["n"] == 1
