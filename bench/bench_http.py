@@ -18,7 +18,7 @@ prints requests per CPU-second of the server process, which is the steadier figu
 shares the machine. Targets (issue 3): the WSGI session
 counter >= 1.0x waitress bare; the ASGI session counter >= 0.8x plain uvicorn bare.
 
-    python bench/bench_http.py --duration 5 --connections 32
+    python bench/bench_http.py --duration 5 --connections 32 --rounds 2
 """
 
 from __future__ import annotations
@@ -196,14 +196,14 @@ def run_wrk(port: int, duration: float, connections: int, script: Path | None,
     return rps, int(bad.group(1)) if bad else 0, total
 
 
-def bench(cases: list[str], duration: float, connections: int,
-          pin: bool) -> dict[str, tuple[float, float]]:
+def bench(cases: list[str], duration: float, connections: int, pin: bool,
+          rounds: int) -> dict[str, tuple[float, float]]:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install -y wrk)")
     server_cpu, wrk_cpu = (0, 1) if pin and (os.cpu_count() or 1) >= 2 else (None, None)
     results: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for case in cases:
+        for case in [c for _ in range(rounds) for c in cases]:  # interleaved rounds
             proc, port = start_server(case, server_cpu)
             try:
                 script = session_script(port, Path(tmp), case.endswith("sessions"))
@@ -219,7 +219,8 @@ def bench(cases: list[str], duration: float, connections: int,
                     proc.kill()
                     proc.wait()
             per_cpu = total / used if used > 0 else float("nan")
-            results[case] = (rps, per_cpu)
+            best = results.get(case, (0.0, 0.0))
+            results[case] = (max(best[0], rps), max(best[1], per_cpu))
             note = f"  ({bad} non-2xx)" if bad else ""
             print(f"  {case:24s} {rps:10.0f} req/s {per_cpu:10.0f} req/CPU-s  "
                   f"(server CPU {used / duration:4.0%}){note}", flush=True)
@@ -248,6 +249,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per case (default 5)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated subset")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds; best is kept")
     p.add_argument("--no-pin", action="store_true", help="do not pin server/wrk to CPUs 0/1")
     args = p.parse_args()
     if args.serve:
@@ -257,7 +259,11 @@ def main() -> None:
     print(f"wrk -t1 -c{args.connections} -d{args.duration:g}s, loopback, "
           f"{'pinned server=cpu0 wrk=cpu1' if not args.no_pin else 'unpinned'}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-    report(bench(cases, args.duration, args.connections, not args.no_pin))
+    results = bench(cases, args.duration, args.connections, not args.no_pin, args.rounds)
+    print(f"best of {args.rounds} rounds:")
+    for case, (rps, per_cpu) in results.items():
+        print(f"  {case:24s} {rps:10.0f} req/s {per_cpu:10.0f} req/CPU-s")
+    report(results)
 
 
 if __name__ == "__main__":

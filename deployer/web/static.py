@@ -94,9 +94,10 @@ def clean_parts(path: str) -> list[str] | None:
         return None
     parts = []
     for seg in path.split("/"):
+        seg = seg.partition(";")[0]  # path parameters (";jsessionid=...") name no file
         if seg in ("", "."):
             continue
-        if seg == ".." or seg.lower() in PROTECTED or ";" in seg:
+        if seg == ".." or seg.lower() in PROTECTED:
             return None
         parts.append(seg)
     return parts

@@ -262,8 +262,12 @@ class WsgiBridge:
             if ex.stream:
                 ex.flush(more=False)
                 return None
-            start = ex._start_message()
             body_bytes = ex.chunks[0] if len(ex.chunks) == 1 else b"".join(ex.chunks)
+            if (ex.status >= 200 and ex.status not in (204, 304) and scope["method"] != "HEAD"
+                    and not any(k == b"content-length" for k, _ in ex.headers)):
+                # the whole body is known: spare the client a chunked encoding
+                ex.headers.append((b"content-length", str(len(body_bytes)).encode()))
+            start = ex._start_message()
             return start, {"type": "http.response.body", "body": body_bytes}
         finally:
             if hook is not None:

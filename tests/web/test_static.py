@@ -100,3 +100,9 @@ def test_sample_static_site_hides_web_inf(harness: Harness, client: httpx.Client
     assert client.get("/css/site.css").headers["content-type"].startswith("text/css")
     assert client.get("/WEB-INF/secret.txt").status_code == 404
     assert client.get("/META-INF/MANIFEST.MF").status_code == 404
+
+
+def test_path_parameters_name_no_file(site: Path, harness: Harness, client: httpx.Client) -> None:
+    assert client.get("/s/index.html;jsessionid=abc").text == "<h1>home</h1>"
+    assert raw_get(harness, "/s/docs/..;x/..;y/outside.txt") == 404
+    assert raw_get(harness, "/s/WEB-INF;x/secret.txt") == 404
