@@ -107,10 +107,6 @@ COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domai
                  "HttpOnly": ("http_only", "bool")}
 
 
-def _forward(target: str, name: str) -> Any:
-    return lambda obj, value: setattr(getattr(obj, target), name, value)
-
-
 def _cookie_config(manager: SessionManagerSpec) -> CookieConfigSpec:
     return CookieConfigSpec(location=manager.location, manager=manager)
 
@@ -215,7 +211,7 @@ def register_all(reg: Registry) -> None:
     handler_props = {"SessionManager": Prop("session_manager", "SessionManager")}
     for key, prop in manager.props.items():
         handler_props[key] = Prop(prop.field, prop.kind, convert=prop.convert,
-                                  apply=_forward("session_manager", prop.field))
+                                  target="session_manager")
 
     def make_handler(mgr: SessionManagerSpec | None = None, location: Any = None) -> Any:
         handler = SessionHandlerSpec(location=location)
@@ -234,7 +230,7 @@ def register_all(reg: Registry) -> None:
 
     reg.add(ClassInfo(
         "SessionCookieConfig", "javax.servlet.SessionCookieConfig", None, CookieConfigSpec,
-        props={k: Prop(f, kind, apply=_forward("manager", f)) for k, (f, kind)
+        props={k: Prop(f, kind, target="manager") for k, (f, kind)
                in COOKIE_FIELDS.items()}))
 
     reg.add(ClassInfo(

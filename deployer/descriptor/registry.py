@@ -119,6 +119,7 @@ class Prop:
     settable: bool = True
     convert: Callable[[Any], Any] | None = None  # after type checking (e.g. "none" -> None)
     apply: Callable[[Any, Any], None] | None = None  # instead of setattr (e.g. merge a handler)
+    target: str | None = None  # the field lives on this attribute's object (a handler's manager)
 
 
 @dataclass(frozen=True)

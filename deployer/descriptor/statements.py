@@ -138,12 +138,13 @@ class Statements(_Base):
                 value = prop.convert(value)
             except ValueError as exc:
                 raise self.fail(element, f"{what}: {exc}") from None
+        dest = getattr(obj, prop.target) if prop.target else obj
         if prop.apply is not None:
-            prop.apply(obj, value)
+            prop.apply(dest, value)
         else:
-            setattr(obj, prop.field, value)
-        if isinstance(obj, Spec):
-            obj.locations[prop.field] = self.locate(element)
+            setattr(dest, prop.field, value)
+        if isinstance(dest, Spec):
+            dest.locations[prop.field] = self.locate(element)
 
     # -- Get ------------------------------------------------------------------------------
     def _get(self, obj: Any, element: etree._Element) -> Any:
@@ -161,8 +162,8 @@ class Statements(_Base):
         if getter is not None:
             return getter(obj)
         prop = info.props.get(key)
-        if prop is not None and prop.apply is None and hasattr(obj, prop.field):
-            return getattr(obj, prop.field)
+        if prop is not None and prop.apply is None:
+            return getattr(getattr(obj, prop.target) if prop.target else obj, prop.field)
         if key in JAVA_ONLY_PROPERTIES:
             raise self.fail(element, f"{info.simple}.{name} is Java-only; deployer cannot "
                                      f"honour it; {MIGRATE}")
