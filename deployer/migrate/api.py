@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import context, maven, values, writer
+from deployer.migrate import conflicts, context, maven, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
 from deployer.migrate.report import Action, FileResult, Status
 
@@ -191,4 +191,5 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
             os.replace(tmp, target)
             result.output = str(target)
         results.append(result)
+    conflicts.check(results, out_dir)
     return results

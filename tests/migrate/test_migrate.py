@@ -290,3 +290,16 @@ def test_maven_resource_collection_serves_the_first_directory(tmp_path):
     assert spec.resource_base == str(tmp_path / "p" / "src/main/webapp") and spec.war is None
     assert any("are not served" in m for m in findings(result, Action.CHANGED))
     assert any("jetty-env.xml" in m for m in findings(result, Action.DROPPED))
+
+
+def test_clashing_routes_and_stores_are_named_in_the_summary(tmp_path):
+    body = DT94 + WEBAPP + """<Set name="contextPath">/same</Set><Set name="war">.</Set>
+  <Get name="sessionHandler"><Set name="sessionManager">
+    <New class="org.eclipse.jetty.server.session.HashSessionManager">
+      <Set name="storeDirectory">{}</Set>
+    </New></Set></Get></Configure>"""
+    a = write(tmp_path / "a.xml", body.format("/srv/sessions"))
+    b = write(tmp_path / "b.xml", body.format("/srv/sessions/"))
+    ra, rb = migrate([a, b], tmp_path / "out")
+    assert "contextPath /same is also used by b.xml" in ra.message
+    assert "storeDirectory /srv/sessions is also used by a.xml" in rb.message
