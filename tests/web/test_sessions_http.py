@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import httpx
 import pytest
 
 from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
-from deployer.web.tracking import SessionTracking, parse_cookie_values, strip_path_parameter
+from deployer.web.tracking import (
+    SessionBinder,
+    SessionTracking,
+    parse_cookie_values,
+    strip_path_parameter,
+)
 from tests.web.conftest import SAMPLES, Harness
 
 
@@ -100,15 +106,37 @@ def test_tracking_helpers() -> None:
     assert strip_path_parameter("/a;jsessionid=abc/b", "jsessionid") == ("/a/b", "abc")
     assert strip_path_parameter("/a;jsessionid=abc", "jsessionid") == ("/a", "abc")
     assert strip_path_parameter("/a;x=1", "jsessionid") == ("/a;x=1", None)
-    secure = SessionBinderFactory.cookie(True)
-    assert secure.endswith("; Secure")
+    binder = SessionBinder(manager(SessionIdManager(), "x"), SessionTracking(), "/app")
+    assert binder.cookie("v", secure=True) == "JSESSIONID=v; Path=/app; Secure"
+    assert binder.cookie("v", secure=False) == "JSESSIONID=v; Path=/app"
 
 
-class SessionBinderFactory:
-    @staticmethod
-    def cookie(secure: bool) -> str:
-        from deployer.web.tracking import SessionBinder
+def test_asgi_cookieless_client(counters: Harness) -> None:
+    sid = httpx.get(f"{counters.url}/hello/").cookies["JSESSIONID"]
+    assert httpx.get(f"{counters.url}/hello/;jsessionid={sid}").text == "hello count=2\n"
 
-        binder = SessionBinder(SessionManager(SessionConfig(), SessionIdManager(), "x"),
-                               SessionTracking(), "/app")
-        return binder.cookie("v", secure)
+
+def test_refresh_cookie_age(harness: Harness, ids: SessionIdManager) -> None:
+    tracking = SessionTracking(max_age=600, refresh_cookie_age=1)
+    harness.context(SAMPLES / "counter", "/r", sessions=manager(ids, "r"), tracking=tracking)
+    with httpx.Client(base_url=harness.url) as client:
+        assert "set-cookie" in client.get("/r/").headers
+        assert "set-cookie" not in client.get("/r/").headers  # set less than 1 s ago
+        deadline = time.monotonic() + 5
+        while "set-cookie" not in client.get("/r/").headers:  # re-sent once 1 s has passed
+            assert time.monotonic() < deadline, "cookie never refreshed"
+            time.sleep(0.05)
+
+
+def test_counter_survives_a_restart_with_a_store(harness: Harness, ids: SessionIdManager,
+                                                 tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = harness.context(SAMPLES / "counter", "/p", sessions=manager(ids, "p", store))
+    with httpx.Client(base_url=harness.url) as client:
+        assert client.get("/p/").text == "count=1\n"
+        assert client.get("/p/").text == "count=2\n"
+        harness.run(first.astop())  # saves the sessions
+        assert client.get("/p/").status_code == 503
+        harness.router.swap([])
+        harness.context(SAMPLES / "counter", "/p", sessions=manager(SessionIdManager(), "p", store))
+        assert client.get("/p/").text == "count=3\n"
