@@ -144,7 +144,7 @@ def test_every_session_manager_property(tmp_path: Path, prop: str, text: str, fi
     # 9.4 style: the SessionHandler takes the manager's settings directly
     c = ctx(tmp_path, f'<Get name="sessionHandler"><Set name="{prop}">{text}</Set></Get>')
     assert getattr(c.session_handler.session_manager, field) == expected
-    assert str(c.session_handler.session_manager.locations[field]).endswith(":4:30")
+    assert str(c.session_handler.session_manager.locations[field]).endswith(":4:28")
 
 
 def test_cookie_config_and_calls(tmp_path: Path) -> None:
