@@ -29,7 +29,7 @@ from deployer.descriptor.specs import ContextSpec, ServerSpec
 from deployer.errors import AppLoadError, ConflictError, DeployerError
 from deployer.lifecycle import State
 from deployer.sessions.manager import SessionIdManager
-from deployer.web.router import Route, Router
+from deployer.web.router import Route, Router, normalize_context_path
 
 log = logging.getLogger("deployer.deploy")
 
@@ -63,7 +63,8 @@ def _ms(since: float, extra: float = 0.0) -> str:
 
 def _claims(spec: ContextSpec, store: Path | None) -> Claims:
     hosts = [h.lower() for h in spec.virtual_hosts] or [""]
-    return Claims(frozenset((spec.context_path.rstrip("/") or "/", h) for h in hosts), store)
+    path = normalize_context_path(spec.context_path) or "/"
+    return Claims(frozenset((path, h) for h in hosts), store)
 
 
 def _describe(exc: BaseException) -> str:

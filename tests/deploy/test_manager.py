@@ -1,0 +1,107 @@
+"""The deployment manager in-process with the real loader, sessions and router (no HTTP here;
+tests/integration drives the real server)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from deployer.deploy.app import AppState
+from deployer.deploy.manager import DeploymentManager
+from deployer.deploy.provider import Change
+from deployer.web.router import Router
+
+HEAD = """<?xml version="1.0"?>
+<!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" "http://www.eclipse.org/jetty/configure_9_3.dtd">
+<Configure class="org.eclipse.jetty.webapp.WebAppContext">
+"""
+
+
+def write(path: Path, body: str) -> Path:
+    path.write_text(HEAD + body + "</Configure>\n")
+    return path
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "wsgi.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [])\n    return [b'ok']\n"
+    )
+    return app
+
+
+def run(manager: DeploymentManager, *changes: tuple[str, Path]) -> None:
+    async def main() -> None:
+        await manager.apply([Change(kind, path) for kind, path in changes])
+
+    asyncio.run(main())
+
+
+def served(router: Router, path: str) -> object:
+    entry = router.table.match("localhost", path)
+    return None if entry is None else entry.target
+
+
+def test_server_id_manager_is_shared_and_refs_work(tmp_path: Path, app_dir: Path) -> None:
+    router = Router()
+    manager = DeploymentManager(router)
+    a = write(tmp_path / "a.xml", """
+  <Set name="contextPath">/a</Set><Set name="war">app</Set>
+  <Ref refid="Server"><Call id="idMgr" name="getSessionIdManager"/></Ref>
+  <Get name="sessionHandler"><Get name="sessionManager">
+    <Set name="sessionIdManager"><Ref refid="idMgr"/></Set>
+  </Get></Get>
+""")
+    b = write(tmp_path / "b.xml", '<Set name="contextPath">/b</Set><Set name="war">app</Set>\n')
+    try:
+        run(manager, ("add", a), ("add", b))
+        assert [s["state"] for s in manager.status()] == ["deployed", "deployed"]
+        ids = {manager.apps[p].sessions.id_manager for p in (a, b)}
+        assert ids == {manager.id_manager}
+        assert served(router, "/a/x") is manager.apps[a].context
+    finally:
+        asyncio.run(manager.stop())
+    assert served(router, "/a/x") is None
+
+
+def test_failed_redeploy_keeps_the_old_version_and_its_error(tmp_path: Path,
+                                                             app_dir: Path) -> None:
+    router = Router()
+    manager = DeploymentManager(router)
+    a = write(tmp_path / "a.xml", '<Set name="contextPath">/a</Set><Set name="war">app</Set>\n')
+    try:
+        run(manager, ("add", a))
+        first = manager.apps[a].context
+        write(tmp_path / "a.xml", '<Set name="contextPath">/a</Set><Set name="war">gone</Set>\n')
+        run(manager, ("change", a))
+        app = manager.apps[a]
+        assert app.state is AppState.FAILED and app.version == 1
+        assert app.error is not None and f"{a}:4:" in app.error and "does not exist" in app.error
+        assert served(router, "/a/") is first
+        run(manager, ("remove", a))
+        assert served(router, "/a/") is None and a not in manager.apps
+    finally:
+        asyncio.run(manager.stop())
+
+
+def test_conflicts_in_one_batch_refuse_the_later_file(tmp_path: Path, app_dir: Path) -> None:
+    router = Router()
+    manager = DeploymentManager(router)
+    a = write(tmp_path / "a.xml", '<Set name="contextPath">/x</Set><Set name="war">app</Set>\n')
+    b = write(tmp_path / "b.xml", '<Set name="contextPath">/x/</Set><Set name="war">app</Set>\n')
+    try:
+        run(manager, ("add", a), ("add", b))
+        refused = manager.apps[b]
+        assert refused.state is AppState.REFUSED
+        assert str(a) in refused.error and str(b) in refused.error
+        assert served(router, "/x/") is manager.apps[a].context
+        run(manager, ("remove", a))  # the refused one gets its turn
+        assert manager.apps[b].state is AppState.DEPLOYED
+        assert served(router, "/x/") is manager.apps[b].context
+    finally:
+        asyncio.run(manager.stop())
