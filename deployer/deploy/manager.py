@@ -62,7 +62,8 @@ def _ms(since: float, extra: float = 0.0) -> str:
 
 
 def _claims(spec: ContextSpec, store: Path | None) -> Claims:
-    hosts = [h.lower() for h in spec.virtual_hosts] or [""]
+    # "@connector" entries name connectors, not hosts: the router serves those on any host
+    hosts = [h.lower() for h in spec.virtual_hosts if h and not h.startswith("@")] or [""]
     path = normalize_context_path(spec.context_path) or "/"
     return Claims(frozenset((path, h) for h in hosts), store)
 

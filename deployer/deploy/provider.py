@@ -29,6 +29,7 @@ log = logging.getLogger("deployer.deploy")
 
 IGNORED_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".bak", ".orig", ".part", ".rej")
 _QUIET_EVENTS = {"opened", "closed_no_write"}
+MAX_TREE_FILES = 5000
 _SKIPPED_DIRS = {"__pycache__", ".git", ".hg", ".svn", "cvs", "cvsroot"}
 
 
@@ -71,6 +72,8 @@ def tree_signature(path: Path) -> tuple[Any, ...] | None:
             except OSError:
                 continue
             entries.append((os.path.relpath(full, path), fst.st_mtime_ns, fst.st_size))
+            if len(entries) >= MAX_TREE_FILES:  # a huge tree: watch its first files only
+                return tuple(entries)
     return tuple(entries)
 
 
