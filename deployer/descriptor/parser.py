@@ -65,6 +65,8 @@ def _parser() -> etree.XMLParser:
 
 def is_jetty_doctype(public_id: str | None, system_url: str | None) -> bool:
     """Jetty's redirection (JETTY.md 1.2): a standard public id, else the system id's file name."""
+    if public_id is not None:
+        public_id = " ".join(public_id.split())  # ids split over lines
     if public_id is not None and (
         public_id in JETTY_PUBLIC_IDS or _VERSIONED_PUBLIC_ID.fullmatch(public_id)
     ):

@@ -57,6 +57,7 @@ def test_doctype_recognition_follows_jettys_three_steps() -> None:
     assert is_jetty_doctype("-//Other//EN", "http://x/configure_10_0.dtd")
     assert not is_jetty_doctype("-//Other//EN", "http://x/other.dtd")
     assert not is_jetty_doctype(None, "http://x/configure.dtd.evil")
+    assert is_jetty_doctype("-//Mort Bay Consulting//DTD\n  Configure//EN", None)
 
 
 def test_external_entity_reading_a_local_file_is_refused(tmp_path: Path) -> None:
