@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,20 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     if code is not None:
         return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     return not isinstance(exc, sqlite3.OperationalError)
+
+
+def _transaction(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], Any]) -> Any:
+    """body(conn) in one write transaction: committed whole or rolled back whole."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class SessionStore:
@@ -210,7 +224,7 @@ class SessionStore:
         log.warning("session store %s is unreadable (%s): set aside as %s, starting a fresh one",
                     self.path, exc, target)
 
-    def _run(self, fn, *args):  # noqa: ANN001, ANN202 - internal helper
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run fn(conn, ...) under the lock; a corrupt database is set aside and retried once."""
         with self._lock:
             try:
@@ -255,14 +269,12 @@ class SessionStore:
         now = time.time()
 
         def act(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")
             if not self.delete_unrestorable:
                 c.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?)",
                               [(str(r[0]), why, repr(r), now) for r, why in bad])
             c.executemany("DELETE FROM sessions WHERE id = ?", [(r[0],) for r, _ in bad])
-            c.execute("COMMIT")
 
-        self._run(act)
+        self._run(_transaction, act)
         where = "deleted (deleteUnrestorableSessions)" if self.delete_unrestorable else \
             f"moved to table 'quarantine' of {self.path}"
         for row, why in bad:
@@ -283,15 +295,9 @@ class SessionStore:
             return 0
 
         def write(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                c.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)", rows)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            c.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-        self._run(write)
+        self._run(_transaction, write)
         self.rows_written += len(rows)
         return len(rows)
 
@@ -301,13 +307,11 @@ class SessionStore:
             return 0
 
         def remove(c: sqlite3.Connection) -> int:
-            c.execute("BEGIN IMMEDIATE")
             before = c.total_changes
             c.executemany("DELETE FROM sessions WHERE id = ?", ids)
-            c.execute("COMMIT")
             return c.total_changes - before
 
-        return self._run(remove)
+        return self._run(_transaction, remove)
 
     def purge(self, now: float | None = None, *, everything: bool = False) -> int:
         """Delete expired sessions (max_inactive > 0 and accessed + max_inactive < now)."""
