@@ -88,6 +88,7 @@ class Pom:
         props.setdefault("project.build.outputDirectory", "${project.build.directory}/classes")
         self.props = props
         self.unresolved: set[str] = set()
+        self.expanded: list[tuple[int, str]] = []  # (line, "name ${x}/y = /abs/y")
 
     def parts(self, text: str, depth: int = 0) -> list[str | tuple[str, str]]:
         """Text split into literal strings and ("Property"|"Env", name) for what the pom lacks."""
@@ -118,6 +119,8 @@ class Pom:
         parts = self.parts(text.strip())
         if name in _PATHS and len(parts) == 1 and isinstance(parts[0], str):
             parts = [self.path_for_output(parts[0])]
+        if "${" in text and all(isinstance(p, str) for p in parts):
+            self.expanded.append((line or 0, f"{name} {text.strip()} = {''.join(parts)}"))
         out = etree.Element("Set", name=name)
         if line:
             out.sourceline = line
@@ -204,6 +207,8 @@ class PomMigration:
             block = self.plan.build()
             if block is not None:
                 self.add(block)
+        for line, what in self.pom.expanded:
+            self.result.add(line, Action.CHANGED, f"{what} (expanded from the pom)")
         for key in sorted(self.pom.unresolved):
             self.result.add(plugin.sourceline, Action.CHANGED,
                             f"${{{key}}} is not defined in the pom: kept as "
@@ -328,8 +333,8 @@ class PomMigration:
             self.seen.add("contextPath")
             self.result.add(line, Action.CHANGED, f"contextPath {path}: the plugin's default")
         if "war" not in self.seen and "resourceBase" not in self.seen:
-            self.out.insert(1, self.pom.set_elem("war", "${basedir}/src/main/webapp", line))
             webapp = self.pom.dir / "src" / "main" / "webapp"
+            self.out.insert(1, self.pom.set_elem("war", str(webapp), line))
             python = any((webapp / f).is_file() for f in ("wsgi.py", "asgi.py"))
             what = ("it holds a Python app (wsgi.py/asgi.py)" if python else
                     "a Java webapp: " + rules.WAR_NOTE.split(": ", 1)[1])

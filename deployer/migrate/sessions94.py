@@ -152,9 +152,10 @@ class SessionPlan:
                       "leaves) has no 9.3 equivalent: sessions stay in memory; idleSavePeriod N "
                       "writes them out after N idle seconds")
             return
-        why = ("evictionPolicy N with saveOnInactiveEviction=true is 9.3's idleSavePeriod N"
-               if saves else "evictionPolicy N without saveOnInactiveEviction evicts without "
-               "saving in 9.4; idleSavePeriod N saves the session to storeDirectory, then drops "
+        n = value if value is not None else "N"
+        why = (f"evictionPolicy {n} with saveOnInactiveEviction=true is 9.3's idleSavePeriod {n}"
+               if saves else f"evictionPolicy {n} without saveOnInactiveEviction evicts without "
+               f"saving in 9.4; idleSavePeriod {n} saves the session to storeDirectory, then drops "
                "it from memory")
         self.put_set(src, "idleSavePeriod", Action.CHANGED, why)
 

@@ -22,6 +22,7 @@ from deployer.migrate.sessions94 import (
     lower_first,
     renamed_set,
 )
+from deployer.migrate.values import value_hint
 
 
 def _new_of(elem: etree._Element) -> tuple[etree._Element | None, str]:
@@ -75,10 +76,12 @@ def walk_handler(elem: etree._Element, plan: SessionPlan) -> None:
 def setting(src: etree._Element, name: str, plan: SessionPlan, line: int | None = None) -> None:
     line = line or src.sourceline or 0
     if name in MANAGER_SETTINGS:
-        plan.put(name, renamed_set(src, name), line, Action.KEPT, f"session setting {name}")
+        plan.put(name, renamed_set(src, name), line, Action.KEPT,
+                 f"session setting {name}{value_hint(src)}")
     elif name in RENAMES:
         new, why = RENAMES[name]
-        plan.put(new, renamed_set(src, new), line, Action.CHANGED, f"{name} -> {new}: {why}")
+        plan.put(new, renamed_set(src, new), line, Action.CHANGED,
+                 f"{name} -> {new}{value_hint(src)}: {why}")
     elif name in ("evictionPolicy",):
         plan.eviction = (src, line)
     elif name in ("saveOnInactiveEviction", "saveOnInactiveEvict"):

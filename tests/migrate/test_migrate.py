@@ -118,7 +118,7 @@ def test_jetty94_sessions_map_to_hash_session_manager(tmp_path):
     result = migrate_file(src)
     assert result.status is Status.WITH_CHANGES, result.summary()
     changed = " | ".join(findings(result, Action.CHANGED))
-    assert "savePeriodSec -> savePeriod: meaning differs" in changed
+    assert "savePeriodSec -> savePeriod 15: meaning differs" in changed
     assert "lazyLoad=true added" in changed
     assert "evictionPolicy 0" in " ".join(findings(result, Action.DROPPED))
     out = write(tmp_path / "out.xml", result.text)
