@@ -22,6 +22,8 @@ from deployer.descriptor.values import Values
 from deployer.errors import DescriptorError
 
 MAX_DEPTH = 64
+SERVER_CONFIG = ("this configures the Server (a jetty.xml), not a context: deployer runs the "
+                 "server itself; `deployer migrate` extracts what applies")
 
 
 class Interpreter(Statements, Values):
@@ -74,18 +76,14 @@ class Interpreter(Statements, Values):
     def run(self, root: etree._Element) -> ContextSpec | None:
         try:
             name = root.get("class")
-            if root.get("id") in self.ids and name is None or root.get("id") == "Server":
-                raise self.fail(root, "this configures the Server (a jetty.xml), not a context: "
-                                      "deployer runs the server itself; `deployer migrate` "
-                                      "extracts what applies")
+            if root.get("id") == "Server":  # Jetty would configure the existing Server
+                raise self.fail(root, SERVER_CONFIG)
             if name is None:
                 raise self.fail(root, "<Configure> needs class= naming the context to build, "
                                       "e.g. org.eclipse.jetty.webapp.WebAppContext")
             info = self._class(name, root)
             if info.simple == "Server":
-                raise self.fail(root, "this configures the Server (a jetty.xml), not a context: "
-                                      "deployer runs the server itself; `deployer migrate` "
-                                      "extracts what applies")
+                raise self.fail(root, SERVER_CONFIG)
             if not info.is_context:
                 contexts = sorted({i.simple for n in REGISTRY.names()
                                    if (i := REGISTRY.lookup(n)) and i.is_context})
