@@ -112,3 +112,20 @@ def test_values_carried_exactly(migrated):
             assert got == want, (r.source, field, line)
         checked += 1
     assert checked >= 30
+
+
+def test_pom_sections_carried(migrated):
+    """contextPath and storeDirectory of the corpus poms, read here with a plain XPath."""
+    _, out, results = migrated
+    poms = [r for r in results if r.source.endswith("pom.xml")]
+    assert len(poms) == 2
+    for r in poms:
+        root = sv.tree(Path(r.source))
+        webapp = root.xpath("//*[local-name()='webApp' or local-name()='webAppConfig']")[0]
+        ctx = webapp.xpath("*[local-name()='contextPath']")[0].text.strip()
+        store = webapp.xpath(".//*[local-name()='storeDirectory']")[0].text.strip()
+        store = store.replace("${basedir}", str(Path(r.source).parent))
+        spec = load_descriptor(r.output).context
+        assert spec.context_path == ctx
+        got = spec.session_handler.session_manager.store_directory
+        assert (out / got).resolve() == Path(store).resolve()
