@@ -389,3 +389,44 @@ def test_a_stopped_manager_restores_again_when_restarted(make_manager, tmp_path)
         assert m.sessions == 0
         m.start()
         assert m.sessions == 1 and m.get(s.id)["n"] == 1
+
+
+def test_idle_save_racing_requests_loses_no_update(make_manager, tmp_path) -> None:
+    """Requests on threads while sweeps idle every session not in use at that instant."""
+    import threading
+
+    m = make_manager(tmp_path / "race", idle_save_period=0.001)
+    mine = []
+    for _ in range(6):
+        s = m.create()
+        s["n"] = 0
+        m.complete(s)
+        mine.append(s.id)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def requests(sid: str) -> None:
+        try:
+            for _ in range(150):
+                s = m.get(sid)
+                s["n"] = s["n"] + 1
+                m.complete(s)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def sweeper() -> None:
+        while not done.is_set():
+            m.scavenge(now=time.time() + 100)
+
+    sweep = threading.Thread(target=sweeper)
+    sweep.start()
+    workers = [threading.Thread(target=requests, args=(sid,)) for sid in mine]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    done.set()
+    sweep.join()
+    assert not errors
+    assert m.store.rows_written > 0, "sessions were idled while the requests ran"
+    assert [m.get(sid)["n"] for sid in mine] == [150] * 6
