@@ -28,7 +28,7 @@ CASES = {  # source -> (expected output name, context path)
     "jetty94/shop94.xml": ("shop94", "/shop94"),
     "maven/pom.xml": ("counter-maven", "/counter-maven"),
 }
-READY = re.compile(r"ready: .*http://[^:\s]+:(\d+)")
+READY = re.compile(r"(?:ready: .*|listening on )http://[^:\s]+:(\d+)")
 
 
 @pytest.mark.parametrize("source", sorted(CASES))
@@ -112,8 +112,9 @@ def test_migrated_samples_deploy_and_sessions_survive_a_restart(tmp_path: Path) 
         with httpx.Client(base_url=f"http://127.0.0.1:{run.port}", timeout=10) as client:
             for _, path in CASES.values():
                 client.cookies.clear()
-                assert client.get(f"{path}/").text == "count=1\n"
-                assert client.get(f"{path}/").text == "count=2\n"
+                log = "\n".join(run.lines)
+                assert client.get(f"{path}/").text == "count=1\n", log
+                assert client.get(f"{path}/").text == "count=2\n", log
                 cookies[path] = httpx.Cookies(client.cookies)
     finally:
         assert run.stop() == 0, "\n".join(run.lines)
