@@ -28,7 +28,7 @@ def _summary(rec: Record, now: float) -> dict[str, Any]:
     return {
         "id": rec[0], "created": _when(rec[1]), "accessed": _when(rec[2]),
         "last_accessed": _when(rec[3]), "max_inactive_interval": rec[4],
-        "attributes": len(rec[5]), "expired": _expired(rec, now),
+        "attribute_count": len(rec[5]), "expired": _expired(rec, now),
     }
 
 
@@ -53,7 +53,7 @@ def _list(store: SessionStore, fmt: str) -> int:
         for r in rows:
             mi = f"{r['max_inactive_interval']}s" if r["max_inactive_interval"] > 0 else "never"
             print(f"{r['id']:<26} {r['created']:<20} {r['accessed']:<20} {mi:>12} "
-                  f"{r['attributes']:>5}  {'yes' if r['expired'] else 'no'}")
+                  f"{r['attribute_count']:>5}  {'yes' if r['expired'] else 'no'}")
         print(f"{len(rows)} sessions, {sum(r['expired'] for r in rows)} expired")
     _report_bad(store)
     return 0
@@ -71,6 +71,7 @@ def _show(store: SessionStore, session_id: str) -> int:
     if rec is None:
         raise SessionError(f"no session {session_id} in {store.directory}")
     out = _summary(rec, time.time())
+    del out["attribute_count"]
     out["attributes"] = rec[5]
     print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0

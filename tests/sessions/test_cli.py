@@ -43,7 +43,7 @@ def test_list_text_and_json(store, capsys) -> None:
     assert "3 sessions, 1 expired" in out
     assert main(["sessions", "list", str(d), "--format", "json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows[live]["attributes"] == 2 and rows[live]["max_inactive_interval"] == 600
+    assert rows[live]["attribute_count"] == 2 and rows[live]["max_inactive_interval"] == 600
     assert rows[old]["expired"] and not rows[forever]["expired"]
 
 
