@@ -20,11 +20,7 @@ _SESSION_GETTERS = {("Get", "sessionHandler"), ("Call", "getSessionHandler"),
 
 
 class NotAContext(Exception):
-    pass
-
-
-
-
+    """The file is Jetty XML but configures no context (a server, a connector, a realm...)."""
 
 
 class ContextMigration:
@@ -180,8 +176,6 @@ class ContextMigration:
             self.result.add(elem.sourceline, Action.KEPT, f"{name}{values.value_hint(elem)}")
         if target == "war" and ".war" in etree.tostring(elem, encoding="unicode", with_tail=False):
             self.result.add(elem.sourceline, Action.KEPT, rules.WAR_NOTE)
-        if name == "virtualHosts" and elem.get("name") != "virtualHosts":
-            out.set("name", "virtualHosts")
         return [out]
 
     def _call(self, elem: etree._Element, name: str) -> list:

@@ -86,6 +86,8 @@ class Pom:
         build_dir = _text(build, "directory") or "${project.basedir}/target"
         props["project.build.directory"] = build_dir
         props.setdefault("project.build.outputDirectory", "${project.build.directory}/classes")
+        props["project.build.finalName"] = _text(build, "finalName") or \
+            "${project.artifactId}-${project.version}"
         self.props = props
         self.unresolved: set[str] = set()
         self.expanded: list[tuple[int, str]] = []  # (line, "name ${x}/y = /abs/y")
