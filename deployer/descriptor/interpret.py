@@ -142,6 +142,18 @@ class Interpreter(Statements, Values):
 
     # -- values (JETTY.md 1.6) ---------------------------------------------------------------
     def value(self, obj: Any, element: etree._Element, type_: str | None) -> Any:
+        if not len(element):  # text only, the common case
+            text = element.text
+            if not text:
+                return "" if type_ == "String" else None
+            if type_ is None:
+                return text.strip() or None
+            if type_ != "String" and not text.strip():
+                return None
+            try:
+                return convert_type(text, type_)
+            except ConversionError as exc:
+                raise self.fail(element, f"<{element.tag} type={type_!r}> {exc}") from None
         items: list[Any] = []
         text = element.text or ""
         for child in element:

@@ -54,12 +54,12 @@ class Locator:
         starts = [0]
         starts.extend(m.end() for m in re.finditer("\n", text))
         tags = [(m.group(1), m.start()) for m in _TOKENS.finditer(text) if m.group(1)]
-        elements = [e for e in self._tree.iter() if isinstance(e.tag, str)]
+        elements = list(self._tree.iter(etree.Element))
         result: dict[etree._Element, tuple[int, int]] = {}
         if len(tags) != len(elements):
             return result
         for element, (name, offset) in zip(elements, tags, strict=True):
-            if name.rpartition(":")[2] != etree.QName(element).localname:
+            if name != element.tag and name.rpartition(":")[2] != etree.QName(element).localname:
                 return result  # out of step: fall back to lines only
             line = bisect.bisect_right(starts, offset)
             result[element] = (line, offset - starts[line - 1] + 1)
