@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -207,3 +210,20 @@ def test_an_unusable_store_fails_before_sessions_are_handed_over(
         wait_body(client, "/app/", "200 3 c1")
     assert run.stop() == 0
     assert any((tree / "s" / "app").iterdir())
+
+
+def test_removal_saves_the_sessions_of_a_store(tree: Path, run: DeployerProcess) -> None:
+    contexts = tree / "contexts"
+    (contexts / "app.xml").write_text(descriptor("/app", "../apps/counter", store="../s/app"))
+    with httpx.Client(base_url=run.url) as client:
+        wait_body(client, "/app/", "200 1 c1 1")
+        assert body(client, "/app/") == "200 1 c1 2"
+        session_id = client.cookies["JSESSIONID"]
+        (contexts / "app.xml").unlink()
+        run.wait_line(r"undeployed .*app\.xml")
+        assert client.get("/app/").status_code == 404
+    shown = subprocess.run(
+        [sys.executable, "-m", "deployer", "sessions", "show", str(tree / "s" / "app"),
+         session_id], capture_output=True, text=True, check=True,
+    )
+    assert json.loads(shown.stdout)["attributes"] == {"count": 2}
