@@ -129,3 +129,42 @@ def test_pom_sections_carried(migrated):
         assert spec.context_path == ctx
         got = spec.session_handler.session_manager.store_directory
         assert (out / got).resolve() == Path(store).resolve()
+
+
+def test_migrated_corpus_contexts_deploy(tmp_path):
+    """Jetty 6 ContextHandler + ResourceHandler, a MovedContextHandler, a Jetty 12 core context and
+    a Jetty 6 WebAppContext on a .war: migrated, then served by a real `deployer run`."""
+    import zipfile
+
+    import httpx
+
+    from tests.conftest import CORPUS
+    from tests.migrate.test_samples import Run
+
+    pytest.importorskip("deployer.deploy.manager", reason="the deploy layer is not available")
+    picks = ["01_", "56_", "68_", "94_"]
+    sources = [p for p in sorted(CORPUS.glob("*.xml")) if p.name[:3] in picks]
+    if len(sources) != len(picks):
+        pytest.skip("../shared/jetty-corpus is not beside the repository")
+    base = tmp_path / "base"
+    for d, text in (("javadoc", "javadoc"), ("bar", "bar")):
+        (base / d).mkdir(parents=True)
+        (base / d / "index.html").write_text(text)
+    (base / "webapps").mkdir()
+    with zipfile.ZipFile(base / "webapps" / "fedora.war", "w") as z:
+        z.writestr("index.html", "fedora")
+        z.writestr("WEB-INF/web.xml", "<web-app/>")
+    contexts = tmp_path / "contexts"
+    assert all(r.ok for r in migrate(sources, contexts))
+    run = Run(contexts, "-D", f"jetty.home={base}",
+              "--property", f"test.bar.resourceBase={base / 'bar'}")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{run.port}", timeout=10) as client:
+            for path, body in (("/javadoc/", "javadoc"), ("/bar/", "bar"), ("/fedora/", "fedora")):
+                assert client.get(path).text.strip() == body, "\n".join(run.lines)
+            assert client.get("/fedora/WEB-INF/web.xml").status_code == 404
+            moved = client.get("/oldContextPath/x")
+            assert moved.status_code == 302
+            assert moved.headers["location"].endswith("/test/dump/newContextPath/x")
+    finally:
+        assert run.stop() == 0, "\n".join(run.lines)
