@@ -247,8 +247,25 @@ class SessionStore:
         return good[0] if good else None
 
     def load_all(self) -> list[Record]:
-        """Every readable session (bad entries are set aside or deleted, and logged)."""
-        rows = self._run(lambda c: c.execute("SELECT * FROM sessions").fetchall())
+        """Every readable session (bad entries are set aside or deleted, and logged).
+
+        The big read runs on its own connection (WAL readers do not block each other), so a
+        lazy get() of one id is not queued behind a background load of 100,000 rows.
+        """
+        with self._lock:
+            self._connection()  # exists, is ours, is readable (or was replaced)
+        rows: list[tuple] | None = None
+        try:
+            side = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=10.0)
+            try:
+                rows = side.execute("SELECT * FROM sessions").fetchall()
+            finally:
+                side.close()
+        except sqlite3.DatabaseError:
+            pass  # corruption and the like: the locked path below decides what to do
+        if rows is None:
+            rows = self._run(lambda c: c.execute("SELECT * FROM sessions").fetchall())
         self.rows_read += len(rows)
         return self._decode_all(rows)
 
