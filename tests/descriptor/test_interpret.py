@@ -250,3 +250,16 @@ def test_all_problems_of_a_file_at_once_sorted(tmp_path: Path) -> None:
 def test_locations_are_recorded(tmp_path: Path) -> None:
     c = ctx(tmp_path, '\n  <Set name="war">/w</Set>')
     assert str(c.locations["war"]).endswith("ctx.xml:5:3")
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ('<Set name="storeDirectory"> <Property name="jetty.base"/>/sessions </Set>', "/srv/base/sessions"),
+    ('<Set name="storeDirectory"><Property name="x"/>/sessions</Set>', "null/sessions"),
+    ('<Set name="storeDirectory"><Property name="x"/></Set>', None),
+    ('<Set name="storeDirectory"><Property name="sessions.dir"><Default><Env name="SESSIONS_DIR" default="/var/lib/app/sessions"/></Default></Property></Set>', "/var/lib/app/sessions"),
+    ('<Set name="storeDirectory"><!-- a comment --> <![CDATA[/c]]>da<!-- -->ta </Set>', "/cdata"),
+])
+def test_jetty_md_value_examples(tmp_path: Path, body: str, expected: str | None) -> None:
+    c = ctx(tmp_path, f'<Get name="sessionHandler"><Get name="sessionManager">{body}</Get></Get>',
+            properties={"jetty.base": "/srv/base"})
+    assert c.session_handler.session_manager.store_directory == expected
