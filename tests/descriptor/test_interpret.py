@@ -9,7 +9,7 @@ import pytest
 
 from deployer.descriptor.registry import JAVA_ONLY_PREFIXES, REGISTRY, java_only_kind
 from deployer.descriptor.specs import ServerSpec
-from tests.descriptor.helpers import ctx, load, problems
+from tests.descriptor.helpers import WEBAPP, ctx, load, problems
 
 SM = "org.eclipse.jetty.server.session.HashSessionManager"
 SH = "org.eclipse.jetty.server.session.SessionHandler"
@@ -263,3 +263,23 @@ def test_jetty_md_value_examples(tmp_path: Path, body: str, expected: str | None
     c = ctx(tmp_path, f'<Get name="sessionHandler"><Get name="sessionManager">{body}</Get></Get>',
             properties={"jetty.base": "/srv/base"})
     assert c.session_handler.session_manager.store_directory == expected
+
+
+def test_remaining_attributes(tmp_path: Path) -> None:
+    d = load(tmp_path, f"""
+      <Set id="cp" name="contextPath">/ids</Set>
+      <Set name="virtualHosts"><Array><Item id="first">a.example</Item></Array></Set>
+      <Call name="setAttribute"><Arg>w</Arg><Arg><New class="{WEBAPP}" arg="/w,/p"/></Arg></Call>
+    """)
+    assert d.ids["cp"] == "/ids" and d.ids["first"] == "a.example"
+    assert (d.context.attributes["w"].war, d.context.attributes["w"].context_path) == ("/w", "/p")
+    found = problems(tmp_path, """
+      <Get class="org.eclipse.jetty.server.Server" name="version"/>
+      <Call class="org.eclipse.jetty.webapp.WebAppContext" name="getCurrentContext"/>
+      <Call name="setInitParameter" arg="only-one"/>
+      <Get class="org.eclipse.jetty.util.log.Log" name="log"/>
+    """)
+    assert "Server has no static field or getter 'version'" in found[0]
+    assert "WebAppContext has no static method 'getCurrentContext'" in found[1]
+    assert "WebAppContext.setInitParameter takes (name: string, value: string)" in found[2]
+    assert "unknown class 'org.eclipse.jetty.util.log.Log'" in found[3]

@@ -74,3 +74,10 @@ def test_whole_corpus_gives_0_or_1_with_located_messages(
         for line in out.out.splitlines()[:-1]:
             assert line.startswith(f"{path}:"), line
             assert line.split(":")[1].isdigit(), line
+
+
+def test_shipped_contexts_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    contexts = Path(__file__).resolve().parents[2] / "contexts"
+    if not any(contexts.glob("*.xml")):
+        pytest.skip("no shipped contexts/")
+    assert main(["validate", str(contexts)]) == 0, capsys.readouterr().out
