@@ -79,6 +79,7 @@ class WebContext(LifeCycle):
         self.in_flight = 0
         self._app: Any = None
         self._binder: Any = None
+        self._wsgi = False
         self._lifespan: Lifespan | None = None
         self._startup: asyncio.Future | None = None
         self._idle: asyncio.Event | None = None
@@ -104,6 +105,7 @@ class WebContext(LifeCycle):
                 app = app.with_hook(WsgiSessionHook(self._binder))
             self.sessions.start()
         self._app = app
+        self._wsgi = loaded.kind == "wsgi"
         self._startup = None
         self._lifespan = Lifespan(loaded.asgi) if loaded.kind == "asgi" else None
         if self._lifespan is not None:
@@ -163,62 +165,70 @@ class WebContext(LifeCycle):
 
     # -- requests --------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            return
-        if self.redirect is not None:
-            await self._redirect(scope, send)
-            return
-        if self.app_factory is None:  # a ContextHandler with nothing to serve
-            if scope["type"] == "http":
-                await _plain(send, 404, b"404 Not Found\n")
-            return
-        if self._lifespan is not None and not self._lifespan.started:
-            await self.ensure_started()
         app = self._app
-        if self._state is not State.STARTED or app is None:
-            if scope["type"] == "http":
-                await _plain(send, 503, b"503 Service Unavailable\n")
+        lifespan = self._lifespan
+        if (app is None or self._state is not State.STARTED or scope["type"] == "lifespan"
+                or (lifespan is not None and not lifespan.started)):
+            await self._unready(scope, receive, send)
             return
         self.in_flight += 1
         try:
             scope["deployer.context"] = self.info
-            if self._lifespan is not None and self._lifespan.state:
-                scope["state"] = dict(self._lifespan.state)
+            if lifespan is not None and lifespan.state:
+                scope["state"] = dict(lifespan.state)
             binder = self._binder
             if binder is None:
                 await app(scope, receive, send)
-            elif self.loaded is not None and self.loaded.kind == "wsgi":
-                scope[IDS_KEY] = binder.requested_ids(scope)
+                return
+            ids = binder.requested_ids(scope)
+            if self._wsgi:
+                scope[IDS_KEY] = ids  # looked up in the worker thread
                 await app(scope, receive, send)
-            else:
-                await self._asgi_with_session(binder, app, scope, receive, send)
+                return
+            found = binder.try_lookup(ids)
+            if found is NEEDS_STORE:
+                found = await binder.alookup(ids)
+            lazy = LazySession(binder.manager, found)
+            scope["deployer.session"] = lazy
+            scheme = scope.get("scheme", "http")
+
+            async def send_with_cookie(msg: dict[str, Any]) -> None:
+                if msg["type"] == "http.response.start":
+                    extra = binder.set_cookie(lazy, scheme)
+                    if extra:
+                        msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
+                await send(msg)
+
+            try:
+                await app(scope, receive, send_with_cookie)
+            finally:
+                if lazy.session is not None:
+                    binder.manager.complete(lazy.session)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
 
-    async def _asgi_with_session(self, binder: Any, app: Any, scope: dict[str, Any],
-                                 receive: Any, send: Any) -> None:
-        ids = binder.requested_ids(scope)
-        found = binder.try_lookup(ids)
-        if found is NEEDS_STORE:
-            found = await binder.alookup(ids)
-        lazy = LazySession(binder.manager, found)
-        scope["deployer.session"] = lazy
-        scheme = scope.get("scheme", "http")
-
-        async def send_with_cookie(msg: dict[str, Any]) -> None:
-            if msg["type"] == "http.response.start":
-                extra = binder.set_cookie(lazy, scheme)
-                if extra:
-                    msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
-            await send(msg)
-
-        try:
-            await app(scope, receive, send_with_cookie)
-        finally:
-            if lazy.session is not None:
-                binder.manager.complete(lazy.session)
+    async def _unready(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Everything but a plain request to a started context: redirects, nothing to serve,
+        a lifespan still to run, FAILED or stopped (503)."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            return
+        if self.redirect is not None:
+            await self._redirect(scope, send)
+            return
+        if self.app_factory is None:  # a ContextHandler with nothing to serve
+            if kind == "http":
+                await _plain(send, 404, b"404 Not Found\n")
+            return
+        if self._lifespan is not None and not self._lifespan.started:
+            await self.ensure_started()
+            if self._state is State.STARTED and self._app is not None:
+                await self(scope, receive, send)
+                return
+        if kind == "http":
+            await _plain(send, 503, b"503 Service Unavailable\n")
 
     async def _redirect(self, scope: dict[str, Any], send: Any) -> None:
         r = self.redirect

@@ -57,6 +57,7 @@ class RouteTable:
         entries = [_entry(r) for r in self.routes]
         entries.sort(key=lambda e: (-len(e.prefix), e.any_host))
         self._entries = tuple(entries)
+        self.uses_hosts = not all(e.any_host for e in entries)
 
     def match(self, host: str, path: str) -> _Entry | None:
         for e in self._entries:
@@ -102,7 +103,8 @@ class Router:
         kind = scope["type"]
         if kind == "lifespan":
             return  # contexts run their apps' lifespans themselves
-        entry = self._table.match(request_host(scope), scope["path"])
+        table = self._table
+        entry = table.match(request_host(scope) if table.uses_hosts else "", scope["path"])
         if entry is None:
             if kind == "http":
                 await send({"type": "http.response.start", "status": 404, "headers": [
@@ -112,6 +114,6 @@ class Router:
             elif kind == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
             return
-        scope = dict(scope)
-        scope["root_path"] = scope.get("root_path", "") + entry.prefix
+        if entry.prefix:  # the request's own scope: nothing else holds it
+            scope["root_path"] = scope.get("root_path", "") + entry.prefix
         await entry.target(scope, receive, send)

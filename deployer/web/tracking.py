@@ -146,12 +146,11 @@ class SessionBinder:
         """The Set-Cookie header this response needs, if any."""
         t = self.tracking
         s = lazy.session
-        if not t.using_cookies or s is None or not s.is_valid:
+        if not t.using_cookies or s is None or not (lazy.created_now or t.max_age > 0 and
+                                                    t.refresh_cookie_age > 0) or not s.is_valid:
             return []
         now = time.time()
         if not lazy.created_now:
-            if not (t.max_age > 0 and t.refresh_cookie_age > 0):
-                return []
             last = self._cookie_set.get(s.id, s.created)
             if now - last <= t.refresh_cookie_age:
                 return []
