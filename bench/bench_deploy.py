@@ -96,16 +96,21 @@ def save(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def until(client: httpx.Client, path: str, ok, timeout: float = 10.0) -> float:
-    """Poll (every 1 ms) until ok(response); returns the time it held, perf_counter clock."""
+def until(client: httpx.Client, path: str, ok, timeout: float = 10.0,
+          bad: list[int] | None = None) -> float:
+    """Poll (every 1 ms) until ok(response); returns the time it held, perf_counter clock.
+    Responses other than 200 on the way are appended to ``bad`` when given."""
     deadline = time.perf_counter() + timeout
     while True:
         try:
             r = client.get(path)
             if ok(r):
                 return time.perf_counter()
+            if bad is not None and r.status_code != 200:
+                bad.append(r.status_code)
         except httpx.TransportError:
-            pass
+            if bad is not None:
+                bad.append(0)
         if time.perf_counter() > deadline:
             raise SystemExit(f"timeout waiting on {path}")
         time.sleep(0.001)
@@ -129,13 +134,15 @@ def hot(root: Path, edits: int, adds: int, poll: bool) -> dict[str, list[float]]
     target.write_text(WEBAPP.format(path="/app", version=0))
     run = Deployer(contexts, *(["--poll"] if poll else []))
     out: dict[str, list[float]] = {"redeploy": [], "add": [], "remove": []}
+    bad: list[int] = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{run.port}") as client:
             until(client, "/app/", lambda r: r.status_code == 200)
             for i in range(1, edits + 1):
                 t0 = time.perf_counter()
                 save(target, WEBAPP.format(path="/app", version=i))
-                t1 = until(client, "/app/", lambda r, i=i: r.text.startswith(f"{i} "))
+                t1 = until(client, "/app/", lambda r, i=i: r.text.startswith(f"{i} "),
+                           bad=bad)
                 out["redeploy"].append(t1 - t0)
             for i in range(adds):
                 new = contexts / f"new{i}.xml"
@@ -148,6 +155,7 @@ def hot(root: Path, edits: int, adds: int, poll: bool) -> dict[str, list[float]]
                                      - t0)
     finally:
         run.stop()
+    out["bad"] = bad  # type: ignore[assignment]
     return out
 
 
@@ -188,6 +196,8 @@ def main() -> None:
             print(fmt("write -> new version", out["redeploy"]))
             print(fmt("new file -> first answer", out["add"]))
             print(fmt("removal -> 404", out["remove"]))
+            print(f"  answers other than 200 while redeploying: {len(out['bad'])} "
+                  f"{sorted(set(out['bad'])) or ''}")
         print("deploying at start (static contexts, --scan-interval 0):")
         for count in (100,) if args.quick else (100, 1000):
             deploy, ready = startup(root, count)

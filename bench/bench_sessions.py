@@ -49,6 +49,8 @@ def bench_sqlite(n: int, root: Path) -> dict[str, float]:
         s = m.create()
         s.update(small_attributes(i))
         m.complete(s)
+        if i == 0:
+            other_id = s.id
     some_id = s.id
     gc.collect()
     t = time.perf_counter()
@@ -70,9 +72,12 @@ def bench_sqlite(n: int, root: Path) -> dict[str, float]:
     got = lazy.get(some_id)
     first = time.perf_counter() - t
     assert got is not None and got["count"] == n - 1
+    t = time.perf_counter()
+    assert lazy.get(other_id) is not None  # while the rest loads in the background
+    second = time.perf_counter() - t
     lazy.stop()
     return {"save_s": save, "restore_s": restore, "lazy_ms": first * 1000,
-            "disk_mb": alloc / 1e6, "apparent_mb": size / 1e6}
+            "second_ms": second * 1000, "disk_mb": alloc / 1e6, "apparent_mb": size / 1e6}
 
 
 def bench_files(n: int, root: Path) -> dict[str, float]:
@@ -155,6 +160,8 @@ def main() -> None:
             ours = bench_sqlite(n, root)
             results[n] = ours
             print(row("sqlite (deployer)", ours))
+            print(f"  {'':<22} next get of another id during the background load: "
+                  f"{ours['second_ms']:.2f} ms")
             if not args.no_baseline:
                 base = bench_files(n, root)
                 print(row("file per session", base))

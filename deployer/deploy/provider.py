@@ -210,7 +210,9 @@ class Provider:
                 self._last_look[path] = cur
                 unstable = True
         if changes:
-            await self._handler(changes)
+            # shielded: stopping the provider must not abandon a half-done deploy; the
+            # manager's own stop() waits for it and then stops what it built
+            await asyncio.shield(self._handler(changes))
             touched = [c.path for c in changes if c.kind != "remove"]
             if touched:
                 await asyncio.to_thread(self._record_dependencies, touched)
