@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,17 @@ def execute(args: argparse.Namespace) -> int:
     files = collect(list(args.paths))
     results = [(path, _check(path, args)) for path in files]
     invalid = sum(1 for _, problems in results if problems)
-    if args.format == "json":
+    try:
+        _report(results, invalid, args.format)
+    except BrokenPipeError:  # `deployer validate ... | head`: the reader left, the verdict stands
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 1 if invalid else 0
+
+
+def _report(results: list[tuple[Path, list[DescriptorError]]], invalid: int, fmt: str) -> None:
+    files = [path for path, _ in results]
+    if fmt == "json":
         json.dump({
             "ok": invalid == 0,
             "files": [{
@@ -63,4 +74,3 @@ def execute(args: argparse.Namespace) -> int:
         total = sum(len(p) for _, p in results)
         print(f"{len(files)} descriptor(s) checked: {len(files) - invalid} valid, {invalid} "
               f"invalid, {total} problem(s)")
-    return 1 if invalid else 0

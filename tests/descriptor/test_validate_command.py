@@ -81,3 +81,14 @@ def test_shipped_contexts_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
     if not any(contexts.glob("*.xml")):
         pytest.skip("no shipped contexts/")
     assert main(["validate", str(contexts)]) == 0, capsys.readouterr().out
+
+
+def test_a_reader_that_leaves_early_is_no_traceback() -> None:
+    argv = [sys.executable, "-m", "deployer", "validate", *[str(DESCRIPTORS)] * 40]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 1 and "Traceback" not in err
+    proc.stderr.close()
