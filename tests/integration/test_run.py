@@ -139,3 +139,17 @@ def test_shipped_contexts_serve_the_samples(tmp_path: Path) -> None:
         assert client.get("/").status_code == 200
         assert "3 of 3 contexts deployed" in run.log()
     assert any((tmp_path / "sessions" / "counter").iterdir())
+
+
+def test_property_and_system_property_reach_the_descriptor(tree: Path) -> None:
+    text = descriptor("/ignored", "../apps/counter")
+    text = text.replace(
+        '<Set name="contextPath">/ignored</Set>',
+        '<Set name="contextPath"><Property name="ctx" default="/default"/></Set>',
+    ).replace("<Arg>1</Arg>", '<Arg><SystemProperty name="app.version" default="0"/></Arg>')
+    (tree / "contexts" / "p.xml").write_text(text)
+    with DeployerProcess(tree / "contexts", "--property", "ctx=/fromcli",
+                         "-D", "app.version=42") as run, \
+            httpx.Client(base_url=run.url) as client:
+        assert client.get("/fromcli/").text == "42 c1 1"
+        assert client.get("/default/").status_code == 404
