@@ -154,8 +154,8 @@ class ContextMigration:
             return self._handler(elem)
         target = rules.RENAME.get(name, name)
         if target not in rules.KEEP:
-            return self._drop(elem, rules.DROP_SET.get(name, f"deployer's context has no "
-                                                       f"property {name!r}"))
+            return self._drop(elem, rules.DROP_SET.get(name) or names.java_only_property(name)
+                              or f"deployer's context has no property {name!r}")
         return self._keep_set(elem, name, target)
 
     def _keep_set(self, elem: etree._Element, name: str, target: str) -> list:
@@ -206,7 +206,7 @@ class ContextMigration:
                                 f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")
                 return self._set(as_set, prop)
         text = etree.tostring(elem, encoding="unicode", method="text", with_tail=False)
-        return self._drop(elem, rules.call_reason(name, text))
+        return self._drop(elem, rules.call_reason(name, text, names.java_only_method(name)))
 
     def _keep_call(self, elem: etree._Element, what: str) -> list:
         problem = values.value_problem(elem, self.strings)

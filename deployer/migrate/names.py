@@ -125,3 +125,27 @@ def jetty_generation(root_class: str, doctype: str | None) -> str:
     if "configure.dtd" in dt:
         return "Jetty 7/8"
     return "Jetty (version unknown)"
+
+
+def _registry_module():
+    try:
+        from deployer.descriptor import registry
+    except ImportError:  # pragma: no cover
+        return None
+    return registry
+
+
+def java_only_property(name: str) -> str | None:
+    """A reason when the registry lists ``name`` as a context setting only Java uses."""
+    reg = _registry_module()
+    listed = getattr(reg, "JAVA_ONLY_PROPERTIES", frozenset())
+    if name[:1].upper() + name[1:] in listed:
+        return "a setting only the Java side of Jetty uses; a Python webapp has no use for it"
+    return None
+
+
+def java_only_method(name: str) -> str | None:
+    reg = _registry_module()
+    if name in getattr(reg, "JAVA_ONLY_METHODS", frozenset()):
+        return "a method only the Java side of Jetty has; a Python webapp has no use for it"
+    return None

@@ -85,14 +85,14 @@ def lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def call_reason(name: str, args_text: str = "") -> str:
+def call_reason(name: str, args_text: str = "", java_only: str | None = None) -> str:
     if "DefaultServlet" in args_text:
         return ("Jetty's DefaultServlet serves the webapp's static files: deployer does that "
                 "itself for a context without a Python app")
     for pattern, why in _CALL_REASONS:
         if re.search(pattern, name):
             return why
-    return "a Java method call; deployer has no equivalent"
+    return java_only or "a Java method call; deployer has no equivalent"
 
 
 def new_reason(cls: str) -> str:
