@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -227,3 +228,57 @@ def test_removal_saves_the_sessions_of_a_store(tree: Path, run: DeployerProcess)
          session_id], capture_output=True, text=True, check=True,
     )
     assert json.loads(shown.stdout)["attributes"] == {"count": 2}
+
+
+def test_a_broken_app_answers_503_until_its_code_is_fixed(tree: Path, run: DeployerProcess) -> None:
+    contexts = tree / "contexts"
+    app = tree / "apps" / "counter"
+    good = (app / "wsgi.py").read_text()
+    (app / "wsgi.py").write_text("import nosuchmodule_xyz\n")
+    mark = run.mark()
+    (contexts / "app.xml").write_text(descriptor("/app", "../apps/counter"))
+    with httpx.Client(base_url=run.url) as client:
+        run.wait_line(r"FAILED .*app\.xml \(/app\).*503", after=mark)
+        assert client.get("/app/").status_code == 503
+        assert "nosuchmodule_xyz" in run.log()  # the traceback is in the log
+        save_atomically(app / "wsgi.py", good)
+        wait_body(client, "/app/", "200 1 c1 1")
+
+
+def test_a_slow_request_finishes_on_the_old_version(tree: Path, run: DeployerProcess) -> None:
+    contexts = tree / "contexts"
+    slow = tree / "apps" / "slow"
+    slow.mkdir(parents=True)
+    entered = tree / "entered"
+    (slow / "wsgi.py").write_text(
+        "import pathlib\nimport time\n\n\ndef application(environ, start_response):\n"
+        "    version = environ['deployer.context'].init_params['version']\n"
+        "    if environ.get('QUERY_STRING') == 'slow':\n"
+        f"        pathlib.Path({str(entered)!r}).touch()\n"
+        "        time.sleep(0.6)\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [version.encode()]\n"
+    )
+    (contexts / "slow.xml").write_text(descriptor("/slow", "../apps/slow", version="1"))
+    result: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            result["r"] = httpx.get(f"{run.url}/slow/?slow", timeout=10)
+        except httpx.HTTPError as exc:  # reported by the assert below
+            result["r"] = exc
+
+    with httpx.Client(base_url=run.url) as client:
+        wait_body(client, "/slow/", "200 1")
+        thread = threading.Thread(target=call)
+        thread.start()
+        try:
+            poll(entered.exists, bool, what="the slow request to reach the app")
+            save_atomically(contexts / "slow.xml",
+                            descriptor("/slow", "../apps/slow", version="2"))
+            wait_body(client, "/slow/", "200 2")
+        finally:
+            thread.join(15)
+    response = result["r"]
+    assert isinstance(response, httpx.Response), response
+    assert (response.status_code, response.text) == (200, "1")
