@@ -4,8 +4,11 @@ Jetty's Scanner (JETTY.md §2.4) acts only on a file whose (mtime, size) was the
 scans one interval apart, so an edit takes one to two seconds to land. Here inotify (or
 polling) only *wakes* the scanner: it looks at once and again a short settle time later, and a
 path whose signature is the same on both looks is delivered. The periodic rescan still runs, so
-a missed event costs at most one interval. A descriptor's signature includes the files of the
-webapp it points at, so editing the app's own code redeploys its context too.
+a missed event costs at most one interval. Events carry no meaning beyond "look now": a burst
+of them (temp file written, renamed over, bytecode cache touched) is one rescan, and comparing
+each path's signature with what was last delivered coalesces them per path. A descriptor's
+signature includes the files of the webapp it points at, so editing the app's own code
+redeploys its context too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import contextlib
 import logging
 import os
 import stat
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +131,6 @@ class Provider:
         self._watches: dict[Path, Any] = {}
         self._watch_dirs: dict[Path, Path] = {}  # a dependency -> the directory watched for it
         self._task: asyncio.Task[None] | None = None
-        self._lock = threading.Lock()
         self.scans = 0
 
     # -- public ------------------------------------------------------------------------------
