@@ -57,7 +57,9 @@ class ContextMigration:
             self.result.add(root.sourceline, Action.KEPT, f"root class {cls} ({gen})")
         if "configure_9_3.dtd" not in (self.src.doctype or "") or \
                 "-//Jetty//Configure//EN" not in (self.src.doctype or ""):
-            self.result.add(1, Action.CHANGED, "DOCTYPE -> Jetty 9.3 (configure_9_3.dtd)")
+            what = "DOCTYPE" if self.src.doctype else "no DOCTYPE"
+            self.result.add(self.src.doctype_line, Action.CHANGED,
+                            f"{what} -> Jetty 9.3 (configure_9_3.dtd)")
         self._collect_strings(root)
         out.text = root.text
         for child in root:

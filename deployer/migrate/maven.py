@@ -4,6 +4,8 @@ The plugin builds a WebAppContext from Plexus beans: each child element names a 
 §5). That is read into the same statements a descriptor has. ``${...}`` expressions are expanded
 from what the pom itself says (basedir, project.build.directory, <properties>); anything else
 stays a ``<Property>`` so it can be given with ``deployer run --property`` (and is reported).
+Paths the pom resolves are written relative to ``--out`` (deployer resolves a relative path against
+the descriptor's directory), or absolute when there is no ``--out``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ class Source:
     path: Path
     tree: etree._ElementTree
     doctype: str | None
+    doctype_line: int = 1
 
     @property
     def root(self) -> etree._Element:
@@ -56,7 +57,9 @@ def read(path: Path) -> Source:
         line = exc.lineno or 0
         raise ReadError(f"not well-formed XML: {exc.msg}", line) from exc
     doctype = tree.docinfo.doctype or None
-    return Source(path=path, tree=tree, doctype=doctype)
+    at = data.find(b"<!DOCTYPE")
+    line = data.count(b"\n", 0, at) + 1 if at >= 0 else 1
+    return Source(path=path, tree=tree, doctype=doctype, doctype_line=line)
 
 
 def parse_text(text: str) -> etree._Element:
