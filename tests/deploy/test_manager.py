@@ -10,7 +10,7 @@ import pytest
 
 from deployer.deploy.app import AppState
 from deployer.deploy.manager import DeploymentManager
-from deployer.deploy.provider import Change
+from deployer.deploy.provider import Change, Provider
 from deployer.web.router import Router
 
 HEAD = """<?xml version="1.0"?>
@@ -105,3 +105,34 @@ def test_conflicts_in_one_batch_refuse_the_later_file(tmp_path: Path, app_dir: P
         assert served(router, "/x/") is manager.apps[b].context
     finally:
         asyncio.run(manager.stop())
+
+
+def test_a_thousand_descriptors_in_one_directory(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("hi")
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    static = ('<?xml version="1.0"?>\n<Configure class="org.eclipse.jetty.server.handler.'
+              'ContextHandler">\n  <Set name="contextPath">/c{i}</Set>\n'
+              '  <Set name="resourceBase">../site</Set>\n</Configure>\n')
+    for i in range(1000):
+        (contexts / f"c{i:04d}.xml").write_text(static.format(i=i))
+    router = Router()
+    manager = DeploymentManager(router)
+    counted: list[object] = []
+
+    async def main() -> None:
+        provider = Provider(contexts, manager.apply, dependencies=manager.dependencies,
+                            scan_interval=0)
+        try:
+            await provider.start()
+            counted.append(sum(a.state is AppState.DEPLOYED for a in manager.apps.values()))
+            counted.append(served(router, "/c999/") is manager.apps[contexts / "c0999.xml"]
+                           .context)
+        finally:
+            await provider.stop()
+            await manager.stop()
+
+    asyncio.run(main())
+    assert counted == [1000, True]
