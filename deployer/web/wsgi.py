@@ -12,6 +12,7 @@ Workers are plain threads on a SimpleQueue: cheaper than concurrent.futures for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import queue
@@ -130,9 +131,13 @@ def build_environ(scope: dict[str, Any], body: Any) -> dict[str, Any]:
 class _Exchange:
     """One request's response state, owned by the worker thread."""
 
-    __slots__ = ("status", "headers", "sent", "chunks", "size", "stream", "loop", "send", "extra")
+    __slots__ = ("status", "headers", "sent", "chunks", "size", "stream", "loop", "send", "extra",
+                 "receive", "gone", "watcher")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Any, receive: Any = None) -> None:
+        self.receive = receive
+        self.gone = False  # the client disconnected while we streamed
+        self.watcher: asyncio.Task | None = None
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.sent = False
@@ -175,6 +180,10 @@ class _Exchange:
 
     def flush(self, more: bool) -> None:
         """Streaming mode: send what is buffered through the loop and wait for it."""
+        if self.gone:
+            raise _Gone
+        if not self.stream and self.receive is not None:
+            self.loop.call_soon_threadsafe(self._watch)
         self.stream = True
         msgs = [] if self.sent else [self._start_message()]
         body = b"".join(self.chunks)
@@ -183,6 +192,21 @@ class _Exchange:
             msgs.append({"type": "http.response.body", "body": body, "more_body": more})
         if msgs:
             asyncio.run_coroutine_threadsafe(_send_all(self.send, msgs), self.loop).result()
+
+
+    def _watch(self) -> None:
+        """On the loop: notice a disconnect, so an endless generator stops (uvicorn's send
+        just drops data once the client is gone)."""
+        async def watch() -> None:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+            self.gone = True
+
+        self.watcher = asyncio.ensure_future(watch())
+
+
+class _Gone(Exception):
+    """The client went away during a streamed response."""
 
 
 async def _send_all(send: Any, msgs: list[dict[str, Any]]) -> None:
@@ -214,7 +238,7 @@ class WsgiBridge:
         body = await _read_body(receive)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        ex = _Exchange(loop, send)
+        ex = _Exchange(loop, send, receive)
         started = time.monotonic()
 
         def job() -> None:
@@ -226,7 +250,11 @@ class WsgiBridge:
                 loop.call_soon_threadsafe(_set, fut, result, None)
 
         self.pool.submit(job)
-        msgs = await fut
+        try:
+            msgs = await fut
+        finally:
+            if ex.watcher is not None:
+                ex.watcher.cancel()
         if msgs:
             await send(msgs[0])
             await send(msgs[1])
@@ -241,6 +269,8 @@ class WsgiBridge:
         try:
             try:
                 result = self.app(environ, ex.start_response)
+            except _Gone:
+                return None
             except Exception:
                 return _error(ex)
             try:
@@ -249,6 +279,8 @@ class WsgiBridge:
                         ex.write(chunk)
                         if not ex.stream and time.monotonic() - started > LINGER:
                             ex.flush(more=True)
+            except _Gone:
+                return None  # close() below stops the generator
             except Exception:
                 if ex.sent:
                     raise
@@ -260,7 +292,8 @@ class WsgiBridge:
             if not ex.status:
                 raise RuntimeError("WSGI app returned without calling start_response")
             if ex.stream:
-                ex.flush(more=False)
+                with contextlib.suppress(_Gone):
+                    ex.flush(more=False)
                 return None
             body_bytes = ex.chunks[0] if len(ex.chunks) == 1 else b"".join(ex.chunks)
             if (ex.status >= 200 and ex.status not in (204, 304) and scope["method"] != "HEAD"

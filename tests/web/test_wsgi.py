@@ -114,3 +114,32 @@ def test_write_close_stream_and_errors(harness: Harness, client: httpx.Client,
     assert r.status_code == 500 and r.headers["x-err"] == "1" and r.text == "replaced"
     assert client.get("/ctx/utf8/%C3%A9").content == "/utf8/é".encode()
     assert client.get("/ctx/environ").status_code == 200  # still serving after errors
+
+
+ENDLESS = '''
+import threading, time
+CLOSED = threading.Event()
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/event-stream")])
+    def events():
+        try:
+            while True:
+                time.sleep(0.01)
+                yield b"data: tick\\n\\n"
+        finally:
+            CLOSED.set()
+    return events()
+'''
+
+
+def test_endless_stream_stops_when_the_client_goes(harness: Harness, tmp_path: Path) -> None:
+    base = tmp_path / "sse"
+    base.mkdir()
+    (base / "wsgi.py").write_text(ENDLESS)
+    ctx = harness.context(base, "/sse")
+    with httpx.Client(base_url=harness.url, timeout=5) as c, c.stream("GET", "/sse/") as r:
+        first = next(r.iter_bytes())
+        assert first.startswith(b"data: tick")
+    assert ctx.loaded.modules["wsgi"].CLOSED.wait(5), "generator still running"
+    assert harness.run(ctx.drain(5)) is True
