@@ -1,8 +1,8 @@
 """HashSessionManager semantics (Jetty 9.3, JETTY.md §3) over the SQLite session store.
 
 Locks, outermost first: ``_sweep`` (one scavenge/save at a time), ``_io`` (a single-session read
-from the store: lazy load, de-idle), the store's own lock, then the table lock, which is only ever
-held for in-memory work. ``try_get`` never waits on any of them. One daemon thread per manager runs
+from the store: lazy load, de-idle), ``_deleting`` (one flush of invalidated ids at a time), the
+store's own lock, then the table lock, which is only ever held for in-memory work. ``try_get`` never waits on any of them. One daemon thread per manager runs
 the scavenger, the periodic saver, store deletions and the lazy background load.
 
 Deliberate differences from Jetty 9.3 (all in FORMAT.md): stored entries are kept after a restore
@@ -67,6 +67,7 @@ class SessionManager(StoreSync, LifeCycle):
         self._doomed: set[str] = set()  # invalidated ids still to delete from the store
         self._io = threading.RLock()
         self._sweep = threading.Lock()
+        self._deleting = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
@@ -251,11 +252,21 @@ class SessionManager(StoreSync, LifeCycle):
                 table.tombstones.add(s.id)
 
     def _flush_deletes(self) -> None:
-        if self.store is None or not self._doomed:
+        """Delete invalidated sessions from the store; returns once they are committed, even
+        when another thread was already flushing."""
+        if self.store is None:
             return
-        with self._table.lock:
-            ids, self._doomed = self._doomed, set()
-        self.store.delete(ids)
+        with self._deleting:
+            if not self._doomed:
+                return
+            with self._table.lock:
+                ids, self._doomed = self._doomed, set()
+            try:
+                self.store.delete(ids)
+            except BaseException:
+                with self._table.lock:
+                    self._doomed |= ids
+                raise
 
     # -- scavenge and save --------------------------------------------------------------------
     def scavenge(self, now: float | None = None) -> None:
