@@ -290,7 +290,8 @@ class DeploymentManager:
         self.counts["failure"] += 1
         still = f"; v{app.version} still serving" if app.context is not None else ""
         took = f"{result.took * 1000:.1f} ms"
-        log.error("FAILED %s in %s%s: %s", app.path, took, still, result.error)
+        where = f" ({app.context_path})" if app.spec is not None else ""
+        log.error("FAILED %s%s in %s%s: %s", app.path, where, took, still, result.error)
 
     def _swap(self) -> None:
         """One new table from every serving app; the router installs it in one assignment."""
