@@ -176,3 +176,19 @@ def test_asgi_lifespan_runs_and_failing_lifespan_fails_the_context(
     events = good.loaded.modules["asgi"].EVENTS
     harness.run(good.astop())
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_replaced_archive_is_read_afresh(tmp_path: Path) -> None:
+    pyz = tmp_path / "app.pyz"
+    apps = []
+    for text in ("AAAA", "BBBB"):
+        pyz.unlink(missing_ok=True)
+        with zipfile.ZipFile(pyz, "w") as zf:
+            zf.writestr("wsgi.py", "from models import T\napplication = lambda e, s: [T]\n")
+            zf.writestr("models.py", f"T = b'{text}'\n")
+        apps.append(load_app(pyz, None, "z"))
+    try:
+        assert [a.raw(None, None) for a in apps] == [[b"AAAA"], [b"BBBB"]]
+    finally:
+        for a in apps:
+            a.unload()

@@ -78,3 +78,27 @@ def test_stop_is_idempotent_and_port_zero_is_real(harness: Harness) -> None:
     harness.run(harness.server.stop(1.0))
     with pytest.raises(httpx.TransportError):
         httpx.get(harness.url, timeout=1)
+
+
+def test_server_installs_no_signal_handlers() -> None:
+    import asyncio
+    import signal
+
+    from deployer.web.router import Router
+    from deployer.web.server import Server
+
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    async def main() -> None:
+        before = {s: signal.getsignal(s) for s in signals}  # asyncio.run's own SIGINT included
+        server = Server(Router(), "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with httpx.AsyncClient() as c:
+                assert (await c.get(f"http://127.0.0.1:{server.port}/")).status_code == 404
+            assert {s: signal.getsignal(s) for s in signals} == before
+        finally:
+            await server.stop(1.0)
+        assert {s: signal.getsignal(s) for s in signals} == before
+
+    asyncio.run(main())
