@@ -2,8 +2,9 @@
 
 Locks, outermost first: ``_sweep`` (one scavenge/save at a time), ``_io`` (a single-session read
 from the store: lazy load, de-idle), ``_deleting`` (one flush of invalidated ids at a time), the
-store's own lock, then the table lock, which is only ever held for in-memory work. ``try_get`` never waits on any of them. One daemon thread per manager runs
-the scavenger, the periodic saver, store deletions and the lazy background load.
+store's own lock, then the table lock, which is only ever held for in-memory work. ``try_get``
+never waits on any of them. One daemon thread per manager runs the scavenger, the periodic saver,
+store deletions and the lazy background load.
 
 Deliberate differences from Jetty 9.3 (all in FORMAT.md): stored entries are kept after a restore
 (PR #1093's crash-loss, for every savePeriod), expired entries are dropped at restore instead of

@@ -149,12 +149,31 @@ class StoreSync:
 
     def _write(self, sessions: list[Session], *, drop: bool) -> int:
         assert self.store is not None
+        live = [s for s in sessions if s._state == VALID]
+        versions = [s._version for s in live]  # read before the attributes: never newer
+        try:
+            records: list[Record] = [
+                (s._id, s._created, s._accessed, s._last_accessed, s._max_inactive,
+                 _dumps(s._attrs) if s._attrs else "{}") for s in live
+            ]
+        except (TypeError, ValueError, RuntimeError, RecursionError):
+            live, versions, records = self._records_one_by_one(live, versions)
+        self.store.save(records)
+        with self._table.lock:
+            for s, version in zip(live, versions, strict=True):
+                s._saved = version
+                if drop and s._version == version and s._requests == 0 and s._state == VALID:
+                    s._attrs = None
+                    s._state = IDLED
+        return len(records)
+
+    def _records_one_by_one(self, live: list[Session], versions: list[int]
+                            ) -> tuple[list[Session], list[int], list[Record]]:
+        """The slow path when some session holds a value JSON cannot write: skip just those."""
+        kept: list[Session] = []
+        kept_versions: list[int] = []
         records: list[Record] = []
-        written: list[tuple[Session, int]] = []
-        for s in sessions:
-            if s._state != VALID:
-                continue
-            version = s._version
+        for s, version in zip(live, versions, strict=True):
             try:
                 text = _dumps(s._attrs) if s._attrs else "{}"
             except (TypeError, ValueError, RuntimeError, RecursionError) as exc:
@@ -163,12 +182,6 @@ class StoreSync:
                 continue
             records.append((s._id, s._created, s._accessed, s._last_accessed, s._max_inactive,
                             text))
-            written.append((s, version))
-        self.store.save(records)
-        with self._table.lock:
-            for s, version in written:
-                s._saved = version
-                if drop and s._version == version and s._requests == 0 and s._state == VALID:
-                    s._attrs = None
-                    s._state = IDLED
-        return len(records)
+            kept.append(s)
+            kept_versions.append(version)
+        return kept, kept_versions, records

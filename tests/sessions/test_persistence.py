@@ -431,3 +431,18 @@ def test_idle_save_racing_requests_loses_no_update(make_manager, tmp_path) -> No
     assert not errors
     assert m.store.rows_written > 0, "sessions were idled while the requests ran"
     assert [m.get(sid)["n"] for sid in mine] == [150] * 6
+
+
+def test_a_value_changed_in_place_to_non_json_skips_only_that_session(
+        make_manager, tmp_path, caplog) -> None:
+    store = tmp_path / "inplace"
+    m = make_manager(store)
+    good, bad = m.create(), m.create()
+    good["a"] = [1]
+    bad["cart"] = []
+    bad["cart"].append(object())  # behind the set-time check's back
+    with caplog.at_level(logging.ERROR, "deployer.sessions"):
+        assert m.save() == 1
+    assert set(stored(store)) == {good.id}
+    assert f"session {bad.id} not saved" in caplog.text
+    assert bad.dirty and not good.dirty
