@@ -35,7 +35,7 @@ def check_json(name: str, value: Any) -> None:
         return
     try:
         _encode(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SessionError(
             f"session attribute {name!r} is not JSON-serialisable "
             f"({type(value).__name__}): {exc}"
