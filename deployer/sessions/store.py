@@ -275,7 +275,7 @@ class SessionStore:
         for row in rows:
             try:
                 good.append(decode(row))
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, RecursionError) as exc:
                 bad.append((row, str(exc)))
         if bad and self._create:  # an inspecting (read-only) store reports, changes nothing
             self._unrestorable(bad)
