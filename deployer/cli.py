@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--poll", action="store_true", help="poll only (network file systems)")
     run.add_argument("--drain-timeout", type=float, default=10.0,
                      help="seconds an old version may finish its requests in flight")
+    run.add_argument("--worker-name", metavar="NAME",
+                     help="HashSessionIdManager workerName, shared by every context "
+                          "(session ids end in .NAME where nodeIdInSessionId is set)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     _add_properties(run)

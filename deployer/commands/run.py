@@ -61,6 +61,7 @@ async def serve(args: argparse.Namespace) -> int:
         properties=dict(args.properties),
         system_properties=dict(args.system_properties),
         drain_timeout=args.drain_timeout,
+        worker_name=args.worker_name,
     )
     provider = Provider(
         Path(args.directory), manager.apply, dependencies=manager.dependencies,

@@ -25,7 +25,7 @@ from deployer.deploy.app import App, AppState, Claims
 from deployer.deploy.build import build_context, preload, resolve
 from deployer.deploy.provider import Change
 from deployer.descriptor.loader import load_descriptor
-from deployer.descriptor.specs import ContextSpec, ServerSpec
+from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerSpec
 from deployer.errors import AppLoadError, ConflictError, DeployerError
 from deployer.lifecycle import State
 from deployer.sessions.manager import SessionIdManager
@@ -107,13 +107,16 @@ class DeploymentManager:
         environ: Mapping[str, str] | None = None,
         drain_timeout: float = 10.0,
         id_manager: SessionIdManager | None = None,
+        worker_name: str | None = None,
     ) -> None:
         self.router = router
         self.properties = dict(properties or {})
         self.system_properties = dict(system_properties or {})
         self.environ = dict(os.environ if environ is None else environ)
         self.drain_timeout = drain_timeout
-        self.server_spec = ServerSpec()  # the one "Server" id every descriptor sees
+        # the one "Server" id every descriptor sees; its id manager is server-wide, as in Jetty
+        shared = SessionIdManagerSpec(worker_name=worker_name)
+        self.server_spec = ServerSpec(session_id_manager=shared)
         self.id_manager = id_manager or SessionIdManager(
             self.server_spec.session_id_manager.worker_name
         )
