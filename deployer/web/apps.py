@@ -38,17 +38,27 @@ def is_archive(base: Path) -> bool:
 
 
 def top_level_names(base: Path) -> frozenset[str]:
-    """The importable top-level names a webapp provides (they shadow everything else for it)."""
+    """The importable top-level names a webapp provides (they shadow everything else for it).
+
+    Modules and regular packages always count; a plain directory (a namespace package at best,
+    often just ``static/`` or ``email/`` assets) only when no module elsewhere has its name.
+    """
     suffixes = tuple(importlib.machinery.all_suffixes())
     names: set[str] = set()
     if is_archive(base):
         with zipfile.ZipFile(base) as zf:
-            entries = [n.split("/")[0] + ("/" if "/" in n else "") for n in zf.namelist()]
+            listing = zf.namelist()
+        packages = {n.split("/")[0] for n in listing if n.count("/") == 1
+                    and n.endswith("/__init__.py")}
+        entries = [n.split("/")[0] + ("/" if "/" in n else "") for n in listing]
     else:
+        packages = {p.name for p in base.iterdir() if (p / "__init__.py").is_file()}
         entries = [p.name + ("/" if p.is_dir() else "") for p in base.iterdir()]
     for entry in entries:
         if entry.endswith("/"):
             stem = entry[:-1]
+            if stem not in packages and (stem in sys.stdlib_module_names or stem in sys.modules):
+                continue
         elif entry.endswith(suffixes):
             stem = entry.split(".")[0]
         else:

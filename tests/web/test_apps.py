@@ -192,3 +192,16 @@ def test_replaced_archive_is_read_afresh(tmp_path: Path) -> None:
     finally:
         for a in apps:
             a.unload()
+
+
+def test_asset_directories_do_not_shadow_the_standard_library(tmp_path: Path) -> None:
+    base = write(tmp_path / "app", {
+        "email/logo.txt": "not a package",
+        "wsgi.py": "import email.utils\n"
+                   "application = lambda e, s: [email.utils.__name__.encode()]\n",
+    })
+    app = load_app(base, None, "app")
+    try:
+        assert app.raw(None, None) == [b"email.utils"]
+    finally:
+        app.unload()
