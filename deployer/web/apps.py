@@ -134,10 +134,12 @@ class _Namespace:
         if level == 0 and not self.owns(name):
             return _real_import(name, globals, locals, fromlist, level)
         if level == 0:
-            mod = self.modules.get(name if fromlist else name.partition(".")[0])
-            if mod is not None and (not fromlist or all(
-                    f == "*" or hasattr(mod, f) for f in fromlist)):
-                return mod
+            mod = self.modules.get(name)  # "import a.b" needs a.b loaded, then returns a
+            if mod is not None:
+                if not fromlist:
+                    return self.modules[name.partition(".")[0]]
+                if all(f == "*" or hasattr(mod, f) for f in fromlist):
+                    return mod
         with self.active():
             return _real_import(name, globals, locals, fromlist, level)
 

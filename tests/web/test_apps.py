@@ -49,17 +49,19 @@ def test_lazy_imports_at_request_time_stay_isolated(harness: Harness, client: ht
     app = '''
     def application(environ, start_response):
         import helper
+        import pkg.more
         from pkg.sub import VALUE
         start_response("200 OK", [])
-        return [f"{helper.NAME}:{VALUE}".encode()]
+        return [f"{helper.NAME}:{VALUE}{pkg.more.X}".encode()]
     '''
     for name in ("a", "b"):
         write(tmp_path / name, {"wsgi.py": app, "helper.py": f"NAME = '{name}'\n",
-                                "pkg/__init__.py": "", "pkg/sub.py": f"VALUE = '{name}!'\n"})
+                                "pkg/__init__.py": "", "pkg/sub.py": f"VALUE = '{name}!'\n",
+                                "pkg/more.py": f"X = '{name}'\n"})
         harness.context(tmp_path / name, f"/{name}")
     for _ in range(2):
-        assert client.get("/a/").text == "a:a!"
-        assert client.get("/b/").text == "b:b!"
+        assert client.get("/a/").text == "a:a!a"
+        assert client.get("/b/").text == "b:b!b"
 
 
 def test_reload_runs_new_code_even_within_the_same_second(tmp_path: Path) -> None:
