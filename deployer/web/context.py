@@ -79,6 +79,7 @@ class WebContext(LifeCycle):
         self.in_flight = 0
         self._app: Any = None
         self._binder: Any = None
+        self._sessions_started = False
         self._wsgi = False
         self._lifespan: Lifespan | None = None
         self._startup: asyncio.Future | None = None
@@ -99,11 +100,16 @@ class WebContext(LifeCycle):
             raise AppLoadError(f"{self.name}: {exc!r}", tb) from exc
         self.loaded = loaded
         app = loaded.asgi
-        if self.sessions is not None and loaded.kind != "static":
-            self._binder = SessionBinder(self.sessions, self.tracking, self.info.context_path)
+        if self.sessions is not None:
+            # started whatever the app, so a later version can take the sessions over;
+            # static files never touch them
+            self.sessions.start()
+            self._sessions_started = True
+            if loaded.kind != "static":
+                self._binder = SessionBinder(self.sessions, self.tracking,
+                                             self.info.context_path)
             if loaded.kind == "wsgi":
                 app = app.with_hook(WsgiSessionHook(self._binder))
-            self.sessions.start()
         self._app = app
         self._wsgi = loaded.kind == "wsgi"
         self._startup = None
@@ -120,7 +126,8 @@ class WebContext(LifeCycle):
         if lifespan is not None:
             lifespan.shutdown_from_any_thread()
         try:
-            if self.sessions is not None and self._binder is not None:
+            if self.sessions is not None and self._sessions_started:
+                self._sessions_started = False
                 self.sessions.stop()
         finally:
             if self.loaded is not None:
