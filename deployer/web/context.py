@@ -192,16 +192,18 @@ class WebContext(LifeCycle):
                 scope[IDS_KEY] = ids  # looked up in the worker thread
                 await app(scope, receive, send)
                 return
-            found = binder.try_lookup(ids)
-            if found is NEEDS_STORE:
-                found = await binder.alookup(ids)
-            lazy = LazySession(binder.manager, found)
-            scope["deployer.session"] = lazy
-            scheme = scope.get("scheme", "http")
+            manager = binder.manager
+            if len(ids) == 1:
+                found = manager.try_get(ids[0])
+                if found is NEEDS_STORE:
+                    found = await binder.alookup(ids)
+            else:
+                found = await binder.alookup(ids) if ids else None
+            lazy = scope["deployer.session"] = LazySession(manager, found)
 
             async def send_with_cookie(msg: dict[str, Any]) -> None:
                 if msg["type"] == "http.response.start":
-                    extra = binder.set_cookie(lazy, scheme)
+                    extra = binder.set_cookie(lazy, scope.get("scheme", "http"))
                     if extra:
                         msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
                 await send(msg)
@@ -210,7 +212,7 @@ class WebContext(LifeCycle):
                 await app(scope, receive, send_with_cookie)
             finally:
                 if lazy.session is not None:
-                    binder.manager.complete(lazy.session)
+                    manager.complete(lazy.session)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:

@@ -84,20 +84,20 @@ class SessionBinder:
         self._cookie_re = re.compile(rb'(?:^|;)[ \t]*' + name + rb'[ \t]*=[ \t]*"?([^;",\s]*)')
         self._valid = self.id_manager.is_valid if self.id_manager is not None else _plausible
         self._parsed: dict[bytes, list[str]] = {}  # Cookie header -> valid ids (a pure function)
+        self._param = self.tracking.url_parameter
+        self._cookies = self.tracking.using_cookies
 
     # -- finding the requested session -------------------------------------------------------
     def requested_ids(self, scope: dict[str, Any]) -> list[str]:
         """Cookie values first, then the URL parameter (which is stripped from the path)."""
-        t = self.tracking
         ids: list[str] = []
-        if t.using_cookies:
+        if self._cookies:
+            parsed = self._parsed
             for k, v in scope["headers"]:
                 if k == b"cookie":
-                    found = self._parsed.get(v)
-                    if found is None:
-                        found = self._cookie_ids(v)
-                    ids += found
-        param = t.url_parameter
+                    found = parsed.get(v)
+                    ids += self._cookie_ids(v) if found is None else found
+        param = self._param
         if param and ";" in scope["path"]:
             path, found = strip_path_parameter(scope["path"], param)
             scope["path"] = path
@@ -134,12 +134,6 @@ class SessionBinder:
             if s is not None:
                 return s  # type: ignore[return-value]
         return None
-
-    def try_lookup(self, ids: list[str]) -> Session | None | object:
-        """Like alookup without a coroutine: NEEDS_STORE when alookup must be awaited."""
-        if len(ids) != 1:
-            return NEEDS_STORE if ids else None
-        return self.manager.try_get(ids[0])
 
     # -- the response side ---------------------------------------------------------------------
     def set_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
