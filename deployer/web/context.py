@@ -166,7 +166,7 @@ class WebContext(LifeCycle):
             err = exc if isinstance(exc, AppLoadError) else AppLoadError(
                 f"{self.name}: lifespan startup failed: {exc!r}", traceback.format_exc())
             log.error("context %s failed to start: %s\n%s", self.name, err, err.traceback_text)
-            self._lifespan = None
+            self._lifespan, self._app = None, None  # requests meanwhile get a 503
             await asyncio.to_thread(self.stop)
             self._state, self.error = State.FAILED, err
 
