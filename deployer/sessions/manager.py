@@ -3,8 +3,10 @@
 Locks, outermost first: ``_sweep`` (one scavenge/save at a time), ``_io`` (a single-session read
 from the store: lazy load, de-idle), ``_deleting`` (one flush of invalidated ids at a time), the
 store's own lock, then the table lock, which is only ever held for in-memory work. ``try_get``
-never waits on any of them. One daemon thread per manager runs the scavenger, the periodic saver,
-store deletions and the lazy background load.
+never waits on any of them. The scavenger, the periodic saver, store deletions and the lazy
+background load run on a SessionScheduler (scheduler.py): one shared by every manager of a server,
+or, when none is given, a private one-thread scheduler started and stopped with the manager. The
+scheduler runs one manager on one thread at a time and holds none of these locks meanwhile.
 
 Deliberate differences from Jetty 9.3 (all in FORMAT.md): stored entries are kept after a restore
 (PR #1093's crash-loss, for every savePeriod), expired entries are dropped at restore instead of
@@ -23,11 +25,12 @@ from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
+from deployer.sessions.scheduler import SessionScheduler
 from deployer.sessions.session import IDLED, INVALID, VALID, LazySession, Session
 from deployer.sessions.store import SessionStore
 
 __all__ = ["NEEDS_STORE", "LazySession", "Session", "SessionConfig", "SessionIdManager",
-           "SessionManager"]
+           "SessionManager", "SessionScheduler"]
 
 log = logging.getLogger("deployer.sessions")
 
@@ -46,7 +49,8 @@ class _Table:
 class SessionManager(StoreSync, LifeCycle):
     """One context's sessions: ids, expiry, idle save, periodic save, lazy or eager restore."""
 
-    def __init__(self, config: SessionConfig, id_manager: SessionIdManager, name: str) -> None:
+    def __init__(self, config: SessionConfig, id_manager: SessionIdManager, name: str,
+                 scheduler: SessionScheduler | None = None) -> None:
         super().__init__()
         if config.allow_pickle:
             log.warning("sessions %s: allow_pickle is not supported; attributes stay JSON", name)
@@ -69,29 +73,30 @@ class SessionManager(StoreSync, LifeCycle):
         self._io = threading.RLock()
         self._sweep = threading.Lock()
         self._deleting = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._own_scheduler = scheduler is None
+        self._scheduler = scheduler or SessionScheduler(threads=1, name=f"sessions-{name}")
+        self._next_scavenge = self._next_save = float("inf")  # time.monotonic
 
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
-        self._stopping.clear()
         if self.store is not None:
             self.store.ensure_directory()
             if not self.config.lazy_load and not self._loaded:
                 self._bulk_load()
         self._accepting = True
-        self._worker = threading.Thread(target=self._run, name=f"sessions-{self.name}",
-                                        daemon=True)
-        self._worker.start()
+        now = time.monotonic()
+        self._next_scavenge = now + self.config.scavenge_interval
+        save_every = self.config.save_period if self.store is not None else 0
+        self._next_save = now + save_every if save_every else float("inf")
+        if self._own_scheduler:
+            self._scheduler.start()
+        self._scheduler.register(self, min(self._next_scavenge, self._next_save))
 
     def do_stop(self) -> None:
         self._accepting = False
-        self._stopping.set()
-        self._wake.set()
-        if self._worker is not None:
-            self._worker.join()
-            self._worker = None
+        self._scheduler.unregister(self)  # waits for a background run in progress
+        if self._own_scheduler:
+            self._scheduler.stop()
         table = self._table
         successor, self._successor = self._successor, None
         if successor is not None:
@@ -209,7 +214,7 @@ class SessionManager(StoreSync, LifeCycle):
             return None
         if s.expired(now) and s._requests == 0:
             self._invalidate_locked(s)
-            self._wake.set()
+            self._wake()
             return None
         s._touch(now)
         s._new = False
@@ -239,7 +244,7 @@ class SessionManager(StoreSync, LifeCycle):
     def _invalidate(self, s: Session) -> None:
         with self._table.lock:
             self._invalidate_locked(s)
-        self._wake.set()
+        self._wake()
 
     def _invalidate_locked(self, s: Session) -> None:
         table = self._table
@@ -292,28 +297,33 @@ class SessionManager(StoreSync, LifeCycle):
                               and s._requests == 0 and s._accessed + idle < now]
                 self._write(sleepy, drop=True)
 
-    # -- the worker thread --------------------------------------------------------------------
-    def _run(self) -> None:
-        period = self.config.scavenge_interval
-        save_every = self.config.save_period if self.store is not None else 0
-        next_scavenge = time.monotonic() + period
-        next_save = time.monotonic() + save_every if save_every else float("inf")
-        while not self._stopping.is_set():
-            self._wake.wait(max(0.0, min(next_scavenge, next_save) - time.monotonic()))
-            self._wake.clear()
-            if self._stopping.is_set():
-                break
+    # -- background work, on the scheduler -----------------------------------------------------
+    def _wake(self) -> None:
+        """Ask for a background run soon (store deletions, the lazy bulk load)."""
+        self._scheduler.wake(self)
+
+    def run_background(self) -> float:
+        """One run for the scheduler: pending work, then the scavenge and save that are due.
+        A failing step is logged and tried again at its next time. Returns the next time due
+        (time.monotonic)."""
+        try:
+            if self._bulk_requested and not self._loaded:
+                with self._sweep:
+                    self._bulk_load()
+            self._flush_deletes()
+        except Exception:
+            log.exception("sessions %s: background work failed; will retry", self.name)
+        now = time.monotonic()
+        if now >= self._next_scavenge:
             try:
-                if self._bulk_requested and not self._loaded:
-                    with self._sweep:
-                        self._bulk_load()
-                self._flush_deletes()
-                now = time.monotonic()
-                if now >= next_scavenge:
-                    self.scavenge()
-                    next_scavenge = time.monotonic() + period
-                if now >= next_save:
-                    self.save()
-                    next_save = time.monotonic() + save_every
+                self.scavenge()
             except Exception:
-                log.exception("sessions %s: background work failed; will retry", self.name)
+                log.exception("sessions %s: scavenge failed; will retry", self.name)
+            self._next_scavenge = time.monotonic() + self.config.scavenge_interval
+        if now >= self._next_save:
+            try:
+                self.save()
+            except Exception:
+                log.exception("sessions %s: periodic save failed; will retry", self.name)
+            self._next_save = time.monotonic() + self.config.save_period
+        return min(self._next_scavenge, self._next_save)

@@ -52,9 +52,11 @@ class StoreSync:
     _generation: int
     _io: threading.RLock
     _sweep: threading.Lock
-    _wake: threading.Event
 
     def _invalidate_locked(self, s: Session) -> None:  # pragma: no cover - see SessionManager
+        raise NotImplementedError
+
+    def _wake(self) -> None:  # pragma: no cover - see SessionManager
         raise NotImplementedError
 
     # -- loading ------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ class StoreSync:
             rec = self.store.get(sid)
             if not self._bulk_requested:
                 self._bulk_requested = True
-                self._wake.set()
+                self._wake()
             if rec is None:
                 return None
             s = self._make(rec)
@@ -127,7 +129,7 @@ class StoreSync:
                 else:
                     s._attrs = rec[5] or None
                     s._state = VALID
-        self._wake.set()
+        self._wake()
 
     def save(self) -> int:
         """Write every session changed since its last save, in one transaction; returns count."""
