@@ -15,7 +15,12 @@ from typing import Any
 
 from deployer.descriptor.specs import ContextSpec, SessionManagerSpec
 from deployer.errors import AppLoadError, DescriptorError, DescriptorErrors, Location
-from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
+from deployer.sessions.manager import (
+    SessionConfig,
+    SessionIdManager,
+    SessionManager,
+    SessionScheduler,
+)
 from deployer.web.apps import LoadedApp, load_app
 from deployer.web.context import ContextInfo, WebContext
 from deployer.web.tracking import SessionTracking
@@ -159,9 +164,11 @@ def build_context(
     loaded: LoadedApp | AppLoadError | None,
     id_manager: SessionIdManager,
     name: str,
+    scheduler: SessionScheduler | None = None,
 ) -> tuple[WebContext, SessionManager | None]:
     """The WebContext for one spec (not started) and its session manager, so the caller can hand
-    sessions over before start. A failed load makes a context that answers 503."""
+    sessions over before start. A failed load makes a context that answers 503. ``scheduler`` is
+    the server's one SessionScheduler (else each manager runs its own thread)."""
 
     def factory() -> LoadedApp:
         if isinstance(loaded, AppLoadError):
@@ -172,7 +179,7 @@ def build_context(
     sessions = tracking = None
     if resolved.manager is not None:
         sessions = SessionManager(session_config(resolved.manager, resolved.store), id_manager,
-                                  name)
+                                  name, scheduler)
         tracking = session_tracking(spec, resolved.manager)
     info = ContextInfo(
         context_path=spec.context_path,

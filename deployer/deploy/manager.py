@@ -28,7 +28,7 @@ from deployer.descriptor.loader import load_descriptor
 from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerSpec
 from deployer.errors import AppLoadError, ConflictError, DeployerError
 from deployer.lifecycle import State
-from deployer.sessions.manager import SessionIdManager
+from deployer.sessions.manager import SessionIdManager, SessionScheduler
 from deployer.web.router import Route, Router, normalize_context_path
 
 log = logging.getLogger("deployer.deploy")
@@ -120,6 +120,8 @@ class DeploymentManager:
         self.id_manager = id_manager or SessionIdManager(
             self.server_spec.session_id_manager.worker_name
         )
+        # one pool for every context's scavenger and saver, as Jetty's HouseKeeper
+        self.scheduler = SessionScheduler()
         self.apps: dict[Path, App] = {}
         self.counts: Counter[str] = Counter()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -145,6 +147,7 @@ class DeploymentManager:
                      if a.state is AppState.REFUSED and a.conflicts_with in touched
                      and p not in touched]
             if built or retry:
+                self.scheduler.start()  # idempotent
                 results = await asyncio.to_thread(self._prepare_all, built + retry)
                 results = [await self._lifespan(r) for r in results]
                 self._install(results)
@@ -220,7 +223,8 @@ class DeploymentManager:
             loaded = preload(spec, resolved, path.stem)
             if isinstance(loaded, AppLoadError) and serving:
                 raise loaded
-            context, sessions = build_context(spec, resolved, loaded, self.id_manager, path.stem)
+            context, sessions = build_context(spec, resolved, loaded, self.id_manager, path.stem,
+                                              self.scheduler)
             if sessions is not None and sessions.store is not None:
                 sessions.store.ensure_directory()  # fail here, before any hand-over
             if (serving and old is not None and sessions is not None
@@ -331,3 +335,4 @@ class DeploymentManager:
                 app.state = AppState.UNDEPLOYED
             self._swap()
             await asyncio.gather(*(self._retire(c) for c in contexts), return_exceptions=True)
+            await asyncio.to_thread(self.scheduler.stop)  # joins its threads
