@@ -50,7 +50,7 @@ class Server:
         self._config = uvicorn.Config(
             app, host=host, port=port, http=_http_impl(), loop="none", lifespan="off",
             access_log=access_log, log_config=None, backlog=backlog,
-            timeout_keep_alive=timeout_keep_alive, ws="none", server_header=False,
+            timeout_keep_alive=timeout_keep_alive, ws="auto", server_header=False,
             proxy_headers=False,
         )
         self._server: uvicorn.Server | None = None
