@@ -269,7 +269,8 @@ class WebContext(LifeCycle):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            self._idle = asyncio.Event()
+            if self._idle is None or self._idle.is_set():
+                self._idle = asyncio.Event()  # shared by concurrent drains
             try:
                 await asyncio.wait_for(self._idle.wait(), remaining)
             except TimeoutError:
