@@ -240,6 +240,8 @@ class SessionStore:
         """The stored session with this cluster id, or None (bad entries are set aside)."""
         if not is_valid_cluster_id(session_id):
             return None
+        if self._conn is None and not self.path.exists():
+            return None
         rows = self._run(lambda c: c.execute(
             "SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchall())
         self.rows_read += len(rows)
@@ -253,6 +255,8 @@ class SessionStore:
         lazy get() of one id is not queued behind a background load of 100,000 rows.
         """
         with self._lock:
+            if self._conn is None and not self.path.exists():
+                return []  # nothing stored yet: the first save creates the database
             self._connection()  # exists, is ours, is readable (or was replaced)
         rows: list[tuple] | None = None
         try:

@@ -262,7 +262,7 @@ def test_corrupt_and_truncated_entries_are_set_aside(make_manager, tmp_path, cap
 
 def test_unrestorable_entries_are_deleted_when_asked(make_manager, tmp_path, caplog) -> None:
     store = tmp_path / "bad"
-    make_manager(store, name="w").stop()
+    SessionStore(store).count()  # an empty store: created on first use
     bad_rows(store)
     with caplog.at_level(logging.WARNING, "deployer.sessions"):
         m = make_manager(store, delete_unrestorable=True, lazy_load=True)
@@ -446,3 +446,14 @@ def test_a_value_changed_in_place_to_non_json_skips_only_that_session(
     assert set(stored(store)) == {good.id}
     assert f"session {bad.id} not saved" in caplog.text
     assert bad.dirty and not good.dirty
+
+
+def test_a_start_with_nothing_stored_creates_no_database(make_manager, tmp_path) -> None:
+    """An eager restore of an empty store reads nothing and writes nothing; the first save does."""
+    store = tmp_path / "empty"
+    m = make_manager(store)
+    assert store.is_dir() and not (store / DB_NAME).exists()
+    assert m.store.opens == 0
+    m.create()["n"] = 1
+    m.stop()
+    assert list(stored(store).values()) == [{"n": 1}]
