@@ -169,9 +169,9 @@ class SessionStore:
     def _open(self) -> sqlite3.Connection:
         if not self._create and not self.path.is_file():
             raise SessionError(f"{self.directory} holds no session store (no {DB_NAME})")
-        if self._create:
+        if self._create and not self.path.exists():
             self.ensure_directory()
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            self._create_database()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=10.0)
         try:
@@ -185,6 +185,26 @@ class SessionStore:
             os.chmod(self.path, 0o600)
         self.opens += 1
         return conn
+
+    def _create_database(self) -> None:
+        """Build the empty database beside its final name, then rename it into place, so no
+        reader (another manager, `deployer sessions`) ever sees a database without its schema."""
+        tmp = self.directory / f".{DB_NAME}.{os.getpid()}.{threading.get_ident()}.new"
+        os.close(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600))
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # persistent: openers need no write lock
+                conn.executescript(SCHEMA)
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION))])
+            finally:
+                conn.close()
+            with contextlib.suppress(FileExistsError):  # another creator won: use theirs
+                os.link(tmp, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def _check_format(self, conn: sqlite3.Connection) -> None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}

@@ -9,6 +9,7 @@ import stat
 import time
 from pathlib import Path
 
+from deployer.errors import SessionError
 from deployer.sessions.manager import NEEDS_STORE
 from deployer.sessions.store import DB_NAME, SessionStore
 
@@ -457,3 +458,38 @@ def test_a_start_with_nothing_stored_creates_no_database(make_manager, tmp_path)
     m.create()["n"] = 1
     m.stop()
     assert list(stored(store).values()) == [{"n": 1}]
+
+
+
+def test_a_reader_never_sees_a_database_without_its_schema(tmp_path) -> None:
+    """`deployer sessions list` racing the first save: "no store yet" or the store, never half."""
+    import threading
+
+    record = ("a" * 24, 1.0, 2.0, 1.0, 1800, '{"n": 1}')
+    for n in range(40):
+        directory = tmp_path / f"race{n}"
+        failures: list[BaseException] = []
+
+        def write(d: Path = directory, failures: list[BaseException] = failures) -> None:
+            try:
+                SessionStore(d).save([record])
+            except BaseException as exc:  # reported by the test thread below
+                failures.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while True:
+            done = not writer.is_alive()
+            reader = SessionStore(directory, create=False)
+            try:
+                rows = reader.load_all()
+            except SessionError as exc:
+                assert "holds no session store" in str(exc), exc
+                rows = None
+            finally:
+                reader.close()
+            if done:
+                break
+        writer.join()
+        assert not failures, failures
+        assert rows is not None and [r[0] for r in rows] == [record[0]]
