@@ -6,6 +6,8 @@ servlet SessionCookieConfig are read setting by setting; sessions94 says what ea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from lxml import etree
 
 from deployer.migrate import names
@@ -33,15 +35,20 @@ def _new_of(elem: etree._Element) -> tuple[etree._Element | None, str]:
     return None, ""
 
 
-def walk_handler(elem: etree._Element, plan: SessionPlan) -> None:
-    """Children of a SessionHandler (Get sessionHandler, New SessionHandler, getSessionHandler)."""
+def _statements(elem: etree._Element,
+                plan: SessionPlan) -> Iterator[tuple[etree._Element, str, str]]:
+    """elem's child elements with their tag and setter-style name; comments go into the plan."""
     for child in elem:
         if isinstance(child, etree._Comment):
             plan.add_comment(child)
-            continue
-        if not isinstance(child.tag, str):
-            continue
-        tag, name, line = local(child.tag), lower_first(child.get("name") or ""), child.sourceline
+        elif isinstance(child.tag, str):
+            yield child, local(child.tag), lower_first(child.get("name") or "")
+
+
+def walk_handler(elem: etree._Element, plan: SessionPlan) -> None:
+    """Children of a SessionHandler (Get sessionHandler, New SessionHandler, getSessionHandler)."""
+    for child, tag, name in _statements(elem, plan):
+        line = child.sourceline
         if tag == "Arg":
             new, cls = _new_of(child)
             if new is not None:
@@ -108,13 +115,7 @@ def walk_manager(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
         plan.note(line, Action.CHANGED, f"{cls} -> HashSessionManager: its sessions lived outside "
                   "the process; deployer keeps them in memory (add storeDirectory to persist "
                   "them across restarts; one process holds them, there is no cluster sharing)")
-    for child in elem:
-        if isinstance(child, etree._Comment):
-            plan.add_comment(child)
-            continue
-        if not isinstance(child.tag, str):
-            continue
-        tag, name = local(child.tag), lower_first(child.get("name") or "")
+    for child, tag, name in _statements(elem, plan):
         if tag == "Set":
             setting(child, name, plan)
         elif tag == "Get" and name == "sessionDataStore":
@@ -133,22 +134,16 @@ def walk_manager(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
 
 def walk_cookie_config(elem: etree._Element, plan: SessionPlan) -> None:
     """``<Get name="sessionCookieConfig">``: the cookie settings HashSessionManager has itself."""
-    for child in elem:
-        if isinstance(child, etree._Comment):
-            plan.add_comment(child)
-            continue
-        if not isinstance(child.tag, str):
-            continue
-        name = lower_first(child.get("name") or "")
+    for child, tag, name in _statements(elem, plan):
         line = child.sourceline or 0
-        if local(child.tag) == "Set" and name in COOKIE_CONFIG:
+        if tag == "Set" and name in COOKIE_CONFIG:
             target = COOKIE_CONFIG[name]
             plan.put(target, renamed_set(child, target), line, Action.CHANGED,
                      f"sessionCookieConfig {name} -> HashSessionManager {target}")
-        elif local(child.tag) == "Set" and name in COOKIE_DROPS:
+        elif tag == "Set" and name in COOKIE_DROPS:
             plan.note(line, Action.DROPPED, f"sessionCookieConfig {name}: {COOKIE_DROPS[name]}")
         else:
-            plan.note(line, Action.DROPPED, f"<{local(child.tag)} name=\"{name}\"> on the "
+            plan.note(line, Action.DROPPED, f"<{tag} name=\"{name}\"> on the "
                       "session cookie config has no HashSessionManager equivalent")
 
 
@@ -160,13 +155,7 @@ def walk_cache(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
     elif short != "SessionStore":
         plan.note(elem.sourceline, Action.CHANGED, f"{short} (9.4 session cache) -> its settings "
                   "move onto HashSessionManager")
-    for child in elem:
-        if isinstance(child, etree._Comment):
-            plan.add_comment(child)
-            continue
-        if not isinstance(child.tag, str):
-            continue
-        tag, name = local(child.tag), lower_first(child.get("name") or "")
+    for child, tag, name in _statements(elem, plan):
         if tag == "Arg":
             continue  # the SessionHandler reference the cache is built with
         if tag == "Set" and name == "sessionDataStore":
@@ -192,11 +181,9 @@ def walk_store(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
     plan.note(elem.sourceline, Action.CHANGED, "FileSessionDataStore -> HashSessionManager "
               "storeDirectory (9.4 file names carry expiry, context and vhost; 9.3 files are "
               "per context directory: existing 9.4 session files are not read)")
-    for child in elem:
-        if isinstance(child, etree._Comment):
-            plan.add_comment(child)
-        elif isinstance(child.tag, str) and local(child.tag) == "Set":
-            setting(child, lower_first(child.get("name") or ""), plan)
-        elif isinstance(child.tag, str):
-            plan.note(child.sourceline, Action.DROPPED, f"<{local(child.tag)}> on the data store "
+    for child, tag, name in _statements(elem, plan):
+        if tag == "Set":
+            setting(child, name, plan)
+        else:
+            plan.note(child.sourceline, Action.DROPPED, f"<{tag}> on the data store "
                       "has no HashSessionManager equivalent")
