@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -200,13 +200,22 @@ class WebContext(LifeCycle):
             else:
                 found = await binder.alookup(ids) if ids else None
             lazy = scope["deployer.session"] = LazySession(manager, found)
+            if not binder.cookies:  # no cookie is ever set: the app gets uvicorn's send
+                try:
+                    await app(scope, receive, send)
+                finally:
+                    if lazy.session is not None:
+                        manager.complete(lazy.session)
+                return
+            refresh = binder.refresh
 
-            async def send_with_cookie(msg: dict[str, Any]) -> None:
-                if msg["type"] == "http.response.start":
+            def send_with_cookie(msg: dict[str, Any]) -> Awaitable[None]:
+                # a plain function returning send's awaitable: no coroutine of our own per send
+                if (refresh or lazy.created_now) and msg["type"] == "http.response.start":
                     extra = binder.set_cookie(lazy, scope.get("scheme", "http"))
                     if extra:
                         msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
-                await send(msg)
+                return send(msg)
 
             try:
                 await app(scope, receive, send_with_cookie)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -19,6 +20,7 @@ from deployer.sessions.manager import NEEDS_STORE, SessionManager
 from deployer.sessions.session import LazySession, Session
 
 IDS_KEY = "deployer.session_ids"  # requested ids, found on the loop, looked up in the worker
+_NO_IDS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,41 +85,47 @@ class SessionBinder:
         name = re.escape(self.tracking.cookie_name.encode("latin-1"))
         self._cookie_re = re.compile(rb'(?:^|;)[ \t]*' + name + rb'[ \t]*=[ \t]*"?([^;",\s]*)')
         self._valid = self.id_manager.is_valid if self.id_manager is not None else _plausible
-        self._parsed: dict[bytes, list[str]] = {}  # Cookie header -> valid ids (a pure function)
+        self._parsed: dict[bytes, tuple[str, ...]] = {}  # Cookie header -> valid ids (pure)
         self._param = self.tracking.url_parameter
-        self._cookies = self.tracking.using_cookies
+        self.cookies = self.tracking.using_cookies
+        t = self.tracking
+        # a cookie on a response that did not create the session: only to refresh it
+        self.refresh = t.using_cookies and t.max_age > 0 and t.refresh_cookie_age > 0
 
     # -- finding the requested session -------------------------------------------------------
-    def requested_ids(self, scope: dict[str, Any]) -> list[str]:
-        """Cookie values first, then the URL parameter (which is stripped from the path)."""
-        ids: list[str] = []
-        if self._cookies:
+    def requested_ids(self, scope: dict[str, Any]) -> Sequence[str]:
+        """Cookie values first, then the URL parameter (which is stripped from the path).
+        Every id passed the id manager's check; the tuple may be shared, as it is immutable."""
+        ids = _NO_IDS
+        if self.cookies:
             parsed = self._parsed
             for k, v in scope["headers"]:
                 if k == b"cookie":
                     found = parsed.get(v)
-                    ids += self._cookie_ids(v) if found is None else found
+                    if found is None:
+                        found = self._cookie_ids(v)
+                    ids = ids + found if ids else found
         param = self._param
         if param and ";" in scope["path"]:
-            path, found = strip_path_parameter(scope["path"], param)
+            path, found_id = strip_path_parameter(scope["path"], param)
             scope["path"] = path
             raw = scope.get("raw_path")
             if raw:
                 scope["raw_path"] = strip_path_parameter(raw.decode("latin-1"), param)[0].encode(
                     "latin-1")
-            if found and self._valid(found):
-                ids.append(found)
+            if found_id and self._valid(found_id):
+                ids = (*ids, found_id)
         return ids
 
-    def _cookie_ids(self, header: bytes) -> list[str]:
+    def _cookie_ids(self, header: bytes) -> tuple[str, ...]:
         valid = self._valid
-        ids = [i for m in self._cookie_re.findall(header) if valid(i := m.decode("latin-1"))]
+        ids = tuple(i for m in self._cookie_re.findall(header) if valid(i := m.decode("latin-1")))
         if len(self._parsed) >= 4096:
             self._parsed.clear()
         self._parsed[header] = ids
         return ids
 
-    def lookup(self, ids: list[str]) -> Session | None:
+    def lookup(self, ids: Sequence[str]) -> Session | None:
         """Blocking lookup (worker thread): the first requested id that names a live session."""
         for sid in ids:
             s = self.manager.get(sid)
@@ -125,7 +133,7 @@ class SessionBinder:
                 return s
         return None
 
-    async def alookup(self, ids: list[str]) -> Session | None:
+    async def alookup(self, ids: Sequence[str]) -> Session | None:
         """Event-loop lookup: ``try_get`` first, a thread only when the store must be read."""
         for sid in ids:
             s = self.manager.try_get(sid)
@@ -183,7 +191,7 @@ class WsgiSessionHook:
 
     def begin(self, environ: dict[str, Any], scope: dict[str, Any]) -> LazySession:
         ids = scope.get(IDS_KEY) or ()
-        existing = self.binder.lookup(list(ids)) if ids else None
+        existing = self.binder.lookup(ids) if ids else None
         lazy = LazySession(self.binder.manager, existing)
         environ["deployer.session"] = lazy
         return lazy
