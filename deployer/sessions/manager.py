@@ -174,20 +174,28 @@ class SessionManager(StoreSync, LifeCycle):
 
     def try_get(self, session_id: str) -> Session | None | _NeedsStore:
         """Answer from memory without waiting: a session, None, or NEEDS_STORE."""
-        if not self._accepting or not self.id_manager.is_valid(session_id):
+        if not self.id_manager.is_valid(session_id):
             return None
-        sid = self.id_manager.cluster_id(session_id)
-        s = self._table.sessions.get(sid)
+        return self.try_get_valid(session_id)
+
+    def try_get_valid(self, session_id: str) -> Session | None | _NeedsStore:
+        """``try_get`` for an id that already passed ``id_manager.is_valid``: the web layer checks
+        each requested id once, when it parses the cookie, so the request path skips the regex."""
+        if not self._accepting:
+            return None
+        table = self._table
+        s = table.sessions.get(session_id.rpartition(".")[0] if "." in session_id else session_id)
         if s is None:
-            return NEEDS_STORE if not self._loaded else None
+            return None if self._loaded else NEEDS_STORE
         if s._state == IDLED:
             return NEEDS_STORE
-        if not self._table.lock.acquire(blocking=False):
+        lock = table.lock
+        if not lock.acquire(False):
             return NEEDS_STORE
         try:
             return self._access_locked(s, time.time())
         finally:
-            self._table.lock.release()
+            lock.release()
 
     def get(self, session_id: str) -> Session | None:
         """The live session for an id (cluster or node id), touched; None if unknown/expired."""
@@ -212,11 +220,14 @@ class SessionManager(StoreSync, LifeCycle):
     def _access_locked(self, s: Session, now: float) -> Session | None:
         if s._state == INVALID:
             return None
-        if s.expired(now) and s._requests == 0:
+        mi = s._max_inactive  # s.expired(now) and s._touch(now), inlined: once per request
+        if mi > 0 and s._accessed + mi < now and s._requests == 0:
             self._invalidate_locked(s)
             self._wake()
             return None
-        s._touch(now)
+        s._last_accessed = s._accessed
+        s._accessed = now
+        s._version += 1
         s._new = False
         s._requests += 1
         return s

@@ -143,19 +143,21 @@ class Session(MutableMapping[str, Any]):
         self._state = INVALID
         self._attrs = None
 
-    def _touch(self, now: float) -> None:
-        self._last_accessed = self._accessed
-        self._accessed = now
-        self._version += 1
-
     # -- the mapping --------------------------------------------------------------------------
     def _data(self) -> dict[str, Any]:
         if self._state == IDLED and self._manager is not None:
             self._manager._deidle(self)
         return self._attrs or _EMPTY
 
+    # a VALID session (the request path's case) reads and writes its dict without _data()
     def __getitem__(self, name: str) -> Any:
-        return self._data()[name]
+        if self._state == IDLED:
+            return self._data()[name]
+        return (self._attrs or _EMPTY)[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        attrs = self._data() if self._state == IDLED else self._attrs
+        return attrs.get(name, default) if attrs else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._data()))
@@ -167,13 +169,18 @@ class Session(MutableMapping[str, Any]):
         return name in self._data()
 
     def __setitem__(self, name: str, value: Any) -> None:
-        if self._state == INVALID:
+        state = self._state
+        if state == INVALID:
             raise SessionError(f"session {self._id} has been invalidated")
-        check_json(name, value)
-        self._data()
-        if self._attrs is None:
-            self._attrs = {}
-        self._attrs[name] = value
+        t = type(value)  # check_json's cheap cases first, without the call
+        if not (type(name) is str and (t is int and -_BIG < value < _BIG or t in _SCALARS)):
+            check_json(name, value)
+        if state == IDLED:
+            self._data()
+        attrs = self._attrs
+        if attrs is None:
+            attrs = self._attrs = {}
+        attrs[name] = value
         self._version += 1
 
     def __delitem__(self, name: str) -> None:
@@ -260,11 +267,18 @@ class LazySession(MutableMapping[str, Any]):
         if s is not None:
             s.invalidate()
 
+    # the mapping methods test the session inline (not via _live()): they run on every request
     def __getitem__(self, name: str) -> Any:
-        s = self._live()
-        if s is None:
+        s = self.session
+        if s is None or s._state == INVALID:
             raise KeyError(name)
         return s[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        s = self.session
+        if s is None or s._state == INVALID:
+            return default
+        return s.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         s = self._live()
@@ -279,8 +293,8 @@ class LazySession(MutableMapping[str, Any]):
         return s is not None and name in s
 
     def __setitem__(self, name: str, value: Any) -> None:
-        s = self._live()
-        if s is None:
+        s = self.session
+        if s is None or s._state == INVALID:
             check_json(name, value)  # refuse before creating a session for a value we cannot keep
             s = self._for_write()
         s[name] = value
