@@ -194,7 +194,7 @@ class WebContext(LifeCycle):
                 return
             manager = binder.manager
             if len(ids) == 1:
-                found = manager.try_get(ids[0])
+                found = binder.try_get(ids[0])
                 if found is NEEDS_STORE:
                     found = await binder.alookup(ids)
             else:

@@ -91,6 +91,9 @@ class SessionBinder:
         t = self.tracking
         # a cookie on a response that did not create the session: only to refresh it
         self.refresh = t.using_cookies and t.max_age > 0 and t.refresh_cookie_age > 0
+        # requested_ids checked every id with the manager's own id_manager: no second check
+        self.try_get = (getattr(manager, "try_get_valid", manager.try_get)
+                        if self.id_manager is not None else manager.try_get)
 
     # -- finding the requested session -------------------------------------------------------
     def requested_ids(self, scope: dict[str, Any]) -> Sequence[str]:
@@ -136,7 +139,7 @@ class SessionBinder:
     async def alookup(self, ids: Sequence[str]) -> Session | None:
         """Event-loop lookup: ``try_get`` first, a thread only when the store must be read."""
         for sid in ids:
-            s = self.manager.try_get(sid)
+            s = self.try_get(sid)
             if s is NEEDS_STORE:
                 s = await asyncio.to_thread(self.manager.get, sid)
             if s is not None:
