@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,7 @@ from deployer.web.tracking import (
 )
 
 log = logging.getLogger("deployer.web")
+_STARTED = State.STARTED  # a module global: an enum member lookup costs more, once per request
 
 
 @dataclass
@@ -174,7 +175,7 @@ class WebContext(LifeCycle):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         app = self._app
         lifespan = self._lifespan
-        if (app is None or self._state is not State.STARTED or scope["type"] == "lifespan"
+        if (app is None or self._state is not _STARTED or scope["type"] == "lifespan"
                 or (lifespan is not None and not lifespan.started)):
             await self._unready(scope, receive, send)
             return
@@ -200,25 +201,10 @@ class WebContext(LifeCycle):
             else:
                 found = await binder.alookup(ids) if ids else None
             lazy = scope["deployer.session"] = LazySession(manager, found)
-            if not binder.cookies:  # no cookie is ever set: the app gets uvicorn's send
-                try:
-                    await app(scope, receive, send)
-                finally:
-                    if lazy.session is not None:
-                        manager.complete(lazy.session)
-                return
-            refresh = binder.refresh
-
-            def send_with_cookie(msg: dict[str, Any]) -> Awaitable[None]:
-                # a plain function returning send's awaitable: no coroutine of our own per send
-                if (refresh or lazy.created_now) and msg["type"] == "http.response.start":
-                    extra = binder.set_cookie(lazy, scope.get("scheme", "http"))
-                    if extra:
-                        msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
-                return send(msg)
-
+            if binder.cookies:  # else no cookie is ever set: the app gets the server's send
+                send = binder.sender(lazy, scope.get("scheme", "http"), send)
             try:
-                await app(scope, receive, send_with_cookie)
+                await app(scope, receive, send)
             finally:
                 if lazy.session is not None:
                     manager.complete(lazy.session)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -21,6 +21,7 @@ from deployer.sessions.session import LazySession, Session
 
 IDS_KEY = "deployer.session_ids"  # requested ids, found on the loop, looked up in the worker
 _NO_IDS: tuple[str, ...] = ()
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,21 @@ class SessionBinder:
         return None
 
     # -- the response side ---------------------------------------------------------------------
+    def sender(self, lazy: LazySession, scheme: str, send: Send) -> Send:
+        """The app's ``send``: adds the Set-Cookie header to the response start when one is due.
+        A plain function returning the server's awaitable, so no coroutine of ours per message;
+        made here rather than in the request coroutine, whose frame then needs no cells."""
+        refresh = self.refresh
+
+        def send_with_cookie(msg: dict[str, Any]) -> Awaitable[None]:
+            if (refresh or lazy.created_now) and msg["type"] == "http.response.start":
+                extra = self.set_cookie(lazy, scheme)
+                if extra:
+                    msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
+            return send(msg)
+
+        return send_with_cookie
+
     def set_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
         """The Set-Cookie header this response needs, if any."""
         t = self.tracking
