@@ -193,7 +193,16 @@ class SessionManager(StoreSync, LifeCycle):
         if not lock.acquire(False):
             return NEEDS_STORE
         try:
-            return self._access_locked(s, time.time())
+            now = time.time()
+            mi = s._max_inactive
+            if s._state == INVALID or mi > 0 and s._accessed + mi < now and s._requests == 0:
+                return self._access_locked(s, now)  # invalid or expiring: the slow path
+            s._last_accessed = s._accessed  # _access_locked's touch, inlined for the common case
+            s._accessed = now
+            s._version += 1
+            s._new = False
+            s._requests += 1
+            return s
         finally:
             lock.release()
 

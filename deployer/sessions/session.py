@@ -276,9 +276,13 @@ class LazySession(MutableMapping[str, Any]):
 
     def get(self, name: str, default: Any = None) -> Any:
         s = self.session
-        if s is None or s._state == INVALID:
+        if s is None:
             return default
-        return s.get(name, default)
+        state = s._state
+        if state == VALID:  # Session.get inlined: the request path's read
+            attrs = s._attrs
+            return attrs.get(name, default) if attrs else default
+        return default if state == INVALID else s.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         s = self._live()
