@@ -42,7 +42,8 @@ class SessionIdManager:
         with self._lock:
             while True:
                 candidate = secrets.token_urlsafe(ID_BYTES)
-                if candidate not in self._in_use:
+                # an id starting with "-" reads as an option on every command line
+                if not candidate.startswith("-") and candidate not in self._in_use:
                     self._in_use.add(candidate)
                     return candidate
 

@@ -51,3 +51,9 @@ def test_an_id_in_use_in_one_context_is_not_handed_out_again(make_manager, ids) 
     assert s.id not in made
     s.invalidate()
     assert not ids.in_use(s.id)
+
+
+def test_no_id_starts_with_a_dash() -> None:
+    """`deployer sessions show STORE ID` must never read a fresh id as an option (1 in 64 did)."""
+    ids = SessionIdManager()
+    assert not [i for i in (ids.new_id() for _ in range(5000)) if i.startswith("-")]
