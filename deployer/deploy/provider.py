@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,20 @@ def tree_signature(path: Path) -> tuple[Any, ...] | None:
             if len(entries) >= MAX_TREE_FILES:  # a huge tree: watch its first files only
                 return tuple(entries)
     return tuple(entries)
+
+
+# file mtimes come from the kernel's coarse clock, up to a tick behind time.time_ns(); well
+# under the settle time, so a file written before a build settled is never taken as newer
+_FILE_CLOCK_SLACK_NS = 5_000_000
+
+
+def _modified_since(tree: tuple[Any, ...] | None, since_ns: int) -> bool:
+    """Whether a tree_signature holds a file modified at or after since_ns."""
+    if not tree:
+        return False
+    if isinstance(tree[0], tuple):  # a directory: (name, mtime_ns, size) per file
+        return any(mtime >= since_ns for _, mtime, _ in tree)
+    return tree[0] >= since_ns  # an archive: file_signature, mtime first
 
 
 @dataclass(frozen=True)
@@ -211,12 +226,13 @@ class Provider:
                 self._last_look[path] = cur
                 unstable = True
         if changes:
+            built_from = time.time_ns() - _FILE_CLOCK_SLACK_NS
             # shielded: stopping the provider must not abandon a half-done deploy; the
             # manager's own stop() waits for it and then stops what it built
             await asyncio.shield(self._handler(changes))
             touched = [c.path for c in changes if c.kind != "remove"]
             if touched:
-                await asyncio.to_thread(self._record_dependencies, touched)
+                await asyncio.to_thread(self._record_dependencies, touched, built_from)
             self._refresh_watches()
         return unstable
 
@@ -258,7 +274,12 @@ class Provider:
             cache[path] = tree_signature(path)
         return cache[path]
 
-    def _record_dependencies(self, paths: list[Path]) -> None:
+    def _record_dependencies(self, paths: list[Path], built_from: int) -> None:
+        """The webapp trees each deployed descriptor now depends on, as the baseline for change.
+
+        They are read after the build; a file modified since the build began may not be in what
+        was built, so such a tree gets a baseline no look can match: the next scan redeploys.
+        """
         trees: dict[Path, Any] = {}
         for path in paths:
             if path not in self._delivered:
@@ -266,7 +287,10 @@ class Provider:
             deps = tuple(self._dependencies(path))
             self._deps[path] = deps
             sig, _ = self._delivered[path]
-            self._delivered[path] = (sig, tuple(self._tree(d, trees) for d in deps))
+            now = tuple(self._tree(d, trees) for d in deps)
+            if any(_modified_since(tree, built_from) for tree in now):
+                now = ("modified during the build",)
+            self._delivered[path] = (sig, now)
 
     # -- watching ----------------------------------------------------------------------------------
     def _start_observer(self) -> None:

@@ -147,6 +147,34 @@ def test_dependency_change_redeploys(tmp_path: Path, poll: bool) -> None:
     assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
 
 
+
+def test_an_edit_that_lands_during_the_build_is_redeployed(tmp_path: Path) -> None:
+    """The webapp's baseline is read after the build: an edit made meanwhile must not hide in it."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "wsgi.py").write_text("v = 1\n")
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    (contexts / "a.xml").write_text("<x/>")
+    rec = Recorder()
+
+    async def building(batch: list[Change]) -> None:
+        if len(rec.batches) == 0:  # the first build reads v = 1; the fix lands as it finishes
+            (app / "wsgi.py").write_text("v = 2  # fixed\n")
+        await rec(batch)
+
+    async def main() -> None:
+        provider = Provider(contexts, building, dependencies=lambda _p: [app], scan_interval=0.2)
+        await provider.start()
+        try:
+            await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+        finally:
+            await provider.stop()
+
+    asyncio.run(main())
+    assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
+
+
 def test_rescan_catches_what_events_miss(tmp_path: Path) -> None:
     """With a short interval and no observer wake-up needed: the periodic rescan is the truth."""
     rec = Recorder()
