@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +26,18 @@ def corpus() -> list[Path]:
     if not files:
         pytest.skip("../shared/jetty-corpus is not beside the repository")
     return files
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """DESIGN.md: threads and tasks have an idempotent stop and are joined; a test that leaves
+    one running fails, naming it. Threads get a short grace period to finish their own exit."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 3.0
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not leaked, f"threads left running: {sorted(t.name for t in leaked)}"
