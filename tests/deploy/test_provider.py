@@ -121,14 +121,20 @@ def test_chunked_write_gives_one_complete_add(tmp_path: Path) -> None:
     assert seen[0] == b"x" * 40960
 
 
-@pytest.mark.parametrize("poll", [False, True])
-def test_dependency_change_redeploys(tmp_path: Path, poll: bool) -> None:
+def webapp_and_descriptor(tmp_path: Path) -> tuple[Path, Path]:
+    """A webapp directory and a contexts/ directory whose a.xml depends on it."""
     app = tmp_path / "app"
     app.mkdir()
     (app / "wsgi.py").write_text("v = 1\n")
     contexts = tmp_path / "contexts"
     contexts.mkdir()
     (contexts / "a.xml").write_text("<x/>")
+    return app, contexts
+
+
+@pytest.mark.parametrize("poll", [False, True])
+def test_dependency_change_redeploys(tmp_path: Path, poll: bool) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
     rec = Recorder()
 
     async def main() -> None:
@@ -147,15 +153,9 @@ def test_dependency_change_redeploys(tmp_path: Path, poll: bool) -> None:
     assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
 
 
-
 def test_an_edit_that_lands_during_the_build_is_redeployed(tmp_path: Path) -> None:
     """The webapp's baseline is read after the build: an edit made meanwhile must not hide in it."""
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "wsgi.py").write_text("v = 1\n")
-    contexts = tmp_path / "contexts"
-    contexts.mkdir()
-    (contexts / "a.xml").write_text("<x/>")
+    app, contexts = webapp_and_descriptor(tmp_path)
     rec = Recorder()
 
     async def building(batch: list[Change]) -> None:
