@@ -1,7 +1,7 @@
 """Explicit lifecycles: STOPPED -> STARTING -> STARTED -> STOPPING -> STOPPED, or FAILED.
 
-Start and stop are idempotent so that wiring code can always call stop() in a finally block.
-A Container starts its children in order, stops them in reverse, and rolls back a failed start.
+Start and stop are idempotent so that wiring code can always call stop() in a finally block;
+a failed start cleans up after itself and leaves the state FAILED with its error.
 """
 
 from __future__ import annotations
@@ -69,31 +69,3 @@ class LifeCycle:
     def do_stop(self) -> None:  # pragma: no cover - default is a no-op
         pass
 
-
-class Container(LifeCycle):
-    """Starts children in order, stops them in reverse; a failed start stops those started."""
-
-    def __init__(self, children: list[LifeCycle] | None = None) -> None:
-        super().__init__()
-        self.children: list[LifeCycle] = list(children or [])
-
-    def do_start(self) -> None:
-        started: list[LifeCycle] = []
-        try:
-            for child in self.children:
-                child.start()
-                started.append(child)
-        except BaseException:
-            for child in reversed(started):
-                child.stop()
-            raise
-
-    def do_stop(self) -> None:
-        errors: list[BaseException] = []
-        for child in reversed(self.children):
-            try:
-                child.stop()
-            except Exception as exc:  # keep stopping the others
-                errors.append(exc)
-        if errors:
-            raise errors[0]

@@ -1,10 +1,10 @@
-"""LifeCycle and Container: idempotent start/stop, FAILED with its error, rollback in reverse."""
+"""LifeCycle: idempotent start/stop, FAILED with its error, cleaned up once."""
 
 from __future__ import annotations
 
 import pytest
 
-from deployer.lifecycle import Container, LifeCycle, State
+from deployer.lifecycle import LifeCycle, State
 
 
 class Recorder(LifeCycle):
@@ -44,17 +44,3 @@ def test_failed_start_keeps_error_and_cleans_up_once() -> None:
     assert r.state is State.STOPPED
     assert log == ["start a", "stop a"]
 
-
-def test_container_stops_in_reverse_and_rolls_back() -> None:
-    log: list[str] = []
-    ok = Container([Recorder("a", log), Recorder("b", log)])
-    ok.start()
-    ok.stop()
-    assert log == ["start a", "start b", "stop b", "stop a"]
-
-    log.clear()
-    bad = Container([Recorder("a", log), Recorder("b", log), Recorder("c", log, fail=True)])
-    with pytest.raises(RuntimeError):
-        bad.start()
-    assert log == ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
-    assert bad.state is State.FAILED
