@@ -7,12 +7,12 @@ is matched against a strict pattern first, so ``../../etc/passwd`` never reaches
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 
 from deployer.errors import SessionError
+from deployer.worker.session import ID_BYTES, new_cluster_id
 
-ID_BYTES = 18  # 144 bits from `secrets`, 24 URL-safe characters, no padding
+__all__ = ["ID_BYTES", "SessionIdManager", "is_valid_cluster_id"]
 _CLUSTER = r"[A-Za-z0-9_-]{16,128}"
 _WORKER = r"[A-Za-z0-9_-]{1,64}"
 _VALID_ID = re.compile(rf"{_CLUSTER}(?:\.{_WORKER})?")
@@ -41,11 +41,20 @@ class SessionIdManager:
         """A fresh cluster id, reserved until released; never one in use in any context."""
         with self._lock:
             while True:
-                candidate = secrets.token_urlsafe(ID_BYTES)
-                # an id starting with "-" reads as an option on every command line
-                if not candidate.startswith("-") and candidate not in self._in_use:
+                candidate = new_cluster_id()  # the same rule workers draw their ids by
+                if candidate not in self._in_use:
                     self._in_use.add(candidate)
                     return candidate
+
+    def claim(self, cluster_id: str) -> bool:
+        """Reserve an id drawn elsewhere (a worker); False when malformed or already in use."""
+        if not is_valid_cluster_id(cluster_id):
+            return False
+        with self._lock:
+            if cluster_id in self._in_use:
+                return False
+            self._in_use.add(cluster_id)
+            return True
 
     def node_id(self, cluster_id: str) -> str:
         return f"{cluster_id}.{self.worker_name}" if self.worker_name else cluster_id

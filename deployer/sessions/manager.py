@@ -241,11 +241,18 @@ class SessionManager(StoreSync, LifeCycle):
         s._requests += 1
         return s
 
-    def create(self) -> Session:
-        """A new session with a fresh id; it counts as used by the current request."""
+    def create(self, session_id: str | None = None) -> Session:
+        """A new session; it counts as used by the current request. ``session_id`` is one drawn
+        by a worker: it is used only if well formed and unused in every context."""
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
-        sid = self.id_manager.new_id()
+        if session_id is None:
+            sid = self.id_manager.new_id()
+        elif self.id_manager.claim(session_id):
+            sid = session_id
+        else:
+            raise SessionError(f"session id {session_id[:40]!r} from a worker is malformed or "
+                               "already in use")
         now = time.time()
         s = Session(self, sid, self.id_manager.node_id(sid), now, now, now,
                     self.config.max_inactive_interval, is_new=True)

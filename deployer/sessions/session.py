@@ -9,12 +9,12 @@ sessions (Jetty PR #1094) and a change made while a save was running is not lost
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from deployer.errors import SessionError
+from deployer.worker.session import attribute_problem
 
 if TYPE_CHECKING:
     from deployer.sessions.manager import SessionManager
@@ -23,23 +23,14 @@ VALID, IDLED, INVALID = 0, 1, 2
 _EMPTY: dict[str, Any] = {}
 _SCALARS = frozenset({str, bool, type(None)})  # always JSON; floats may be NaN, ints huge
 _BIG = 1 << 64
-_encode = json.JSONEncoder(allow_nan=False).encode
 
 
 def check_json(name: str, value: Any) -> None:
-    """Refuse, naming the attribute, a value the store could not write as standard JSON."""
-    if not isinstance(name, str):
-        raise SessionError(f"session attribute names must be strings, got {name!r}")
-    t = type(value)
-    if t in _SCALARS or (t is int and -_BIG < value < _BIG):
-        return
-    try:
-        _encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise SessionError(
-            f"session attribute {name!r} is not JSON-serialisable "
-            f"({type(value).__name__}): {exc}"
-        ) from None
+    """Refuse, naming the attribute, a value the store could not write as standard JSON (the
+    rule a worker applies too: deployer.worker.session.attribute_problem)."""
+    problem = attribute_problem(name, value)
+    if problem is not None:
+        raise SessionError(problem)
 
 
 class Session(MutableMapping[str, Any]):
@@ -124,6 +115,11 @@ class Session(MutableMapping[str, Any]):
     def expired(self, now: float | None = None) -> bool:
         mi = self._max_inactive
         return mi > 0 and self._accessed + mi < (time.time() if now is None else now)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The attributes themselves (read-only by convention): a snapshot is encoded from it."""
+        return self._data()
 
     @property
     def dirty(self) -> bool:
@@ -221,6 +217,13 @@ class LazySession(MutableMapping[str, Any]):
         if s is None:
             s = self.session = self._manager.create()
             self.created_now = True
+        return s
+
+    def adopt(self, session_id: str | None) -> Session:
+        """A session created elsewhere (by the app in its worker) under ``session_id``,
+        checked and claimed by the manager; None draws a fresh id."""
+        s = self.session = self._manager.create(session_id)
+        self.created_now = True
         return s
 
     @property

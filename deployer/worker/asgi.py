@@ -1,0 +1,358 @@
+"""Serving an ASGI app in a worker: one event loop, one multiplexed channel, a task per request.
+
+``receive`` and ``send`` map ASGI events onto frames: a request body arrives only when the app
+asks for it (so ``Expect: 100-continue`` and back-pressure mean what they should); after the body,
+a ``receive`` waits for the client's disconnect; ``send`` waits while the client is a window
+behind. Writes made during one turn of the loop leave in one system call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import traceback
+from typing import Any
+
+from deployer.worker import wire
+from deployer.worker.config import WorkerConfig
+from deployer.worker.log import fatal, log
+from deployer.worker.request import asgi_scope
+from deployer.worker.session import CURRENT, WorkerSession, changes_of
+
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_DISCONNECT = {"type": "http.disconnect"}
+_ERROR_BODY = b"Internal Server Error"
+
+
+def _headers(raw: Any) -> list[list[str]]:
+    """ASGI response headers (byte pairs) checked and made JSON-able."""
+    out = []
+    for name, value in raw or ():
+        if not (isinstance(name, bytes) and _TOKEN.match(name)):
+            raise RuntimeError(f"invalid response header name {name!r}")
+        if not isinstance(value, bytes) or _BAD_VALUE.search(value):
+            raise RuntimeError(f"invalid value for response header {name!r}: {value!r}")
+        out.append([name.decode("latin-1"), value.decode("latin-1")])
+    return out
+
+
+class Channel(asyncio.Protocol):
+    """The worker's end of its data channel: frames in, tasks out, writes corked per turn."""
+
+    def __init__(self, server: AsgiServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.streams: dict[int, Stream] = {}
+        self.transport: asyncio.Transport | None = None
+        self._reader = wire.FrameReader()
+        self._out: list[bytes] = []
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def write(self, data: bytes) -> None:
+        if not self._out:
+            self.loop.call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(out))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._frames(data)
+        except BaseException:
+            fatal("reading the channel")
+
+    def _frames(self, data: bytes) -> None:
+        try:
+            frames = self._reader.feed(data)
+            for kind, sid, payload in frames:
+                if kind == wire.REQUEST:
+                    stream = Stream(self, sid, wire.loads(payload))
+                    self.streams[sid] = stream
+                    self.loop.create_task(stream.run())
+                else:
+                    stream = self.streams.get(sid)
+                    if stream is not None:
+                        stream.deliver(kind, payload)
+        except wire.ProtocolError as exc:
+            log(f"{self.server.config.name}: closing the channel: {exc}")
+            if self.transport is not None:
+                self.transport.close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        for stream in list(self.streams.values()):
+            stream.deliver(wire.DISCONNECT, b"")
+        self.server.channel_lost()
+
+
+class Stream:
+    """One request (or websocket) between the app and the channel."""
+
+    def __init__(self, channel: Channel, sid: int, head: dict[str, Any]) -> None:
+        server = channel.server
+        self.channel = channel
+        self.sid = sid
+        self.head = head
+        self.kind = head["t"]
+        config = server.config
+        self.session = (WorkerSession(head["ss"], config.max_inactive, config.worker_name)
+                        if "ss" in head else None)
+        self.body_mode = head.get("b", 0)
+        self.body_done = False
+        self.unasked = self.body_mode == 1
+        self.inbox: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.waiter: asyncio.Future | None = None
+        self.pulled = False
+        self.disconnected = False
+        self.head_only = head.get("m") == "HEAD"
+        self.start: dict[str, Any] | None = None  # held until the first body message
+        self.started = self.complete = False
+        self.accepted = self.closed = self.connected = False
+        self.abort = False
+        self.unacked = 0
+        self.credit: asyncio.Future | None = None
+
+    # -- frames from the front -----------------------------------------------------------------
+    def deliver(self, kind: int, payload: bytes) -> None:
+        if kind == wire.CREDIT:
+            self.unacked = max(0, self.unacked - int(wire.loads(payload)))
+            self._wake_credit()
+            return
+        if kind == wire.DISCONNECT:
+            self.disconnected = True
+            self._wake_credit()
+        self.inbox.append((kind, payload))
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_credit(self) -> None:
+        credit = self.credit
+        if credit is not None and not credit.done():
+            credit.set_result(None)
+
+    async def _next(self, pull: bool) -> tuple[int, bytes]:
+        while not self.inbox:
+            if self.complete and self.kind == "http":
+                return wire.DISCONNECT, b""
+            if pull and not self.pulled:
+                self.pulled = True
+                self.channel.write(wire.frame(wire.PULL, self.sid))
+            self.waiter = self.channel.loop.create_future()
+            await self.waiter
+        self.pulled = False
+        return self.inbox.popleft()
+
+    # -- the app's receive ---------------------------------------------------------------------
+    async def receive(self) -> dict[str, Any]:
+        if self.kind != "http":
+            return await self._receive_ws()
+        if (self.disconnected and not self.inbox) or self.complete:
+            return _DISCONNECT
+        if not self.body_done:
+            if self.body_mode == 0:
+                self.body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            pull = not self.unasked
+            self.unasked = False
+            kind, payload = await self._next(pull)
+            if kind == wire.BODY:
+                return {"type": "http.request", "body": payload, "more_body": True}
+            if kind == wire.BODY_LAST:
+                self.body_done = True
+                return {"type": "http.request", "body": payload, "more_body": False}
+            return _DISCONNECT
+        await self._next(pull=True)  # after the body, a PULL asks the front to watch the client
+        return _DISCONNECT
+
+    async def _receive_ws(self) -> dict[str, Any]:
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        kind, payload = await self._next(pull=False)
+        if kind == wire.WS_TEXT:
+            return {"type": "websocket.receive", "text": payload.decode("utf-8")}
+        if kind == wire.WS_BYTES:
+            return {"type": "websocket.receive", "bytes": payload}
+        info = wire.loads(payload) if kind == wire.WS_CLOSE and payload else {}
+        self.closed = True
+        return {"type": "websocket.disconnect", "code": int(info.get("code", 1006)),
+                "reason": str(info.get("reason", ""))}
+
+    # -- the app's send ------------------------------------------------------------------------
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if self.kind != "http":
+            await self._send_ws(kind, message)
+            return
+        if kind == "http.response.start":
+            if self.start is not None or self.started:
+                raise RuntimeError("http.response.start sent twice")
+            status = message["status"]
+            if not (isinstance(status, int) and 100 <= status <= 599):
+                raise RuntimeError(f"invalid status {status!r}")
+            self.start = {"status": status, "headers": _headers(message.get("headers"))}
+        elif kind == "http.response.body":
+            if self.start is None or self.complete:
+                raise RuntimeError("http.response.body sent " + (
+                    "after the response completed" if self.complete else "before the start"))
+            if self.disconnected:
+                return  # as uvicorn does: the client is gone, the bytes go nowhere
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            out = b"" if self.started else self._start_frame()
+            if self.head_only:
+                body = b""
+            if more:
+                if body:
+                    await self._room()
+                    self.unacked += len(body)
+                    out += b"".join(wire.body_frames(self.sid, bytes(body), last=False))
+            else:
+                self.complete = True
+                out += b"".join(wire.body_frames(self.sid, bytes(body), last=True))
+                self._wake()  # a receive() waiting for the disconnect returns now
+            if out:
+                self.channel.write(out)
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} for an HTTP request")
+
+    def _start_frame(self) -> bytes:
+        self.started = True
+        payload = dict(self.start or {}, session=changes_of(self.session))
+        return wire.json_frame(wire.START, self.sid, payload)
+
+    async def _room(self) -> None:
+        while self.unacked > wire.WINDOW and not self.disconnected:
+            self.credit = self.channel.loop.create_future()
+            await self.credit
+
+    async def _send_ws(self, kind: str, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        if kind == "websocket.accept":
+            if self.accepted:
+                raise RuntimeError("websocket.accept sent twice")
+            self.accepted = True
+            self.channel.write(wire.json_frame(wire.WS_ACCEPT, self.sid, {
+                "subprotocol": message.get("subprotocol"),
+                "headers": _headers(message.get("headers")),
+                "session": changes_of(self.session)}))
+        elif kind == "websocket.send":
+            if not self.accepted:
+                raise RuntimeError("websocket.send before websocket.accept")
+            text = message.get("text")
+            data = text.encode("utf-8") if text is not None else bytes(message.get("bytes") or b"")
+            await self._room()
+            self.unacked += len(data)
+            self.channel.write(wire.frame(wire.WS_TEXT if text is not None else wire.WS_BYTES,
+                                          self.sid, data))
+        elif kind == "websocket.close":
+            self.closed = True
+            self.channel.write(wire.json_frame(wire.WS_CLOSE, self.sid, {
+                "code": int(message.get("code", 1000)), "reason": message.get("reason") or ""}))
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} for a websocket")
+
+    # -- the request's task --------------------------------------------------------------------
+    async def run(self) -> None:
+        server = self.channel.server
+        scope = asgi_scope(self.head, server.config, self.session, server.state)
+        token = CURRENT.set(self.session)
+        try:
+            await server.app(scope, self.receive, self.send)
+        except Exception:
+            what = self.head.get("m", "WEBSOCKET") + " " + self.head["p"]
+            log(f"{server.config.name}: {what}: the ASGI app failed\n"
+                + traceback.format_exc().rstrip())
+            self._failed()
+        else:
+            self._returned()
+        finally:
+            CURRENT.reset(token)
+            try:
+                self._end()
+            except BaseException:
+                fatal("ending an ASGI request")
+
+    def _failed(self) -> None:
+        if self.kind != "http":
+            if not self.closed:
+                self.closed = True
+                self.channel.write(wire.json_frame(wire.WS_CLOSE, self.sid, {
+                    "code": 1011 if self.accepted else 1006, "reason": ""}))
+        elif not self.started:
+            self.start = {"status": 500, "headers": [
+                ["content-type", "text/plain; charset=utf-8"],
+                ["content-length", str(len(_ERROR_BODY))]]}
+            self.channel.write(self._start_frame()
+                               + wire.frame(wire.BODY_LAST, self.sid, _ERROR_BODY))
+            self.complete = True
+        elif not self.complete:
+            self.abort = True
+
+    def _returned(self) -> None:
+        name = self.channel.server.config.name
+        if self.kind != "http":
+            if not self.closed:
+                self.closed = True
+                self.channel.write(wire.json_frame(wire.WS_CLOSE, self.sid,
+                                                   {"code": 1000, "reason": ""}))
+        elif self.disconnected:
+            pass
+        elif not self.started and self.start is None:
+            log(f"{name}: {self.head['m']} {self.head['p']}: "
+                "the ASGI app returned without starting a response")
+            self._failed()
+        elif not self.complete:
+            log(f"{name}: {self.head['m']} {self.head['p']}: "
+                "the ASGI app returned without completing its response")
+            if not self.started:
+                self.channel.write(self._start_frame())
+            self.abort = True
+
+    def _end(self) -> None:
+        self.channel.streams.pop(self.sid, None)
+        payload: dict[str, Any] = {}
+        changes = changes_of(self.session)
+        if changes:
+            payload["session"] = changes
+        if self.abort:
+            payload["abort"] = True
+        self.channel.write(wire.json_frame(wire.END, self.sid, payload) if payload
+                           else wire.frame(wire.END, self.sid))
+
+
+class AsgiServer:
+    """The worker's loop: lifespan, the channel, the control socket."""
+
+    def __init__(self, config: WorkerConfig, app: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.app = app
+        self.loop = loop
+        self.state: dict[str, Any] = {}
+        self.channel: Channel | None = None
+        self.lost = loop.create_future()
+
+    async def open(self, sock: Any) -> None:
+        await self.loop.connect_accepted_socket(lambda: self._make_channel(), sock)
+
+    def _make_channel(self) -> Channel:
+        self.channel = Channel(self)
+        return self.channel
+
+    def channel_lost(self) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def busy(self) -> int:
+        return len(self.channel.streams) if self.channel is not None else 0

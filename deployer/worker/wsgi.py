@@ -1,0 +1,297 @@
+"""Serving a WSGI app in a worker: one thread per channel, one request at a time per thread.
+
+Each thread blocks on its own socket, so a request costs no thread hop and no event loop: read
+the head, call the app, write the response. A body the app returns whole (a list) goes out with
+its START and END in one write; an iterable's chunks go out as they are produced, each at once,
+with a look at the channel between chunks for the client's disconnect (the generator is then
+closed) and for credit (a client slower than the app holds the app back, not memory).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from deployer.worker import wire
+from deployer.worker.channel import Channel, Closed
+from deployer.worker.config import WorkerConfig
+from deployer.worker.log import fatal, log
+from deployer.worker.request import wsgi_environ
+from deployer.worker.session import CURRENT, WorkerSession, changes_of
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_ERROR_BODY = b"Internal Server Error"
+_NO_BODY_STATUS = (204, 304)
+
+
+class Disconnected(OSError):
+    """The client went away (raised from wsgi.input, and inside a streamed response)."""
+
+
+class RequestBody:
+    """``wsgi.input``: reads pull body chunks from the front only when the app asks."""
+
+    def __init__(self, channel: Channel, stream: int, mode: int) -> None:
+        self._channel = channel
+        self._stream = stream
+        self._buf = bytearray()
+        self._done = mode == 0
+        self._unasked = mode == 1  # the front sent the first chunk without a PULL
+
+    def _fill(self) -> bool:
+        if self._done:
+            return False
+        if self._unasked:
+            self._unasked = False
+        else:
+            self._channel.send(wire.frame(wire.PULL, self._stream))
+        while True:
+            kind, stream, payload = self._channel.read()
+            if stream != self._stream:
+                continue
+            if kind == wire.BODY or kind == wire.BODY_LAST:
+                self._buf += payload
+                self._done = kind == wire.BODY_LAST
+                return True
+            if kind == wire.DISCONNECT:
+                self._done = True
+                raise Disconnected("the client disconnected while sending the request body")
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        while len(self._buf) < size and self._fill():
+            pass
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0 or (0 <= size <= len(self._buf)) or not self._fill():
+                break
+        cut = len(self._buf) if end < 0 else end + 1
+        if size is not None and 0 <= size < cut:
+            cut = size
+        data = bytes(self._buf[:cut])
+        del self._buf[:cut]
+        return data
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
+class _Response:
+    """One request's response side, owned by its thread."""
+
+    __slots__ = ("channel", "stream", "session", "head_only", "status", "headers", "sent",
+                 "unacked")
+
+    def __init__(self, channel: Channel, stream: int, session: WorkerSession | None,
+                 head_only: bool) -> None:
+        self.channel = channel
+        self.stream = stream
+        self.session = session
+        self.head_only = head_only
+        self.status = 0
+        self.headers: list[list[str]] = []
+        self.sent = False
+        self.unacked = 0
+
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status:
+            raise AssertionError("start_response called twice without exc_info")
+        code = status[:3]
+        if not (isinstance(status, str) and code.isdigit() and 100 <= int(code) <= 599):
+            raise ValueError(f"WSGI status {status!r} is not '<3 digits> <reason>'")
+        checked = []
+        for name, value in headers:
+            if not (isinstance(name, str) and _TOKEN.match(name)):
+                raise ValueError(f"invalid response header name {name!r}")
+            if not isinstance(value, str) or _BAD_VALUE.search(value):
+                raise ValueError(f"invalid value for response header {name!r}: {value!r}")
+            checked.append([name, value])
+        self.status = int(code)
+        self.headers = checked
+        return self.write
+
+    def _start(self) -> bytes:
+        self.sent = True
+        return wire.json_frame(wire.START, self.stream, {
+            "status": self.status, "headers": self.headers,
+            "session": self.session.take_changes() if self.session is not None else None})
+
+    def write(self, data: bytes) -> None:
+        """Stream one chunk now (also the legacy ``write`` callable of start_response)."""
+        if not self.status:
+            raise AssertionError("write() before start_response()")
+        if not data:
+            return
+        out = b"" if self.sent else self._start()
+        if not self.head_only:
+            self._wait_for_room()
+            self.unacked += len(data)
+            out += b"".join(wire.body_frames(self.stream, bytes(data), last=False))
+        self.channel.send(out)
+
+    def _wait_for_room(self) -> None:
+        """Between chunks: stop on a disconnect, wait while the client is a window behind."""
+        channel = self.channel
+        while True:
+            frame = channel.poll() if self.unacked <= wire.WINDOW else channel.read()
+            if frame is None:
+                return
+            kind, stream, payload = frame
+            if stream != self.stream:
+                continue
+            if kind == wire.DISCONNECT:
+                raise Disconnected("the client disconnected")
+            if kind == wire.CREDIT:
+                self.unacked = max(0, self.unacked - int(wire.loads(payload)))
+
+    def whole(self, chunks: list[bytes]) -> bytes:
+        """START, the whole body and END in one write, with Content-Length when it is missing."""
+        body = b"".join(chunks)
+        if (not any(k.lower() == "content-length" for k, _ in self.headers)
+                and self.status >= 200 and self.status not in _NO_BODY_STATUS):
+            self.headers.append(["Content-Length", str(len(body))])
+        out = [self._start()]
+        if not self.head_only:
+            out.extend(wire.body_frames(self.stream, body, last=True))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """What ends a response: the start if nothing was sent, then the last (empty) chunk."""
+        out = b"" if self.sent else self._start()
+        return out + wire.frame(wire.BODY_LAST, self.stream)
+
+    def error(self) -> bytes:
+        self.status, self.headers = 500, [["Content-Type", "text/plain; charset=utf-8"],
+                                          ["Content-Length", str(len(_ERROR_BODY))]]
+        return self._start() + wire.frame(wire.BODY_LAST, self.stream, _ERROR_BODY)
+
+
+def _end(stream: int, session: WorkerSession | None, abort: bool = False) -> bytes:
+    payload: dict[str, Any] = {}
+    changes = changes_of(session)
+    if changes:
+        payload["session"] = changes
+    if abort:
+        payload["abort"] = True
+    return wire.json_frame(wire.END, stream, payload) if payload else wire.frame(wire.END, stream)
+
+
+class WsgiServer:
+    """The channel threads of one worker; ``busy`` counts requests being served."""
+
+    def __init__(self, config: WorkerConfig, app: Callable[..., Any],
+                 channels: list[Channel]) -> None:
+        self.config = config
+        self.app = app
+        self.channels = channels
+        self.threads: list[threading.Thread] = []
+        self.busy = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for i, channel in enumerate(self.channels):
+            t = threading.Thread(target=self._serve, args=(channel,), daemon=True,
+                                 name=f"deployer-wsgi-{i}")
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, channel: Channel) -> None:
+        try:
+            while True:
+                kind, stream, payload = channel.read()
+                if kind != wire.REQUEST:
+                    continue  # a late frame of a request already answered
+                with self._lock:
+                    self.busy += 1
+                try:
+                    self._handle(channel, stream, wire.loads(payload))
+                finally:
+                    with self._lock:
+                        self.busy -= 1
+        except (Closed, OSError, wire.ProtocolError):
+            pass  # the front closed this channel: the worker is being stopped
+        except BaseException:
+            fatal("serving a WSGI request")
+
+    def _handle(self, channel: Channel, stream: int, head: dict[str, Any]) -> None:
+        config = self.config
+        session = (WorkerSession(head["ss"], config.max_inactive, config.worker_name)
+                   if "ss" in head else None)
+        token = CURRENT.set(session)
+        response = _Response(channel, stream, session, head["m"] == "HEAD")
+        body = RequestBody(channel, stream, head.get("b", 0))
+        environ = wsgi_environ(head, config, session, body, len(self.channels))
+        out = b""
+        abort = False
+        try:
+            result = self.app(environ, response.start_response)
+            try:
+                if type(result) is list or type(result) is tuple:
+                    if not response.status:
+                        raise AssertionError("WSGI app returned without calling start_response")
+                    if response.sent:  # it used write(): the rest goes out as chunks
+                        for chunk in result:
+                            response.write(chunk)
+                        out = response.finish()
+                    else:
+                        out = response.whole(result)
+                else:
+                    for chunk in result:
+                        response.write(chunk)
+                    if not response.status:
+                        raise AssertionError("WSGI app returned without calling start_response")
+                    out = response.finish()
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Disconnected:
+            out, abort = b"", True
+        except Exception:
+            log(f"{config.name}: {head['m']} {head['p']}: the WSGI app failed\n"
+                + traceback.format_exc().rstrip())
+            if response.sent:
+                out, abort = b"", True
+            else:
+                out = response.error()
+        finally:
+            CURRENT.reset(token)
+        channel.send(out + _end(stream, session, abort))
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self.busy == 0
+
