@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--poll", action="store_true", help="poll only (network file systems)")
     run.add_argument("--drain-timeout", type=float, default=10.0,
                      help="seconds an old version may finish its requests in flight")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="worker processes per Python webapp whose descriptor does not set "
+                          "workers (default 1)")
+    run.add_argument("--threads", type=int, default=4, metavar="N",
+                     help="requests at once per WSGI worker where threads is not set (default 4)")
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")

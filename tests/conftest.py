@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,41 @@ def corpus() -> list[Path]:
     if not files:
         pytest.skip("../shared/jetty-corpus is not beside the repository")
     return files
+
+
+def child_processes() -> set[tuple[int, str]]:
+    """(pid, command) of this process's live children, from /proc."""
+    me = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[1]) == me and fields[0] != "Z":
+            found.add((int(entry), cmd))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes() -> Iterator[None]:
+    """Worker processes are reaped by whoever started them: a test that leaves one running (a
+    webapp's worker, a deployer) fails, naming it."""
+    before = child_processes()
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        leaked = child_processes() - before
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not leaked, f"processes left running: {sorted(leaked)}"
 
 
 @pytest.fixture(autouse=True)

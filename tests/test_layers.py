@@ -1,8 +1,10 @@
-"""The layer rules of DESIGN.md, checked on the source: nothing imports upward."""
+"""The layer rules of DESIGN.md, checked on the source: nothing imports upward, and the worker
+side, which runs in the webapp's own interpreter, imports only the standard library and itself."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ FORBIDDEN = {
     "sessions": ("deployer.web", "deployer.descriptor", "deployer.deploy", "lxml", "uvicorn"),
     "web": ("deployer.descriptor", "deployer.deploy", "lxml", "watchdog"),
 }
+# the framework adapters import their framework, which the app's environment has
+ADAPTERS = {"flask.py": "flask", "django.py": "django"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -37,4 +41,21 @@ def test_layer_does_not_import_upward(layer: str) -> None:
         for name in imported_modules(f)
         if name.startswith(FORBIDDEN[layer])
     ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_worker_imports_only_the_standard_library_and_itself() -> None:
+    files = sorted((PKG / "worker").glob("*.py"))
+    assert files, "deployer/worker has no modules"
+    bad = []
+    for f in files:
+        for name in imported_modules(f):
+            top = name.partition(".")[0]
+            if name == "deployer.worker" or name.startswith("deployer.worker."):
+                continue
+            if top in sys.stdlib_module_names or top == "__future__":
+                continue
+            if ADAPTERS.get(f.name) == top:
+                continue
+            bad.append(f"{f.relative_to(PKG)} imports {name}")
     assert not bad, "\n".join(bad)

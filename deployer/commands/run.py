@@ -1,4 +1,4 @@
-"""`deployer run [DIR]`: one process, one event loop: the server, the router and the provider.
+"""`deployer run [DIR]`: the front: the server, the router, the provider, and the workers.
 
 The initial descriptors are deployed before the port opens, so the first request never sees a
 half-deployed server. SIGTERM/SIGINT stop gracefully: the listener closes, requests in flight
@@ -39,6 +39,10 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError("--scan-interval must be >= 0")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
+    if not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers must be 1..256, got {args.workers}")
+    if not 1 <= args.threads <= 1024:
+        raise UsageError(f"--threads must be 1..1024, got {args.threads}")
     _configure_logging(args.log_level)
     try:
         import uvloop
@@ -49,6 +53,7 @@ def execute(args: argparse.Namespace) -> int:
 
 async def serve(args: argparse.Namespace) -> int:
     """Deploy, listen, wait for a signal, shut down in order."""
+    from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
     from deployer.deploy.provider import Provider
     from deployer.web.router import Router
@@ -62,6 +67,7 @@ async def serve(args: argparse.Namespace) -> int:
         system_properties=dict(args.system_properties),
         drain_timeout=args.drain_timeout,
         worker_name=args.worker_name,
+        worker_defaults=WorkerDefaults(args.workers, args.threads),
     )
     provider = Provider(
         Path(args.directory), manager.apply, dependencies=manager.dependencies,

@@ -1,14 +1,18 @@
-"""From specs to running objects: ContextSpec -> WebContext, SessionManagerSpec -> SessionConfig.
+"""From specs to running objects: ContextSpec -> WebContext (with its WorkerSpec or static files),
+SessionManagerSpec -> SessionConfig.
 
-Relative ``war``, ``resourceBase`` and ``storeDirectory`` values resolve against the directory of
-the descriptor that wrote them, not the process's working directory (Jetty resolves a relative
-storeDirectory against the JVM's cwd, JETTY.md §3.2): a contexts/ directory then means the same
-thing whoever starts the server from wherever.
+Relative ``war``, ``resourceBase``, ``storeDirectory`` and ``virtualenv`` values resolve against the
+directory of the descriptor that wrote them, not the process's working directory (Jetty resolves a
+relative storeDirectory against the JVM's cwd, JETTY.md §3.2): a contexts/ directory then means the
+same thing whoever starts the server from wherever.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +25,10 @@ from deployer.sessions.manager import (
     SessionManager,
     SessionScheduler,
 )
-from deployer.web.apps import LoadedApp, load_app
-from deployer.web.context import ContextInfo, WebContext
+from deployer.web.apps import find_app
+from deployer.web.context import ContextInfo, Redirect, WebContext
+from deployer.web.process import WorkerSpec
+from deployer.web.static import StaticFiles
 from deployer.web.tracking import SessionTracking
 
 INIT_COOKIE = "org.eclipse.jetty.servlet.SessionCookie"
@@ -53,12 +59,22 @@ def _where(spec: Any, *names: str) -> Location | None:
 
 
 @dataclass(frozen=True)
+class WorkerDefaults:
+    """What `deployer run` sets for every context that does not say: workers and threads."""
+
+    workers: int = 1
+    threads: int = 4
+
+
+@dataclass(frozen=True)
 class Resolved:
     """A context spec's paths made absolute; what conflicts are checked against."""
 
     base: Path | None
     store: Path | None
     manager: SessionManagerSpec | None
+    virtualenv: Path | None = None
+    python_path: tuple[Path, ...] = ()
 
 
 def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
@@ -86,7 +102,16 @@ def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
     store = None
     if manager is not None and manager.store_directory:
         store = resolve_path(manager.store_directory, base_dir)
-    return Resolved(base, store, manager)
+    venv = None
+    if spec.virtualenv:
+        venv = resolve_path(spec.virtualenv, base_dir)
+        if not os.access(venv / "bin" / "python", os.X_OK):
+            where = _where(spec, "virtualenv") or Location.of(descriptor)
+            raise DescriptorErrors([DescriptorError(
+                where, f"virtualenv {venv} has no bin/python (resolved against {base_dir}; "
+                       f"make one with: python3 -m venv {venv})")])
+    paths = tuple(resolve_path(p, base_dir) for p in spec.python_path)
+    return Resolved(base, store, manager, venv, paths)
 
 
 def session_manager_spec(spec: ContextSpec) -> SessionManagerSpec | None:
@@ -147,40 +172,78 @@ def session_tracking(spec: ContextSpec, manager: SessionManagerSpec) -> SessionT
     )
 
 
-def preload(spec: ContextSpec, resolved: Resolved, name: str) -> LoadedApp | AppLoadError | None:
-    """Import the webapp now, so a broken app is known before any session is handed over."""
-    if resolved.base is None:
-        return None
+def worker_environment(spec: ContextSpec, venv: Path | None,
+                       environ: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment: deployer's, as a virtualenv's ``activate`` would change it,
+    then the descriptor's own variables."""
+    env = dict(environ)
+    env.pop("PYTHONHOME", None)
+    env["PYTHONUNBUFFERED"] = "1"  # the app's prints reach the log as they happen
+    if venv is not None:
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", os.defpath)])
+    env.update(spec.environment)
+    return env
+
+
+def _jsonable(value: Any) -> Any:
+    """A context attribute as a worker can receive it (anything else becomes its text)."""
     try:
-        return load_app(resolved.base, spec.application, name,
-                        welcome_files=list(spec.welcome_files))
-    except AppLoadError as exc:
-        return exc
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+def webapp(spec: ContextSpec, resolved: Resolved, name: str, *, defaults: WorkerDefaults,
+           environ: Mapping[str, str], worker_name: str | None,
+           max_inactive: int) -> WorkerSpec | StaticFiles | None:
+    """What serves the context: workers for Python code, files for a static site."""
+    base = resolved.base
+    if base is None:
+        return None
+    found = find_app(base, spec.application)
+    if not found.is_python:
+        return StaticFiles(base, list(spec.welcome_files))
+    python = str(resolved.virtualenv / "bin" / "python") if resolved.virtualenv else sys.executable
+    return WorkerSpec(
+        name=name, base=base, entry=found.entry or "", kind=found.kind, python=python,
+        env=worker_environment(spec, resolved.virtualenv, environ),
+        paths=tuple(str(p) for p in resolved.python_path),
+        workers=spec.workers or defaults.workers, threads=spec.threads or defaults.threads,
+        start_timeout=float(spec.start_timeout), max_requests=spec.max_requests,
+        request_timeout=float(spec.request_timeout),
+        context={"context_path": spec.context_path, "init_params": dict(spec.init_params),
+                 "attributes": {k: _jsonable(v) for k, v in spec.attributes.items()},
+                 "display_name": spec.display_name},
+        worker_name=worker_name, max_inactive=max_inactive,
+    )
 
 
 def build_context(
     spec: ContextSpec,
     resolved: Resolved,
-    loaded: LoadedApp | AppLoadError | None,
     id_manager: SessionIdManager,
     name: str,
     scheduler: SessionScheduler | None = None,
+    *,
+    defaults: WorkerDefaults | None = None,
+    environ: Mapping[str, str] | None = None,
+    on_failed: Callable[[WebContext, AppLoadError], None] | None = None,
 ) -> tuple[WebContext, SessionManager | None]:
     """The WebContext for one spec (not started) and its session manager, so the caller can hand
-    sessions over before start. A failed load makes a context that answers 503. ``scheduler`` is
-    the server's one SessionScheduler (else each manager runs its own thread)."""
-
-    def factory() -> LoadedApp:
-        if isinstance(loaded, AppLoadError):
-            raise loaded
-        assert loaded is not None
-        return loaded
-
+    sessions over before start. ``scheduler`` is the server's one SessionScheduler (else each
+    manager runs its own thread). A malformed application raises AppLoadError."""
     sessions = tracking = None
+    config = None
     if resolved.manager is not None:
-        sessions = SessionManager(session_config(resolved.manager, resolved.store), id_manager,
-                                  name, scheduler)
+        config = session_config(resolved.manager, resolved.store)
+        sessions = SessionManager(config, id_manager, name, scheduler)
         tracking = session_tracking(spec, resolved.manager)
+    app = webapp(spec, resolved, name, defaults=defaults or WorkerDefaults(),
+                 environ=os.environ if environ is None else environ,
+                 worker_name=id_manager.worker_name,
+                 max_inactive=config.max_inactive_interval if config else DEFAULT_MAX_INACTIVE)
     info = ContextInfo(
         context_path=spec.context_path,
         init_params=dict(spec.init_params),
@@ -188,23 +251,14 @@ def build_context(
         display_name=spec.display_name,
         welcome_files=tuple(spec.welcome_files),
     )
-    context = WebContext(
-        info,
-        list(spec.virtual_hosts),
-        factory if loaded is not None else None,
-        sessions,
-        tracking,
-        redirect=_redirect(spec),
-        name=name,
-    )
+    context = WebContext(info, list(spec.virtual_hosts), app, sessions, tracking,
+                         redirect=_redirect(spec), name=name, on_failed=on_failed)
     return context, sessions
 
 
-def _redirect(spec: ContextSpec) -> Any:
+def _redirect(spec: ContextSpec) -> Redirect | None:
     if spec.kind != "moved":
         return None
-    from deployer.web.context import Redirect  # only MovedContextHandler needs it
-
     return Redirect(
         new_context_path=spec.new_context_path or "/",
         permanent=spec.permanent,

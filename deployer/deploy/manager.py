@@ -1,11 +1,12 @@
 """Deploy, redeploy, undeploy: build the new version, then swap the route, then stop the old one.
 
 Jetty undeploys first and then parses the new descriptor (JETTY.md §2.5), so every redeploy leaves a
-gap of 404s and a broken edit takes the site down. Here the new version is parsed, validated, built
-and started on a worker thread while the old one serves; the route table is swapped in one
-assignment; the old version then drains (bounded) and stops. If anything fails, the old version
-keeps serving and the error stays in the App's status. Running sessions move to the new version
-with SessionManager.take_over, so a redeploy is invisible to users.
+gap of 404s and a broken edit takes the site down. Here the new version is parsed, validated and
+built on a thread, its worker processes started (every one READY: the app imported, its lifespan
+started) while the old one serves; only then do the sessions move to it (SessionManager.take_over),
+the route table is swapped in one assignment, and the old version drains (bounded) and stops its
+workers. If anything fails, the old version keeps serving and the error stays in the App's status.
+A context whose workers then keep dying is marked FAILED here too (it answers 503).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.deploy.app import App, AppState, Claims
-from deployer.deploy.build import build_context, preload, resolve
+from deployer.deploy.build import WorkerDefaults, build_context, resolve
 from deployer.deploy.provider import Change
 from deployer.descriptor.loader import load_descriptor
 from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerSpec
@@ -108,12 +109,14 @@ class DeploymentManager:
         drain_timeout: float = 10.0,
         id_manager: SessionIdManager | None = None,
         worker_name: str | None = None,
+        worker_defaults: WorkerDefaults | None = None,
     ) -> None:
         self.router = router
         self.properties = dict(properties or {})
         self.system_properties = dict(system_properties or {})
         self.environ = dict(os.environ if environ is None else environ)
         self.drain_timeout = drain_timeout
+        self.worker_defaults = worker_defaults or WorkerDefaults()
         # the one "Server" id every descriptor sees; its id manager is server-wide, as in Jetty
         shared = SessionIdManagerSpec(worker_name=worker_name)
         self.server_spec = ServerSpec(session_id_manager=shared)
@@ -148,21 +151,37 @@ class DeploymentManager:
                      and p not in touched]
             if built or retry:
                 self.scheduler.start()  # idempotent
-                results = await asyncio.to_thread(self._prepare_all, built + retry)
-                results = [await self._lifespan(r) for r in results]
-                self._install(results)
+                prepared = await asyncio.to_thread(self._prepare_all, built + retry)
+                results = await asyncio.gather(*(self._start(r) for r in prepared))
+                self._install(list(results))
 
-    async def _lifespan(self, result: _Built | _Failed) -> _Built | _Failed:
-        """An ASGI app's lifespan startup runs on the loop, before the new version is routed."""
+    async def _start(self, result: _Built | _Failed) -> _Built | _Failed:
+        """Workers first (every one READY), then the sessions taken over and started. A new
+        version that cannot start leaves the old one serving; a first one is routed FAILED."""
         if isinstance(result, _Failed):
             return result
-        await result.context.ensure_started()
+        context = result.context
         old = self.apps.get(result.path)
-        if result.context.state is State.FAILED and old is not None and old.context is not None:
-            await self._stop(result.context)
-            return _Failed(result.path, _describe(result.context.error), result.started,
-                           took=result.took)
+        serving = old is not None and old.context is not None
+        started = time.perf_counter()
+        try:
+            await context.start_workers()
+            await asyncio.to_thread(self._start_sessions, result, old)
+        except Exception as exc:
+            if serving or not isinstance(exc, AppLoadError):
+                await self._stop(context)
+                return _Failed(result.path, _describe(exc), result.started,
+                               took=result.took + time.perf_counter() - started)
+        result.took += time.perf_counter() - started
         return result
+
+    @staticmethod
+    def _start_sessions(result: _Built, old: App | None) -> None:
+        sessions = result.sessions
+        if (old is not None and old.context is not None and sessions is not None
+                and old.sessions is not None and old.context.state is State.STARTED):
+            sessions.take_over(old.sessions)
+        result.context.start()
 
     async def _undeploy(self, paths: list[Path]) -> None:
         started = time.perf_counter()
@@ -206,10 +225,8 @@ class DeploymentManager:
     def _prepare(
         self, path: Path, routes: dict[tuple[str, str], Path], stores: dict[Path, Path]
     ) -> _Built | _Failed:
-        """Runs on a worker thread: parse, validate, resolve, check conflicts, build, start."""
+        """Runs on a thread: parse, validate, resolve, check conflicts, build (nothing started)."""
         started = time.perf_counter()
-        old = self.apps.get(path)
-        serving = old is not None and old.context is not None
         context = None
         try:
             descriptor = load_descriptor(
@@ -220,21 +237,12 @@ class DeploymentManager:
             resolved = resolve(spec, path)
             claims = _claims(spec, resolved.store)
             _check_conflicts(path, claims, routes, stores)
-            loaded = preload(spec, resolved, path.stem)
-            if isinstance(loaded, AppLoadError) and serving:
-                raise loaded
-            context, sessions = build_context(spec, resolved, loaded, self.id_manager, path.stem,
-                                              self.scheduler)
+            context, sessions = build_context(
+                spec, resolved, self.id_manager, path.stem, self.scheduler,
+                defaults=self.worker_defaults, environ=self.environ,
+                on_failed=self._context_failed)
             if sessions is not None and sessions.store is not None:
                 sessions.store.ensure_directory()  # fail here, before any hand-over
-            if (serving and old is not None and sessions is not None
-                    and old.sessions is not None and old.context.state is State.STARTED):
-                sessions.take_over(old.sessions)
-            try:
-                context.start()
-            except Exception:
-                if serving:
-                    raise
             deps = (resolved.base,) if resolved.base is not None else ()
             return _Built(path, context, sessions, spec, claims, deps, started)
         except ConflictError as exc:
@@ -284,6 +292,14 @@ class DeploymentManager:
             task = asyncio.get_running_loop().create_task(self._retire(old))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
+
+    def _context_failed(self, context: Any, error: AppLoadError) -> None:
+        """A serving context's workers keep dying: its App is FAILED until its files change."""
+        for app in self.apps.values():
+            if app.context is context:
+                app.state = AppState.FAILED
+                app.error = _describe(error)
+                self.counts["failure"] += 1
 
     def _fail(self, app: App, result: _Failed) -> None:
         app.error = result.error

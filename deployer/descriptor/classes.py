@@ -6,6 +6,7 @@ also takes the manager's settings directly, as 9.4's SessionHandler does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ class CookieConfigSpec(Spec):
     manager: SessionManagerSpec = field(default_factory=SessionManagerSpec)
 
 
+_APPLICATION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
+
 def _context_path(value: str | None) -> str:
     """ContextHandler.setContextPath: "/x/*" and "/x/" lose the suffix; a path starts with "/"."""
     if value is None:
@@ -53,6 +56,48 @@ def _worker_name(value: str | None) -> str | None:
     if value is not None and "." in value:
         raise ValueError(f"a worker name must not contain '.', got {value!r}")
     return value
+
+
+def _bounded(low: int, high: int, unit: str = "") -> Any:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}{unit}, got {value}")
+        return value
+
+    return check
+
+
+def _application(value: str | None) -> str | None:
+    if value is not None and not _APPLICATION.fullmatch(value.strip()):
+        raise ValueError(f"must be 'package.module:attr' (or 'package.module:factory()'), "
+                         f"got {value!r}")
+    return value.strip() if value is not None else None
+
+
+def _environment(value: dict[str, str]) -> dict[str, str]:
+    for name, val in value.items():
+        if not name or "=" in name or "\0" in name or "\0" in val:
+            raise ValueError(f"{name!r} is not a usable environment variable (no '=', no NUL)")
+    return value
+
+
+def _set_environment(ctx: ContextSpec, name: str, value: str) -> None:
+    ctx.environment.update(_environment({name: value}))
+
+
+# deployer's own settings of a Python webapp's worker processes (README "Workers")
+WORKER_PROPS: dict[str, Prop] = {
+    "Workers": Prop("workers", "int", convert=_bounded(1, 256)),
+    "Threads": Prop("threads", "int", convert=_bounded(1, 1024)),
+    "Virtualenv": Prop("virtualenv", "path"),
+    "Environment": Prop("environment", "map", convert=_environment),
+    "PythonPath": Prop("python_path", "strings"),
+    "MaxRequests": Prop("max_requests", "int", convert=_bounded(0, 1 << 31)),
+    "StartTimeout": Prop("start_timeout", "int", convert=_bounded(1, 86400, " seconds")),
+    "RequestTimeout": Prop("request_timeout", "int", convert=_bounded(0, 86400, " seconds")),
+    "ReloadIncludes": Prop("reload_includes", "strings"),
+    "ReloadExcludes": Prop("reload_excludes", "strings"),
+}
 
 
 def _path_parameter(value: str | None) -> str | None:
@@ -146,8 +191,9 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
             "BaseResourceAsString": Prop("resource_base", "path"),
             "InitParams": Prop("init_params", "map"),
             "WelcomeFiles": Prop("welcome_files", "strings"),
-            "Application": Prop("application", "string"),
+            "Application": Prop("application", "string", convert=_application),
         })
+        props.update(WORKER_PROPS)
         methods.update({
             "setInitParameter": [Method(_m(("name", "string"), ("value", "string")),
                                         lambda c, k, v: c.init_params.__setitem__(k, v))],
@@ -158,6 +204,8 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
             "getAttribute": [Method(_m(("name", "string")), lambda c, k: c.attributes.get(k))],
             "removeAttribute": [Method(_m(("name", "string")),
                                        lambda c, k: c.attributes.pop(k, None))],
+            "setEnvironmentVariable": [Method(_m(("name", "string"), ("value", "string")),
+                                              _set_environment)],
         })
         constructors.append(_m(("contextPath", "string")))
     if war:

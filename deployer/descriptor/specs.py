@@ -82,6 +82,17 @@ class ContextSpec(Spec):
     display_name: str | None = None
     directories_listed: bool = False
     session_handler: SessionHandlerSpec | None = None
+    # the worker processes of a Python webapp (deployer's own settings; None: `run`'s default)
+    workers: int | None = None
+    threads: int | None = None  # WSGI requests at once per worker
+    virtualenv: str | None = None  # run the app with that environment's interpreter
+    environment: dict[str, str] = field(default_factory=dict)  # added to the worker's
+    python_path: list[str] = field(default_factory=list)  # before site-packages
+    max_requests: int = 0  # recycle a worker after this many requests (0: never)
+    start_timeout: int = 60  # seconds for a worker to import the app and start
+    request_timeout: int = 0  # seconds before a request gets 504 and its worker goes (0: never)
+    reload_includes: list[str] = field(default_factory=list)  # more files that redeploy
+    reload_excludes: list[str] = field(default_factory=list)  # files that never do
     # MovedContextHandler
     new_context_path: str | None = None
     permanent: bool = False

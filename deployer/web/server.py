@@ -1,9 +1,11 @@
-"""The embedded HTTP server: uvicorn (httptools) inside the caller's event loop.
+"""The front's HTTP server: uvicorn (httptools) inside the caller's event loop.
 
-No worker processes (they would split the in-memory sessions) and no signal handlers: the caller
-owns SIGTERM/SIGINT/SIGHUP. We bind the socket ourselves so port 0 works and ``.port`` is the real
-one, and drive uvicorn's startup/shutdown directly instead of ``serve()``, which would capture
-signals. ``loop_factory()`` gives the loop to run it all in (uvloop when available).
+uvicorn's own worker processes are not used: the front is one process that keeps the socket, the
+routes and the sessions; webapps run in worker processes of their own (pool.py). No signal
+handlers: the caller owns SIGTERM/SIGINT/SIGHUP. We bind the socket ourselves so port 0 works and
+``.port`` is the real one, and drive uvicorn's startup/shutdown directly instead of ``serve()``,
+which would capture signals. ``loop_factory()`` gives the loop to run it all in (uvloop when
+available).
 """
 
 from __future__ import annotations
@@ -17,7 +19,21 @@ from typing import Any
 
 import uvicorn
 
+from deployer.web.exchange import ResponseAborted
+
 log = logging.getLogger("deployer.web")
+
+
+class _QuietAborts(logging.Filter):
+    """A response cut off on purpose (its worker died, or the app failed mid-answer) was
+    already logged with its context; uvicorn's "Exception in ASGI application" would repeat it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ResponseAborted)
+
+
+_quiet = _QuietAborts()
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -53,6 +69,9 @@ class Server:
             timeout_keep_alive=timeout_keep_alive, ws="auto", server_header=False,
             proxy_headers=False,
         )
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if _quiet not in uvicorn_log.filters:
+            uvicorn_log.addFilter(_quiet)
         self._server: uvicorn.Server | None = None
         self._sock: socket.socket | None = None
         self._ticker: asyncio.Task | None = None

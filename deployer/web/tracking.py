@@ -19,7 +19,6 @@ from typing import Any
 from deployer.sessions.manager import NEEDS_STORE, SessionManager
 from deployer.sessions.session import LazySession, Session
 
-IDS_KEY = "deployer.session_ids"  # requested ids, found on the loop, looked up in the worker
 _NO_IDS: tuple[str, ...] = ()
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -129,14 +128,6 @@ class SessionBinder:
         self._parsed[header] = ids
         return ids
 
-    def lookup(self, ids: Sequence[str]) -> Session | None:
-        """Blocking lookup (worker thread): the first requested id that names a live session."""
-        for sid in ids:
-            s = self.manager.get(sid)
-            if s is not None:
-                return s
-        return None
-
     async def alookup(self, ids: Sequence[str]) -> Session | None:
         """Event-loop lookup: ``try_get`` first, a thread only when the store must be read."""
         for sid in ids:
@@ -199,25 +190,3 @@ class SessionBinder:
 def _plausible(sid: str) -> bool:
     return 0 < len(sid) <= 256 and all(c.isalnum() or c in "-_." for c in sid)
 
-
-class WsgiSessionHook:
-    """The bridge's per-request hook: session lookup and completion in the worker thread."""
-
-    __slots__ = ("binder",)
-
-    def __init__(self, binder: SessionBinder) -> None:
-        self.binder = binder
-
-    def begin(self, environ: dict[str, Any], scope: dict[str, Any]) -> LazySession:
-        ids = scope.get(IDS_KEY) or ()
-        existing = self.binder.lookup(ids) if ids else None
-        lazy = LazySession(self.binder.manager, existing)
-        environ["deployer.session"] = lazy
-        return lazy
-
-    def headers(self, lazy: LazySession, environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        return self.binder.set_cookie(lazy, environ["wsgi.url_scheme"])
-
-    def end(self, lazy: LazySession) -> None:
-        if lazy.session is not None:
-            self.binder.manager.complete(lazy.session)

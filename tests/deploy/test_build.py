@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,8 @@ from deployer.deploy.build import (
     INIT_DOMAIN,
     INIT_MAX_AGE,
     INIT_PATH_PARAMETER,
+    WorkerDefaults,
     build_context,
-    preload,
     resolve,
     resolve_path,
     session_config,
@@ -20,6 +22,7 @@ from deployer.deploy.build import (
 )
 from deployer.descriptor.specs import ContextSpec, SessionHandlerSpec, SessionManagerSpec
 from deployer.errors import AppLoadError, DescriptorErrors, Location
+from deployer.lifecycle import State
 from deployer.sessions.manager import SessionIdManager
 
 
@@ -78,17 +81,53 @@ def test_bad_max_age_is_a_descriptor_error() -> None:
         session_tracking(spec, SessionManagerSpec())
 
 
-def test_a_broken_app_builds_a_context_that_fails_to_start(tmp_path: Path) -> None:
+def test_a_broken_app_builds_a_context_whose_workers_fail_to_start(tmp_path: Path) -> None:
     app = tmp_path / "app"
     app.mkdir()
     (app / "wsgi.py").write_text("raise RuntimeError('boom')\n")
     spec = ContextSpec(kind="webapp", war="app")
     resolved = resolve(spec, tmp_path / "a.xml")
-    loaded = preload(spec, resolved, "a")
-    assert isinstance(loaded, AppLoadError) and "boom" in loaded.traceback_text
-    context, sessions = build_context(spec, resolved, loaded, SessionIdManager(), "a")
-    assert sessions is not None
-    with pytest.raises(AppLoadError):
-        context.start()
-    assert context.error is not None
+    context, sessions = build_context(spec, resolved, SessionIdManager(), "a")
+    assert sessions is not None and context.spec is not None
+    with pytest.raises(AppLoadError) as info:
+        asyncio.run(context.astart())
+    assert "boom" in info.value.traceback_text and context.state is State.FAILED
     context.stop()
+
+
+def test_worker_settings_reach_the_worker_spec(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "asgi.py").write_text("")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    spec = ContextSpec(kind="webapp", war="app", workers=3, threads=7, virtualenv="venv",
+                       environment={"GREETING": "hi"}, python_path=["shared"], max_requests=50,
+                       start_timeout=9, request_timeout=4)
+    resolved = resolve(spec, tmp_path / "a.xml")
+    context, _ = build_context(spec, resolved, SessionIdManager("node1"), "a",
+                               defaults=WorkerDefaults(workers=2, threads=2),
+                               environ={"PATH": "/usr/bin", "PYTHONHOME": "/elsewhere"})
+    worker = context.spec
+    assert worker is not None
+    assert (worker.workers, worker.threads, worker.max_requests) == (3, 7, 50)
+    assert (worker.start_timeout, worker.request_timeout) == (9.0, 4.0)
+    assert worker.python == str(venv / "bin" / "python") and worker.kind == "asgi"
+    assert worker.env["GREETING"] == "hi" and worker.env["VIRTUAL_ENV"] == str(venv)
+    assert worker.env["PATH"] == f"{venv / 'bin'}:/usr/bin" and "PYTHONHOME" not in worker.env
+    assert worker.paths == (str(tmp_path / "shared"),) and worker.worker_name == "node1"
+    plain = ContextSpec(kind="webapp", war="app")
+    context, _ = build_context(plain, resolve(plain, tmp_path / "a.xml"), SessionIdManager(),
+                               "b", defaults=WorkerDefaults(workers=2, threads=5), environ={})
+    assert context.spec is not None and (context.spec.workers, context.spec.threads) == (2, 5)
+    assert context.spec.python == sys.executable
+
+
+def test_a_virtualenv_without_python_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    desc = tmp_path / "a.xml"
+    spec = ContextSpec(kind="webapp", war="app", virtualenv="nowhere")
+    spec.locations["virtualenv"] = Location(str(desc), 7, 3)
+    with pytest.raises(DescriptorErrors, match=r"a.xml:7:3: virtualenv .*nowhere has no "):
+        resolve(spec, desc)

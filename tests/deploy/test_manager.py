@@ -4,6 +4,7 @@ tests/integration drives the real server)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,17 @@ def app_dir(tmp_path: Path) -> Path:
     return app
 
 
-def run(manager: DeploymentManager, *changes: tuple[str, Path]) -> None:
+async def apply(manager: DeploymentManager, *changes: tuple[str, Path]) -> None:
+    await manager.apply([Change(kind, path) for kind, path in changes])
+
+
+def scenario(manager: DeploymentManager, body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body``, then stop the manager, in one event loop: the workers' loop."""
     async def main() -> None:
-        await manager.apply([Change(kind, path) for kind, path in changes])
+        try:
+            await body()
+        finally:
+            await manager.stop()
 
     asyncio.run(main())
 
@@ -58,14 +67,15 @@ def test_server_id_manager_is_shared_and_refs_work(tmp_path: Path, app_dir: Path
   </Get></Get>
 """)
     b = write(tmp_path / "b.xml", '<Set name="contextPath">/b</Set><Set name="war">app</Set>\n')
-    try:
-        run(manager, ("add", a), ("add", b))
+
+    async def body() -> None:
+        await apply(manager, ("add", a), ("add", b))
         assert [s["state"] for s in manager.status()] == ["deployed", "deployed"]
         ids = {manager.apps[p].sessions.id_manager for p in (a, b)}
         assert ids == {manager.id_manager}
         assert served(router, "/a/x") is manager.apps[a].context
-    finally:
-        asyncio.run(manager.stop())
+
+    scenario(manager, body)
     assert served(router, "/a/x") is None
 
 
@@ -74,19 +84,20 @@ def test_failed_redeploy_keeps_the_old_version_and_its_error(tmp_path: Path,
     router = Router()
     manager = DeploymentManager(router)
     a = write(tmp_path / "a.xml", '<Set name="contextPath">/a</Set><Set name="war">app</Set>\n')
-    try:
-        run(manager, ("add", a))
+
+    async def body() -> None:
+        await apply(manager, ("add", a))
         first = manager.apps[a].context
         write(tmp_path / "a.xml", '<Set name="contextPath">/a</Set><Set name="war">gone</Set>\n')
-        run(manager, ("change", a))
+        await apply(manager, ("change", a))
         app = manager.apps[a]
         assert app.state is AppState.FAILED and app.version == 1
         assert app.error is not None and f"{a}:4:" in app.error and "does not exist" in app.error
         assert served(router, "/a/") is first
-        run(manager, ("remove", a))
+        await apply(manager, ("remove", a))
         assert served(router, "/a/") is None and a not in manager.apps
-    finally:
-        asyncio.run(manager.stop())
+
+    scenario(manager, body)
 
 
 def test_conflicts_in_one_batch_refuse_the_later_file(tmp_path: Path, app_dir: Path) -> None:
@@ -94,17 +105,18 @@ def test_conflicts_in_one_batch_refuse_the_later_file(tmp_path: Path, app_dir: P
     manager = DeploymentManager(router)
     a = write(tmp_path / "a.xml", '<Set name="contextPath">/x</Set><Set name="war">app</Set>\n')
     b = write(tmp_path / "b.xml", '<Set name="contextPath">/x/</Set><Set name="war">app</Set>\n')
-    try:
-        run(manager, ("add", a), ("add", b))
+
+    async def body() -> None:
+        await apply(manager, ("add", a), ("add", b))
         refused = manager.apps[b]
         assert refused.state is AppState.REFUSED
         assert str(a) in refused.error and str(b) in refused.error
         assert served(router, "/x/") is manager.apps[a].context
-        run(manager, ("remove", a))  # the refused one gets its turn
+        await apply(manager, ("remove", a))  # the refused one gets its turn
         assert manager.apps[b].state is AppState.DEPLOYED
         assert served(router, "/x/") is manager.apps[b].context
-    finally:
-        asyncio.run(manager.stop())
+
+    scenario(manager, body)
 
 
 def test_a_thousand_descriptors_in_one_directory(tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
-"""A real server on 127.0.0.1:0 in a background event loop, driven from sync tests with httpx."""
+"""A real server on 127.0.0.1:0 in a background event loop, driven from sync tests with httpx.
+Python webapps run in real worker processes, as under `deployer run`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -12,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from deployer.web.apps import load_app
+from deployer.web.apps import find_app
 from deployer.web.context import ContextInfo, Redirect, WebContext
+from deployer.web.process import WorkerSpec
 from deployer.web.router import Route, Router
 from deployer.web.server import Server, loop_factory
+from deployer.web.static import StaticFiles
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -38,13 +43,20 @@ class Harness:
 
     def context(self, base: Path | None, context_path: str = "/", hosts: list[str] | None = None,
                 sessions: Any = None, tracking: Any = None, application: str | None = None,
-                redirect: Redirect | None = None, **kw: Any) -> WebContext:
-        """Build, start (on the loop, lifespan included) and route a context."""
-        factory = None
+                redirect: Redirect | None = None, workers: int = 1, threads: int = 2,
+                python: str = sys.executable, **kw: Any) -> WebContext:
+        """Build, start (workers READY, lifespan included) and route a context."""
+        app: WorkerSpec | StaticFiles | None = None
         if base is not None:
-            def factory():
-                return load_app(base, application, context_path, threads=4)
-        ctx = WebContext(ContextInfo(context_path, **kw), hosts or [], factory, sessions,
+            found = find_app(base, application)
+            if found.is_python:
+                app = worker_spec(base, found.entry or "", found.kind, context_path,
+                                  workers=workers, threads=threads, python=python,
+                                  worker_name=getattr(getattr(sessions, "id_manager", None),
+                                                      "worker_name", None))
+            else:
+                app = StaticFiles(base, kw.get("welcome_files", ("index.html", "index.htm")))
+        ctx = WebContext(ContextInfo(context_path, **kw), hosts or [], app, sessions,
                          tracking, redirect=redirect, name=context_path)
         with contextlib.suppress(Exception):  # a FAILED context is routed too: it answers 503
             self.run(ctx.astart())
@@ -65,6 +77,14 @@ class Harness:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+
+
+def worker_spec(base: Path, entry: str, kind: str | None, context_path: str = "/",
+                **kw: Any) -> WorkerSpec:
+    """A WorkerSpec as deploy/build.py makes one, for a context built without a descriptor."""
+    return WorkerSpec(name=context_path, base=base, entry=entry, kind=kind,
+                      python=kw.pop("python", sys.executable), env=dict(os.environ),
+                      context={"context_path": context_path}, **kw)
 
 
 @pytest.fixture

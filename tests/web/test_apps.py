@@ -1,8 +1,10 @@
-"""Loading webapps: detection, archives, isolation, reload and failures (over HTTP)."""
+"""Webapps in worker processes: what a war holds, how it is imported, and how loading fails.
+
+Every app here runs in a real worker process, as under `deployer run`.
+"""
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from deployer.errors import AppLoadError
 from deployer.lifecycle import State
-from deployer.web.apps import load_app
+from deployer.web.apps import AppEntry, find_app
 from tests.web.conftest import Harness
 
 ECHO = '''
@@ -33,6 +35,15 @@ def write(base: Path, files: dict[str, str]) -> Path:
     return base
 
 
+def test_what_a_war_holds(tmp_path: Path) -> None:
+    assert find_app(write(tmp_path / "w", {"wsgi.py": ""})) == AppEntry("wsgi:application", "wsgi")
+    assert find_app(write(tmp_path / "a", {"asgi.py": ""})) == AppEntry("asgi:application", "asgi")
+    assert find_app(write(tmp_path / "s", {"index.html": ""})) == AppEntry(None)
+    assert find_app(tmp_path / "s", "pkg.mod:make()").entry == "pkg.mod:make()"
+    with pytest.raises(AppLoadError, match="module:attr"):
+        find_app(tmp_path / "s", "nocolon")
+
+
 def test_two_webapps_with_the_same_module_names(harness: Harness, client: httpx.Client,
                                                 tmp_path: Path) -> None:
     one = write(tmp_path / "one", {"wsgi.py": ECHO, "models.py": "NAME = 'one'\n"})
@@ -41,45 +52,32 @@ def test_two_webapps_with_the_same_module_names(harness: Harness, client: httpx.
     harness.context(two, "/two")
     assert client.get("/one/x").text == "one /one|/x"
     assert client.get("/two/y/z").text == "two /two|/y/z"
-    assert "models" not in sys.modules or "one" not in repr(sys.modules.get("models"))
 
 
-def test_lazy_imports_at_request_time_stay_isolated(harness: Harness, client: httpx.Client,
-                                                    tmp_path: Path) -> None:
+def test_the_war_is_importable_every_way_python_allows(harness: Harness, client: httpx.Client,
+                                                       tmp_path: Path) -> None:
+    """Django's failure on the old in-process importer: importlib at request time."""
     app = '''
+    import importlib, os, pkgutil, sys
+
     def application(environ, start_response):
-        import helper
-        import pkg.more
-        from pkg.sub import VALUE
+        urls = importlib.import_module("site_pkg.urls")
+        found = sorted(m.name for m in pkgutil.iter_modules(["site_pkg"]))
+        body = "|".join([urls.ROUTE, ",".join(found), os.getcwd(), sys.path[0]])
         start_response("200 OK", [])
-        return [f"{helper.NAME}:{VALUE}{pkg.more.X}".encode()]
+        return [body.encode()]
     '''
-    for name in ("a", "b"):
-        write(tmp_path / name, {"wsgi.py": app, "helper.py": f"NAME = '{name}'\n",
-                                "pkg/__init__.py": "", "pkg/sub.py": f"VALUE = '{name}!'\n",
-                                "pkg/more.py": f"X = '{name}'\n"})
-        harness.context(tmp_path / name, f"/{name}")
-    for _ in range(2):
-        assert client.get("/a/").text == "a:a!a"
-        assert client.get("/b/").text == "b:b!b"
+    base = write(tmp_path / "proj", {"wsgi.py": app, "site_pkg/__init__.py": "",
+                                     "site_pkg/urls.py": "ROUTE = 'admin/'\n"})
+    harness.context(base, "/p")
+    route, modules, cwd, first = client.get("/p/").text.split("|")
+    assert route == "admin/" and modules == "urls"
+    assert cwd == str(base.resolve()) and first == str(base.resolve())
 
 
-def test_reload_runs_new_code_even_within_the_same_second(tmp_path: Path) -> None:
-    base = write(tmp_path / "app", {"wsgi.py": "application = lambda e, s: [b'AAAA']\n"})
-    first = load_app(base, None, "app")
-    (base / "wsgi.py").write_text("application = lambda e, s: [b'BBBB']\n")  # same size
-    second = load_app(base, None, "app")
-    try:
-        assert first.raw(None, None) == [b"AAAA"]
-        assert second.raw(None, None) == [b"BBBB"]
-        assert not (base / "__pycache__").exists()
-    finally:
-        first.unload()
-        second.unload()
-
-
-def test_explicit_application_and_asgi_detection(harness: Harness, client: httpx.Client,
-                                                 tmp_path: Path) -> None:
+def test_explicit_application_factory_and_asgi_detection(harness: Harness,
+                                                         client: httpx.Client,
+                                                         tmp_path: Path) -> None:
     base = write(tmp_path / "app", {
         "pkg/__init__.py": "",
         "pkg/web.py": '''
@@ -88,11 +86,40 @@ def test_explicit_application_and_asgi_detection(harness: Harness, client: httpx
                     await send({"type": "http.response.start", "status": 200, "headers": []})
                     await send({"type": "http.response.body", "body": scope["root_path"].encode()})
             holder = type("H", (), {"app": App()})
+
+            def create_app():
+                def wsgi(environ, start_response):
+                    start_response("200 OK", [])
+                    return [b"made"]
+                return wsgi
         ''',
     })
-    ctx = harness.context(base, "/x", application="pkg.web:holder.app")
-    assert ctx.loaded is not None and ctx.loaded.kind == "asgi"
+    asgi = harness.context(base, "/x", application="pkg.web:holder.app")
+    wsgi = harness.context(base, "/f", application="pkg.web:create_app()")
+    assert asgi.kind == "asgi" and wsgi.kind == "wsgi"
     assert client.get("/x/anything").text == "/x"
+    assert client.get("/f/").text == "made"
+
+
+def test_lib_comes_before_site_packages_and_is_importable(harness: Harness,
+                                                           client: httpx.Client,
+                                                           tmp_path: Path) -> None:
+    """lib/ is Jetty's WEB-INF/lib: a package there shadows the interpreter's own copy."""
+    app = '''
+    import sys, httpx, tinylib
+
+    def application(environ, start_response):
+        start_response("200 OK", [])
+        return [f"{httpx.__version__} {tinylib.WHO} {httpx.__file__}".encode()]
+    '''
+    base = write(tmp_path / "war", {
+        "wsgi.py": app, "lib/tinylib.py": "WHO = 'lib'\n",
+        "lib/httpx/__init__.py": "__version__ = 'from-lib'\n",
+    })
+    harness.context(base, "/w")
+    version, who, where = client.get("/w/").text.split(" ", 2)
+    assert (version, who) == ("from-lib", "lib")
+    assert where.startswith(str((base / "lib").resolve()))
 
 
 def test_archive_with_code_and_static_files(harness: Harness, client: httpx.Client,
@@ -119,27 +146,27 @@ def test_failed_import_answers_503_and_keeps_the_traceback(harness: Harness,
                                                            client: httpx.Client,
                                                            tmp_path: Path) -> None:
     base = write(tmp_path / "bad", {"wsgi.py": "import models\n", "models.py": "1/0\n"})
+    missing = write(tmp_path / "missing", {"wsgi.py": "x = 1\n"})
     ctx = harness.context(base, "/bad")
     assert ctx.state is State.FAILED
     assert isinstance(ctx.error, AppLoadError)
     assert "ZeroDivisionError" in ctx.error.traceback_text
     assert "models.py" in ctx.error.traceback_text
     assert client.get("/bad/").status_code == 503
+    nothing = harness.context(missing, "/m")
+    assert nothing.state is State.FAILED and "has no attribute 'application'" in str(nothing.error)
 
 
-def test_load_errors_are_app_load_errors(tmp_path: Path) -> None:
-    write(tmp_path / "w", {"wsgi.py": "x = 1\n"})
-    with pytest.raises(AppLoadError, match="application"):
-        load_app(tmp_path / "w", None, "w")
-    with pytest.raises(AppLoadError, match="neither"):
-        load_app(tmp_path / "missing", None, "m")
-    with pytest.raises(AppLoadError, match="module:attr"):
-        load_app(tmp_path / "w", "nocolon", "w")
+def test_an_exit_while_importing_is_a_load_failure(harness: Harness, tmp_path: Path) -> None:
+    base = write(tmp_path / "quits", {"wsgi.py": "import sys\nsys.exit(3)\n"})
+    ctx = harness.context(base, "/q")
+    assert ctx.state is State.FAILED and "SystemExit" in str(ctx.error)
 
 
 def test_asgi_lifespan_runs_and_failing_lifespan_fails_the_context(
         harness: Harness, client: httpx.Client, tmp_path: Path) -> None:
-    ok = write(tmp_path / "ok", {"asgi.py": '''
+    done = tmp_path / "shutdown.txt"
+    ok = write(tmp_path / "ok", {"asgi.py": f'''
         EVENTS = []
         async def application(scope, receive, send):
             if scope["type"] == "lifespan":
@@ -148,13 +175,14 @@ def test_asgi_lifespan_runs_and_failing_lifespan_fails_the_context(
                     EVENTS.append(msg["type"])
                     if msg["type"] == "lifespan.startup":
                         scope["state"]["db"] = "ready"
-                        await send({"type": "lifespan.startup.complete"})
+                        await send({{"type": "lifespan.startup.complete"}})
                     else:
-                        await send({"type": "lifespan.shutdown.complete"})
+                        open({str(done)!r}, "w").write(",".join(EVENTS))
+                        await send({{"type": "lifespan.shutdown.complete"}})
                         return
             body = (scope["state"]["db"] + " " + ",".join(EVENTS)).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": body})
+            await send({{"type": "http.response.start", "status": 200, "headers": []}})
+            await send({{"type": "http.response.body", "body": body}})
     '''})
     bad = write(tmp_path / "bad", {"asgi.py": '''
         async def application(scope, receive, send):
@@ -175,35 +203,54 @@ def test_asgi_lifespan_runs_and_failing_lifespan_fails_the_context(
     assert failed.state is State.FAILED and "no database" in failed.error.traceback_text
     assert client.get("/bad/").status_code == 503
     assert client.get("/plain/").status_code == 204
-    events = good.loaded.modules["asgi"].EVENTS
     harness.run(good.astop())
-    assert events == ["lifespan.startup", "lifespan.shutdown"]
+    assert done.read_text() == "lifespan.startup,lifespan.shutdown"
 
 
-def test_replaced_archive_is_read_afresh(tmp_path: Path) -> None:
-    pyz = tmp_path / "app.pyz"
-    apps = []
-    for text in ("AAAA", "BBBB"):
-        pyz.unlink(missing_ok=True)
-        with zipfile.ZipFile(pyz, "w") as zf:
-            zf.writestr("wsgi.py", "from models import T\napplication = lambda e, s: [T]\n")
-            zf.writestr("models.py", f"T = b'{text}'\n")
-        apps.append(load_app(pyz, None, "z"))
-    try:
-        assert [a.raw(None, None) for a in apps] == [[b"AAAA"], [b"BBBB"]]
-    finally:
-        for a in apps:
-            a.unload()
+def test_a_new_pool_runs_code_edited_within_the_same_second(harness: Harness,
+                                                            client: httpx.Client,
+                                                            tmp_path: Path) -> None:
+    """A .pyc records mtime in whole seconds and the size: the war's own code skips it."""
+    base = write(tmp_path / "app", {
+        "wsgi.py": "from models import T\napplication = lambda e, s: (s('200 OK', []), [T])[1]\n",
+        "models.py": "T = b'AAAA'\n",
+    })
+    harness.context(base, "/one")
+    assert client.get("/one/").text == "AAAA"
+    (base / "models.py").write_text("T = b'BBBB'\n")  # same size, same second
+    harness.context(base, "/two")
+    assert client.get("/two/").text == "BBBB"
+    assert not (base / "__pycache__").exists()
 
 
-def test_asset_directories_do_not_shadow_the_standard_library(tmp_path: Path) -> None:
+def test_asset_directories_do_not_shadow_the_standard_library(harness: Harness,
+                                                              client: httpx.Client,
+                                                              tmp_path: Path) -> None:
     base = write(tmp_path / "app", {
         "email/logo.txt": "not a package",
         "wsgi.py": "import email.utils\n"
-                   "application = lambda e, s: [email.utils.__name__.encode()]\n",
+                   "application = lambda e, s: (s('200 OK', []), "
+                   "[email.utils.__name__.encode()])[1]\n",
     })
-    app = load_app(base, None, "app")
-    try:
-        assert app.raw(None, None) == [b"email.utils"]
-    finally:
-        app.unload()
+    harness.context(base, "/e")
+    assert client.get("/e/").text == "email.utils"
+
+
+def test_the_worker_sees_only_its_own_deployer(harness: Harness, client: httpx.Client,
+                                               tmp_path: Path) -> None:
+    """deployer.worker is importable (the adapters live there); the front's packages are not."""
+    base = write(tmp_path / "app", {"wsgi.py": '''
+        import importlib
+
+        def application(environ, start_response):
+            import deployer.worker
+            try:
+                importlib.import_module("deployer.web")
+                front = "visible"
+            except ImportError:
+                front = "hidden"
+            start_response("200 OK", [])
+            return [f"{deployer.worker.current_session() is not None} {front}".encode()]
+    '''})
+    harness.context(base, "/d")
+    assert client.get("/d/").text == "False hidden"

@@ -12,13 +12,13 @@ import pytest
 from tests.web.conftest import Harness
 
 SLOW = '''
-import threading
-GATE = threading.Event()
-ENTERED = threading.Event()
+import os, time
 
 def application(environ, start_response):
-    ENTERED.set()
-    GATE.wait(10)
+    open("entered", "w").close()
+    deadline = time.monotonic() + 10
+    while not os.path.exists("gate") and time.monotonic() < deadline:
+        time.sleep(0.005)
     start_response("200 OK", [])
     return [b"finished"]
 '''
@@ -37,7 +37,6 @@ def test_graceful_stop_finishes_in_flight_requests(harness: Harness, tmp_path: P
     base.mkdir()
     (base / "wsgi.py").write_text(SLOW)
     ctx = harness.context(base, "/slow")
-    module = ctx.loaded.modules["wsgi"]
     assert harness.server.port and harness.server.port > 0
     result: dict[str, object] = {}
 
@@ -47,17 +46,17 @@ def test_graceful_stop_finishes_in_flight_requests(harness: Harness, tmp_path: P
     t = threading.Thread(target=request)
     t.start()
     try:
-        module.ENTERED.wait(5)
+        wait_for((base / "entered").exists)
         assert ctx.in_flight == 1
         assert harness.run(ctx.drain(0.05)) is False  # bounded
         stopping = threading.Thread(target=harness.run, args=(harness.server.stop(5.0),))
         stopping.start()
         wait_for(lambda: _refused(harness.url))  # no longer accepting
-        module.GATE.set()
+        (base / "gate").touch()
         stopping.join(10)
         t.join(10)
     finally:
-        module.GATE.set()
+        (base / "gate").touch()
         t.join(10)
     assert result["r"].text == "finished"
     assert harness.run(ctx.drain(1.0)) is True and ctx.in_flight == 0

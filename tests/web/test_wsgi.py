@@ -1,9 +1,12 @@
-"""The WSGI bridge over real HTTP: PEP 3333 environ, write(), close(), streaming, errors."""
+"""WSGI apps in worker processes, over real HTTP: PEP 3333 environ, write(), close(), streaming,
+disconnects, errors."""
 
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -117,8 +120,7 @@ def test_write_close_stream_and_errors(harness: Harness, client: httpx.Client,
 
 
 ENDLESS = '''
-import threading, time
-CLOSED = threading.Event()
+import time
 
 def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/event-stream")])
@@ -128,9 +130,18 @@ def application(environ, start_response):
                 time.sleep(0.01)
                 yield b"data: tick\\n\\n"
         finally:
-            CLOSED.set()
+            open("closed.txt", "w").close()
     return events()
 '''
+
+
+def wait_for(path: Path, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_endless_stream_stops_when_the_client_goes(harness: Harness, tmp_path: Path) -> None:
@@ -141,5 +152,78 @@ def test_endless_stream_stops_when_the_client_goes(harness: Harness, tmp_path: P
     with httpx.Client(base_url=harness.url, timeout=5) as c, c.stream("GET", "/sse/") as r:
         first = next(r.iter_bytes())
         assert first.startswith(b"data: tick")
-    assert ctx.loaded.modules["wsgi"].CLOSED.wait(5), "generator still running"
+    assert wait_for(base / "closed.txt"), "generator still running"
     assert harness.run(ctx.drain(5)) is True
+
+
+STEPWISE = '''
+import os, time
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    def chunks():
+        yield b"one;"
+        deadline = time.monotonic() + 10
+        while not os.path.exists("go") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        yield b"two" if os.path.exists("go") else b"late"
+    return chunks()
+'''
+
+
+def test_a_chunk_reaches_the_client_before_the_app_yields_the_next(harness: Harness,
+                                                                    tmp_path: Path) -> None:
+    """The app yields its second chunk only once the client has the first one."""
+    base = tmp_path / "steps"
+    base.mkdir()
+    (base / "wsgi.py").write_text(STEPWISE)
+    harness.context(base, "/steps")
+    with httpx.Client(base_url=harness.url, timeout=5) as c, c.stream("GET", "/steps/") as r:
+        chunks = r.iter_raw()
+        assert next(chunks) == b"one;"  # a ReadTimeout here: the first chunk was held back
+        (base / "go").touch()
+        assert b"".join(chunks) == b"two"
+
+
+LINES = '''
+def application(environ, start_response):
+    body = environ["wsgi.input"]
+    first = body.readline()
+    two = body.read(2)
+    rest = list(body)
+    start_response("200 OK", [])
+    return [repr((first, two, rest)).encode()]
+'''
+
+
+def test_input_readline_read_and_iteration_over_a_chunked_body(harness: Harness,
+                                                               client: httpx.Client,
+                                                               tmp_path: Path) -> None:
+    base = tmp_path / "lines"
+    base.mkdir()
+    (base / "wsgi.py").write_text(LINES)
+    harness.context(base, "/l")
+
+    def parts():  # no Content-Length: Transfer-Encoding chunked, several receive() calls
+        yield b"alpha\nbe"
+        yield b"ta\ngam"
+        yield b"ma"
+
+    r = client.post("/l/", content=parts())
+    assert r.text == repr((b"alpha\n", b"be", [b"ta\n", b"gamma"]))
+
+
+def test_head_and_expect_100_continue(harness: Harness, tmp_path: Path) -> None:
+    make(harness, tmp_path)
+    with httpx.Client(base_url=harness.url) as c:
+        r = c.head("/ctx/big")
+        assert r.status_code == 200 and r.content == b""
+    with socket.create_connection(("127.0.0.1", harness.server.port), timeout=5) as sock:
+        sock.sendall(b"POST /ctx/environ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")  # once the app reads
+        sock.sendall(b"abc")
+        reply = b""
+        while b'"context"' not in reply:
+            reply += sock.recv(65536)
+        assert b'"body": "abc"' in reply

@@ -1,0 +1,318 @@
+"""One request forwarded to a worker and its answer forwarded to the client, both streamed.
+
+The head goes out with the session's snapshot; the worker's frames come back in order: START
+(its session changes applied first, so a new session's cookie is in the headers), BODY chunks as
+they come (each handed to the client at once, its size credited back once the client took it),
+END (the last changes). The request body is read from the client only when the app asks (PULL),
+so ``Expect: 100-continue`` is answered only then; a body's first chunk goes unasked unless the
+client expects a 100. After the body, the client is watched for a disconnect only when the app
+waits for one or streams its answer. A worker that dies before its answer started gives 502;
+after, the client's connection is cut, as a proxy would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from deployer.sessions.session import LazySession
+from deployer.web.channel import GONE, Stream
+from deployer.web.pool import PoolUnavailable, WorkerPool
+from deployer.web.sessionwire import apply_changes, snapshot
+from deployer.worker import wire
+
+log = logging.getLogger("deployer.web")
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_TIMEOUT = -1  # pseudo-frame: requestTimeout passed
+_BAD_GATEWAY = b"502 Bad Gateway\n"
+_UNAVAILABLE = b"503 Service Unavailable\n"
+_TIMED_OUT = b"504 Gateway Timeout\n"
+
+
+class ResponseAborted(Exception):
+    """The answer broke off after it started: the server cuts the client's connection."""
+
+
+async def plain(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes, int]:
+    """The REQUEST payload and the body mode: 0 none, 1 first chunk unasked, 2 only on PULL."""
+    mode = 0
+    headers = []
+    for k, v in scope["headers"]:
+        if k == b"content-length":
+            if v.strip() not in (b"0", b""):
+                mode = mode or 1
+        elif k == b"transfer-encoding":
+            mode = mode or 1
+        elif k == b"expect" and v.lower() == b"100-continue":
+            mode = 2
+        headers.append((k.decode("latin-1"), v.decode("latin-1")))
+    if mode == 2 and not any(k in ("content-length", "transfer-encoding") for k, _ in headers):
+        mode = 0
+    head: dict[str, Any] = {
+        "t": scope["type"], "p": scope["path"], "q": scope.get("query_string", b"").decode(
+            "latin-1"), "r": scope.get("root_path", ""), "h": headers,
+        "c": scope.get("client"), "s": scope.get("server"), "sc": scope.get("scheme", "http"),
+        "v": scope.get("http_version", "1.1"), "b": mode,
+    }
+    if scope["type"] == "http":
+        head["m"] = scope["method"]
+    else:
+        head["sp"] = scope.get("subprotocols", [])
+        head["b"] = mode = 0
+    raw = scope.get("raw_path")
+    if raw:
+        head["rp"] = raw.decode("latin-1")
+    if lazy is not None:  # the context has sessions; null when the request has none yet
+        session = lazy.session
+        head["ss"] = snapshot(session) if session is not None else None
+    return _encode(head).encode(), mode
+
+
+class Exchange:
+    """Forwards one request; ``run`` returns when the worker has said END (or is gone)."""
+
+    __slots__ = ("pool", "scope", "receive", "send", "lazy", "where", "stream", "body_done",
+                 "watcher", "started", "complete", "disconnected")
+
+    def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
+                 lazy: LazySession | None, where: str) -> None:
+        self.pool = pool
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.lazy = lazy
+        self.where = where
+        self.stream: Stream | None = None
+        self.body_done = False
+        self.watcher: asyncio.Task[None] | None = None
+        self.started = self.complete = self.disconnected = False
+
+    async def run(self) -> None:
+        head, mode = encode_head(self.scope, self.lazy)
+        self.body_done = mode == 0
+        http = self.scope["type"] == "http"
+        pool = self.pool
+        try:
+            stream = pool.open(head) or await pool.open_wait(head)
+        except PoolUnavailable:
+            if http:
+                await plain(self.send, 503, _UNAVAILABLE)
+            else:
+                await self.send({"type": "websocket.close", "code": 1013})
+            return
+        self.stream = stream
+        timer = None
+        timeout = pool.spec.request_timeout
+        if timeout > 0:
+            timer = asyncio.get_running_loop().call_later(timeout, stream.push, _TIMEOUT, b"")
+        try:
+            if http:
+                if mode == 1:
+                    await self._forward_body()
+                await self._http(stream)
+            else:
+                await self._websocket(stream)
+        except wire.ProtocolError as exc:
+            stream.channel.fail(str(exc))  # the worker is killed; its other requests get 502
+            if self.started:
+                raise ResponseAborted(f"{self.where}: {exc}") from None
+            if http:
+                await plain(self.send, 502, _BAD_GATEWAY)
+            else:
+                await self.send({"type": "websocket.close", "code": 1011})
+        finally:
+            if timer is not None:
+                timer.cancel()
+            watcher = self.watcher
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+            stream.close()
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    async def _http(self, stream: Stream) -> None:
+        send = self.send
+        while True:
+            kind, payload = await stream.next()
+            if kind == wire.BODY_LAST or kind == wire.BODY:
+                more = kind == wire.BODY
+                if not self.started:
+                    raise wire.ProtocolError("a body before the response started")
+                await send({"type": "http.response.body", "body": payload, "more_body": more})
+                stream.taken_by_client(len(payload))
+                if more:
+                    self._watch()
+                else:
+                    self.complete = True
+            elif kind == wire.START:
+                await self._start(wire.loads(payload))
+            elif kind == wire.END:
+                self._end(payload)
+                return
+            elif kind == wire.PULL:
+                self._watch(pull=True)
+            elif kind in (GONE, _TIMEOUT):
+                await self._lost(kind == _TIMEOUT)
+                return
+            else:
+                raise wire.ProtocolError(f"frame kind {kind} in an HTTP response")
+
+    async def _start(self, start: Any) -> None:
+        if self.started or not isinstance(start, dict):
+            raise wire.ProtocolError("a second or malformed START")
+        status = start.get("status")
+        raw = start.get("headers")
+        if not isinstance(status, int) or not 100 <= status <= 599 or not isinstance(raw, list):
+            raise wire.ProtocolError(f"bad START status {status!r}")
+        try:
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw]
+        except (AttributeError, UnicodeEncodeError, ValueError, TypeError):
+            raise wire.ProtocolError("START headers are not latin-1 string pairs") from None
+        if self.lazy is not None:
+            apply_changes(self.lazy, start.get("session"), self.where)
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    def _end(self, payload: bytes) -> None:
+        end = wire.loads(payload) if payload else {}
+        if not isinstance(end, dict):
+            raise wire.ProtocolError("a malformed END")
+        if self.lazy is not None:
+            apply_changes(self.lazy, end.get("session"), self.where)
+        if self.scope["type"] == "http" and not self.complete and not self.disconnected:
+            if self.started:
+                raise ResponseAborted(f"{self.where}: the app's response broke off")
+            raise wire.ProtocolError("END before any response")
+
+    async def _lost(self, timed_out: bool) -> None:
+        stream = self.stream
+        assert stream is not None
+        if timed_out:
+            stream.send(wire.DISCONNECT)
+            self.pool.timed_out(stream)
+        if self.started:
+            raise ResponseAborted(f"{self.where}: the worker " + (
+                "passed requestTimeout" if timed_out else "died") + " during the response")
+        if timed_out:
+            log.error("%s: %s %s passed requestTimeout; answered 504", self.where,
+                      self.scope.get("method"), self.scope["path"])
+            await plain(self.send, 504, _TIMED_OUT)
+        else:
+            await plain(self.send, 502, _BAD_GATEWAY)
+
+    # -- the client's side: body and disconnect ------------------------------------------------
+    async def _forward_body(self) -> None:
+        """One receive() from the client, passed on: a body chunk, or the disconnect."""
+        message = await self.receive()
+        stream = self.stream
+        assert stream is not None
+        if message["type"] == "http.request":
+            more = message.get("more_body", False)
+            self.body_done = not more
+            stream.send(wire.BODY if more else wire.BODY_LAST, message.get("body", b""))
+        else:
+            self.body_done = self.disconnected = True
+            stream.send(wire.DISCONNECT)
+
+    def _watch(self, pull: bool = False) -> None:
+        """Answer a PULL (the next body chunk), or watch for a disconnect once the body is in:
+        a task, so the worker's frames keep flowing meanwhile."""
+        if self.watcher is not None and not self.watcher.done():
+            return
+        if not pull and not self.body_done:
+            return  # streaming while the body is unread: reading it here would lose it
+        self.watcher = asyncio.get_running_loop().create_task(self._watching())
+
+    async def _watching(self) -> None:
+        if not self.body_done:
+            await self._forward_body()
+            return
+        message = await self.receive()  # returns at the disconnect, or once the response is out
+        if message["type"] == "http.disconnect" and not self.complete:
+            self.disconnected = True
+            if self.stream is not None:
+                self.stream.send(wire.DISCONNECT)
+
+    # -- websockets ------------------------------------------------------------------------------
+    async def _websocket(self, stream: Stream) -> None:
+        receive, send = self.receive, self.send
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            stream.send(wire.WS_CLOSE, _encode({"code": 1006}).encode())
+            return
+        pump: asyncio.Task[None] | None = None
+        try:
+            while True:
+                kind, payload = await stream.next()
+                if kind == wire.WS_TEXT or kind == wire.WS_BYTES:
+                    if not self.started:
+                        raise wire.ProtocolError("a websocket message before the accept")
+                    if kind == wire.WS_TEXT:
+                        await send({"type": "websocket.send", "text": payload.decode("utf-8")})
+                    else:
+                        await send({"type": "websocket.send", "bytes": payload})
+                    stream.taken_by_client(len(payload))
+                elif kind == wire.WS_ACCEPT:
+                    accept = wire.loads(payload)
+                    if self.started or not isinstance(accept, dict):
+                        raise wire.ProtocolError("a second or malformed WS_ACCEPT")
+                    if self.lazy is not None:
+                        apply_changes(self.lazy, accept.get("session"), self.where)
+                    self.started = True
+                    await send({"type": "websocket.accept",
+                                "subprotocol": accept.get("subprotocol"),
+                                "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                            for k, v in accept.get("headers") or ()]})
+                    pump = asyncio.get_running_loop().create_task(self._pump(stream))
+                elif kind == wire.WS_CLOSE:
+                    close = wire.loads(payload) if payload else {}
+                    if not self.complete:
+                        self.complete = True
+                        await send({"type": "websocket.close",
+                                    "code": int(close.get("code", 1000)),
+                                    "reason": str(close.get("reason", ""))})
+                elif kind == wire.END:
+                    end = wire.loads(payload) if payload else {}
+                    if self.lazy is not None and isinstance(end, dict):
+                        apply_changes(self.lazy, end.get("session"), self.where)
+                    if not self.complete:
+                        self.complete = True
+                        await send({"type": "websocket.close", "code": 1000})
+                    return
+                elif kind in (GONE, _TIMEOUT):
+                    if not self.complete:
+                        self.complete = True
+                        await send({"type": "websocket.close", "code": 1011})
+                    return
+                else:
+                    raise wire.ProtocolError(f"frame kind {kind} in a websocket")
+        finally:
+            if pump is not None:
+                pump.cancel()
+
+    async def _pump(self, stream: Stream) -> None:
+        """Client messages to the app, until the client goes."""
+        receive = self.receive
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                if text is not None:
+                    stream.send(wire.WS_TEXT, text.encode("utf-8"))
+                else:
+                    stream.send(wire.WS_BYTES, message.get("bytes") or b"")
+            elif kind == "websocket.disconnect":
+                self.disconnected = True
+                stream.send(wire.WS_CLOSE, _encode({
+                    "code": message.get("code", 1005),
+                    "reason": message.get("reason") or ""}).encode())
+                return

@@ -1,0 +1,60 @@
+"""A request's session across the process boundary, front side: the snapshot sent with the
+request, and the changes the worker sends back applied to the session the front keeps.
+
+Changes are applied attribute by attribute, so two workers serving one session at once do not undo
+each other. A session the app created arrives with the id the worker drew from ``secrets``; it is
+adopted only if it is well formed and unused in every context, else the session gets a fresh id
+of the front's own (the app saw the other one for the length of one request).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from deployer.errors import SessionError
+from deployer.sessions.session import LazySession, Session
+from deployer.worker.wire import ProtocolError
+
+log = logging.getLogger("deployer.web")
+
+
+def snapshot(session: Session) -> dict[str, Any]:
+    """What the worker's WorkerSession is made from (short keys: one goes with every request)."""
+    return {"id": session.id, "nid": session.node_id, "c": session.created,
+            "a": session.accessed, "la": session.last_accessed,
+            "mi": session.max_inactive_interval, "new": session.is_new,
+            "at": session.attributes}
+
+
+def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:
+    """Apply one session delta (see deployer.worker.session.WorkerSession.take_changes)."""
+    if changes is None:
+        return
+    if not isinstance(changes, dict):
+        raise ProtocolError(f"a session delta must be an object, got {type(changes).__name__}")
+    if changes.get("inv"):
+        lazy.invalidate()
+    new = changes.get("new")
+    if new is not None:
+        try:
+            lazy.adopt(str(new))
+        except SessionError as exc:
+            log.warning("%s: %s; the session gets a new id", where, exc)
+            lazy.adopt(None)
+    session = lazy.session
+    if session is None or not session.is_valid:
+        return
+    values = changes.get("set") or {}
+    removed = changes.get("del") or []
+    if not isinstance(values, dict) or not isinstance(removed, list):
+        raise ProtocolError("a session delta's set must be an object and its del a list")
+    for name, value in values.items():
+        try:
+            session[name] = value
+        except SessionError as exc:
+            log.error("%s: session attribute %r not kept: %s", where, name, exc)
+    for name in removed:
+        session.pop(name, None)
+    if "mi" in changes:
+        session.max_inactive_interval = int(changes["mi"])
