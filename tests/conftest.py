@@ -14,6 +14,21 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "jetty-corpus"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run the tests marked slow (real frameworks in a virtualenv of "
+                          "their own, hundreds of redeploys); CI runs them")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def corpus_files() -> list[Path]:
     """Every XML file of the shared Jetty corpus, or [] when the folder is absent."""
     if not CORPUS.is_dir():
