@@ -236,6 +236,8 @@ class Exchange:
             await self._forward_body()
             return
         message = await self.receive()  # returns at the disconnect, or once the response is out
+        while message["type"] == "http.request":  # a body nobody asked for (an empty one)
+            message = await self.receive()
         if message["type"] == "http.disconnect" and not self.complete:
             self.disconnected = True
             if self.stream is not None:

@@ -113,7 +113,7 @@ class WorkerPool:
     # -- requests --------------------------------------------------------------------------------
     @property
     def in_flight(self) -> int:
-        return sum(c.in_flight for p in (*self.workers, *self._retiring) for c in p.channels)
+        return sum(c.in_flight for p in {*self.workers, *self._retiring} for c in p.channels)
 
     def _pick(self) -> Channel | None:
         channels = self._channels
@@ -179,11 +179,8 @@ class WorkerPool:
         if proc is not None:
             proc.requests += 1
             limit = self.spec.max_requests
-            if limit and proc in self.workers and proc.requests >= self._limit(proc):
+            if limit and proc.requests >= self._limit(proc):
                 self._retire(proc, f"served {proc.requests} requests (maxRequests)")
-            elif proc in self._retiring and proc.alive and not any(
-                    c.in_flight for c in proc.channels):
-                self._spawn_task(proc.stop(STOP_GRACE))
         self._dispatch()
 
     def _limit(self, proc: WorkerProcess) -> int:
@@ -193,26 +190,34 @@ class WorkerPool:
         return limit + (proc.index % max(1, self.spec.workers)) * stagger
 
     def timed_out(self, stream: Stream) -> None:
-        """A request passed requestTimeout: its worker is replaced (a thread cannot be stopped)."""
+        """A request passed requestTimeout. Its thread or task cannot be stopped from here, so
+        its worker takes no new request and is replaced; it stops once its other requests are
+        done (its stuck one holds up its STOP, so SIGTERM ends it)."""
         proc = self._owner.get(stream.channel)
-        if proc is not None and proc in self.workers:
-            self._retire(proc, f"a request passed requestTimeout ({self.spec.request_timeout:g} s)",
-                         kill=True)
+        if proc is not None:
+            self._retire(proc, f"a request passed requestTimeout "
+                               f"({self.spec.request_timeout:g} s)", now=True)
 
     # -- replacing workers -----------------------------------------------------------------------
-    def _retire(self, proc: WorkerProcess, why: str, kill: bool = False) -> None:
-        """Start a replacement; the old worker takes no new request and stops when idle."""
-        if proc not in self.workers:
+    def _retire(self, proc: WorkerProcess, why: str, now: bool = False) -> None:
+        """Replace ``proc``: it serves on until its replacement is READY (so no request waits for
+        a boot), unless ``now``; then it takes no new request and stops once idle."""
+        if proc not in self.workers or proc in self._retiring:
             return
         log.info("%s: replacing worker pid %d: %s", self.spec.name, proc.pid, why)
-        self.workers.remove(proc)
+        self._retiring.add(proc)
+        if now:
+            self._out_of_rotation(proc)
+        self._spawn_task(self._replace(proc))
+
+    def _out_of_rotation(self, proc: WorkerProcess) -> None:
+        if proc in self.workers:
+            self.workers.remove(proc)
         for channel in proc.channels:
             channel.retired = True
         self._rebuild()
-        self._retiring.add(proc)
-        self._spawn_task(self._replace(proc, kill))
 
-    async def _replace(self, old: WorkerProcess, kill: bool) -> None:
+    async def _replace(self, old: WorkerProcess) -> None:
         new = self._new_process()
         try:
             await new.start()
@@ -220,15 +225,16 @@ class WorkerPool:
             log.error("%s: a replacement worker failed to start: %s\n%s", self.spec.name, exc,
                       exc.traceback_text)
             self._count_quick_death(new, exc)
+            if old in self.workers:  # it serves on; the next request tries again
+                self._retiring.discard(old)
+                return
         else:
-            if self.state == "serving":
-                self.restarts += 1
-                self._add(new)
-            else:
+            if self.state != "serving":
                 await new.stop(0)
-        if kill:
-            old.kill()
-            return
+                return
+            self.restarts += 1
+            self._add(new)
+        self._out_of_rotation(old)
         deadline = time.monotonic() + RETIRE_WAIT
         while old.alive and any(c.in_flight for c in old.channels):
             if time.monotonic() > deadline:
@@ -246,7 +252,10 @@ class WorkerPool:
         self._procs.discard(proc)
         for channel in proc.channels:
             self._owner.pop(channel, None)
+        retiring = proc in self._retiring
         self._retiring.discard(proc)
+        if retiring:
+            self._out_of_rotation(proc)  # its replacement is on its way
         if proc not in self.workers:
             return  # stopped, retired or never ready: nothing to replace
         self.workers.remove(proc)
@@ -306,7 +315,7 @@ class WorkerPool:
         self.error = error
         log.error("%s\n%s", error, error.traceback_text)
         self._fail_waiters()
-        procs = [*self.workers, *self._retiring]
+        procs = {*self.workers, *self._retiring}
         self.workers, self._channels = [], []
         for proc in procs:
             self._spawn_task(proc.stop(0))
