@@ -26,6 +26,7 @@ from deployer.worker import wire
 log = logging.getLogger("deployer.web")
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _TIMEOUT = -1  # pseudo-frame: requestTimeout passed
+_START, _BODY, _BODY_LAST, _END = wire.START, wire.BODY, wire.BODY_LAST, wire.END
 _BAD_GATEWAY = b"502 Bad Gateway\n"
 _UNAVAILABLE = b"503 Service Unavailable\n"
 _TIMED_OUT = b"504 Gateway Timeout\n"
@@ -45,36 +46,32 @@ async def plain(send: Any, status: int, body: bytes) -> None:
 def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes, int]:
     """The REQUEST payload and the body mode: 0 none, 1 first chunk unasked, 2 only on PULL."""
     mode = 0
-    headers = []
+    expect = False
     for k, v in scope["headers"]:
         if k == b"content-length":
             if v.strip() not in (b"0", b""):
-                mode = mode or 1
+                mode = 1
         elif k == b"transfer-encoding":
-            mode = mode or 1
-        elif k == b"expect" and v.lower() == b"100-continue":
-            mode = 2
-        headers.append((k.decode("latin-1"), v.decode("latin-1")))
-    if mode == 2 and not any(k in ("content-length", "transfer-encoding") for k, _ in headers):
+            mode = 1
+        elif k == b"expect":
+            expect = v.lower() == b"100-continue"
+    if mode and expect:
+        mode = 2
+    kind = scope["type"]
+    if kind != "http":
         mode = 0
-    head: dict[str, Any] = {
-        "t": scope["type"], "p": scope["path"], "q": scope.get("query_string", b"").decode(
-            "latin-1"), "r": scope.get("root_path", ""), "h": headers,
-        "c": scope.get("client"), "s": scope.get("server"), "sc": scope.get("scheme", "http"),
-        "v": scope.get("http_version", "1.1"), "b": mode,
-    }
-    if scope["type"] == "http":
-        head["m"] = scope["method"]
-    else:
-        head["sp"] = scope.get("subprotocols", [])
-        head["b"] = mode = 0
     raw = scope.get("raw_path")
-    if raw:
-        head["rp"] = raw.decode("latin-1")
-    if lazy is not None:  # the context has sessions; null when the request has none yet
-        session = lazy.session
-        head["ss"] = snapshot(session) if session is not None else None
-    return _encode(head).encode(), mode
+    session: Any = False  # the context has no sessions
+    if lazy is not None:
+        session = snapshot(lazy.session) if lazy.session is not None else None
+    head = [  # wire.HEAD_FIELDS, in order
+        kind, scope.get("method", ""), scope["path"], raw.decode("latin-1") if raw else None,
+        scope.get("query_string", b"").decode("latin-1"), scope.get("root_path", ""),
+        scope.get("scheme", "http"), scope.get("http_version", "1.1"), scope.get("client"),
+        scope.get("server"), mode, session,
+        scope.get("subprotocols") if kind == "websocket" else None,
+    ]
+    return wire.request_payload(_encode(head).encode(), scope["headers"]), mode
 
 
 class Exchange:
@@ -140,10 +137,12 @@ class Exchange:
     # -- HTTP ------------------------------------------------------------------------------------
     async def _http(self, stream: Stream) -> None:
         send = self.send
+        frames = stream.frames
         while True:
-            kind, payload = await stream.next()
-            if kind == wire.BODY_LAST or kind == wire.BODY:
-                more = kind == wire.BODY
+            # START, BODY_LAST and END of a short answer arrive together: no await between them
+            kind, payload = frames.popleft() if frames else await stream.next()
+            if kind in (_BODY_LAST, _BODY):
+                more = kind == _BODY
                 if not self.started:
                     raise wire.ProtocolError("a body before the response started")
                 await send({"type": "http.response.body", "body": payload, "more_body": more})
@@ -152,10 +151,11 @@ class Exchange:
                     self._watch()
                 else:
                     self.complete = True
-            elif kind == wire.START:
-                await self._start(wire.loads(payload))
-            elif kind == wire.END:
-                self._end(payload)
+            elif kind == _START:
+                await self._start(payload)
+            elif kind == _END:
+                if payload or not self.complete:
+                    self._end(payload)
                 return
             elif kind == wire.PULL:
                 self._watch(pull=True)
@@ -165,21 +165,21 @@ class Exchange:
             else:
                 raise wire.ProtocolError(f"frame kind {kind} in an HTTP response")
 
-    async def _start(self, start: Any) -> None:
-        if self.started or not isinstance(start, dict):
-            raise wire.ProtocolError("a second or malformed START")
-        status = start.get("status")
-        raw = start.get("headers")
-        if not isinstance(status, int) or not 100 <= status <= 599 or not isinstance(raw, list):
-            raise wire.ProtocolError(f"bad START status {status!r}")
-        try:
-            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw]
-        except (AttributeError, UnicodeEncodeError, ValueError, TypeError):
-            raise wire.ProtocolError("START headers are not latin-1 string pairs") from None
-        if self.lazy is not None:
-            apply_changes(self.lazy, start.get("session"), self.where)
+    async def _start(self, payload: bytes) -> None:
+        if self.started:
+            raise wire.ProtocolError("a second START")
+        status, changes, lines = wire.split_start(payload)
+        if not 100 <= status <= 599:
+            raise wire.ProtocolError(f"bad START status {status}")
+        headers = wire.split_header_lines(lines)
+        if changes is not None and self.lazy is not None:
+            apply_changes(self.lazy, changes, self.where)
         self.started = True
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        try:
+            await self.send({"type": "http.response.start", "status": status,
+                             "headers": headers})
+        except RuntimeError as exc:  # uvicorn refuses a malformed header: the worker lied
+            raise wire.ProtocolError(str(exc)) from None
 
     def _end(self, payload: bytes) -> None:
         end = wire.loads(payload) if payload else {}

@@ -19,12 +19,12 @@ from deployer.worker.wire import ProtocolError
 log = logging.getLogger("deployer.web")
 
 
-def snapshot(session: Session) -> dict[str, Any]:
-    """What the worker's WorkerSession is made from (short keys: one goes with every request)."""
-    return {"id": session.id, "nid": session.node_id, "c": session.created,
-            "a": session.accessed, "la": session.last_accessed,
-            "mi": session.max_inactive_interval, "new": session.is_new,
-            "at": session.attributes}
+def snapshot(session: Session) -> list[Any]:
+    """What the worker's WorkerSession is made from (wire.SNAPSHOT_FIELDS, in order)."""
+    sid, node = session.id, session.node_id
+    return [sid, node if node != sid else None, int(session.created * 1000),
+            int(session.accessed * 1000), int(session.last_accessed * 1000),
+            session.max_inactive_interval, session.is_new, session.attributes]
 
 
 def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from deployer.worker import wire
 from deployer.worker.config import WorkerConfig
 from deployer.worker.log import fatal, log
-from deployer.worker.request import asgi_scope
+from deployer.worker.request import Head, asgi_scope, parse_head
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
@@ -26,15 +26,15 @@ _DISCONNECT = {"type": "http.disconnect"}
 _ERROR_BODY = b"Internal Server Error"
 
 
-def _headers(raw: Any) -> list[list[str]]:
-    """ASGI response headers (byte pairs) checked and made JSON-able."""
+def _checked(raw: Any) -> list[tuple[bytes, bytes]]:
+    """ASGI response headers (byte pairs), checked as the front's server would."""
     out = []
     for name, value in raw or ():
         if not (isinstance(name, bytes) and _TOKEN.match(name)):
             raise RuntimeError(f"invalid response header name {name!r}")
         if not isinstance(value, bytes) or _BAD_VALUE.search(value):
             raise RuntimeError(f"invalid value for response header {name!r}: {value!r}")
-        out.append([name.decode("latin-1"), value.decode("latin-1")])
+        out.append((name, value))
     return out
 
 
@@ -73,7 +73,7 @@ class Channel(asyncio.Protocol):
             frames = self._reader.feed(data)
             for kind, sid, payload in frames:
                 if kind == wire.REQUEST:
-                    stream = Stream(self, sid, wire.loads(payload))
+                    stream = Stream(self, sid, parse_head(payload))
                     self.streams[sid] = stream
                     self.loop.create_task(stream.run())
                 else:
@@ -94,24 +94,24 @@ class Channel(asyncio.Protocol):
 class Stream:
     """One request (or websocket) between the app and the channel."""
 
-    def __init__(self, channel: Channel, sid: int, head: dict[str, Any]) -> None:
+    def __init__(self, channel: Channel, sid: int, head: Head) -> None:
         server = channel.server
         self.channel = channel
         self.sid = sid
         self.head = head
-        self.kind = head["t"]
+        self.kind = head.kind
         config = server.config
-        self.session = (WorkerSession(head["ss"], config.max_inactive, config.worker_name)
-                        if "ss" in head else None)
-        self.body_mode = head.get("b", 0)
+        self.session = (WorkerSession(head.session, config.max_inactive, config.worker_name)
+                        if head.session is not False else None)
+        self.body_mode = head.body
         self.body_done = False
         self.unasked = self.body_mode == 1
         self.inbox: collections.deque[tuple[int, bytes]] = collections.deque()
         self.waiter: asyncio.Future | None = None
         self.pulled = False
         self.disconnected = False
-        self.head_only = head.get("m") == "HEAD"
-        self.start: dict[str, Any] | None = None  # held until the first body message
+        self.head_only = head.method == "HEAD"
+        self.start: tuple[int, bytes] | None = None  # held until the first body message
         self.started = self.complete = False
         self.accepted = self.closed = self.connected = False
         self.abort = False
@@ -200,7 +200,7 @@ class Stream:
             status = message["status"]
             if not (isinstance(status, int) and 100 <= status <= 599):
                 raise RuntimeError(f"invalid status {status!r}")
-            self.start = {"status": status, "headers": _headers(message.get("headers"))}
+            self.start = (status, wire.header_lines(_checked(message.get("headers"))))
         elif kind == "http.response.body":
             if self.start is None or self.complete:
                 raise RuntimeError("http.response.body sent " + (
@@ -228,8 +228,8 @@ class Stream:
 
     def _start_frame(self) -> bytes:
         self.started = True
-        payload = dict(self.start or {}, session=changes_of(self.session))
-        return wire.json_frame(wire.START, self.sid, payload)
+        status, lines = self.start or (500, b"")
+        return wire.start_frame(self.sid, status, changes_of(self.session), lines)
 
     async def _room(self) -> None:
         while self.unacked > wire.WINDOW and not self.disconnected:
@@ -245,7 +245,8 @@ class Stream:
             self.accepted = True
             self.channel.write(wire.json_frame(wire.WS_ACCEPT, self.sid, {
                 "subprotocol": message.get("subprotocol"),
-                "headers": _headers(message.get("headers")),
+                "headers": [[k.decode("latin-1"), v.decode("latin-1")]
+                            for k, v in _checked(message.get("headers"))],
                 "session": changes_of(self.session)}))
         elif kind == "websocket.send":
             if not self.accepted:
@@ -271,8 +272,7 @@ class Stream:
         try:
             await server.app(scope, self.receive, self.send)
         except Exception:
-            what = self.head.get("m", "WEBSOCKET") + " " + self.head["p"]
-            log(f"{server.config.name}: {what}: the ASGI app failed\n"
+            log(f"{server.config.name}: {self.head.where}: the ASGI app failed\n"
                 + traceback.format_exc().rstrip())
             self._failed()
         else:
@@ -291,9 +291,8 @@ class Stream:
                 self.channel.write(wire.json_frame(wire.WS_CLOSE, self.sid, {
                     "code": 1011 if self.accepted else 1006, "reason": ""}))
         elif not self.started:
-            self.start = {"status": 500, "headers": [
-                ["content-type", "text/plain; charset=utf-8"],
-                ["content-length", str(len(_ERROR_BODY))]]}
+            self.start = (500, b"content-type: text/plain; charset=utf-8\r\n"
+                               b"content-length: %d\r\n" % len(_ERROR_BODY))
             self.channel.write(self._start_frame()
                                + wire.frame(wire.BODY_LAST, self.sid, _ERROR_BODY))
             self.complete = True
@@ -310,11 +309,10 @@ class Stream:
         elif self.disconnected:
             pass
         elif not self.started and self.start is None:
-            log(f"{name}: {self.head['m']} {self.head['p']}: "
-                "the ASGI app returned without starting a response")
+            log(f"{name}: {self.head.where}: the ASGI app returned without starting a response")
             self._failed()
         elif not self.complete:
-            log(f"{name}: {self.head['m']} {self.head['p']}: "
+            log(f"{name}: {self.head.where}: "
                 "the ASGI app returned without completing its response")
             if not self.started:
                 self.channel.write(self._start_frame())

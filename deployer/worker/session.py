@@ -79,8 +79,9 @@ class WorkerSession(MutableMapping):
                  "_created", "_invalidated", "_set", "_del", "_seen", "_default_mi",
                  "_worker_name", "_mi_changed")
 
-    def __init__(self, snapshot: dict[str, Any] | None, default_max_inactive: int,
+    def __init__(self, snapshot: list[Any] | None, default_max_inactive: int,
                  worker_name: str | None) -> None:
+        """``snapshot`` is the wire's (wire.SNAPSHOT_FIELDS), or None for no session yet."""
         self._default_mi = default_max_inactive
         self._worker_name = worker_name
         self._created: str | None = None  # id of a session this request created
@@ -98,13 +99,12 @@ class WorkerSession(MutableMapping):
             self._mi = default_max_inactive
             self._new = True
         else:
+            sid, node, created, accessed, last, self._mi, self._new, attrs = snapshot
             self._live = True
-            self._attrs = snapshot.get("at") or {}
-            self._id = snapshot["id"]
-            self._node_id = snapshot.get("nid", self._id)
-            self._times = (snapshot["c"], snapshot["a"], snapshot["la"])
-            self._mi = snapshot["mi"]
-            self._new = snapshot["new"]
+            self._attrs = attrs or {}
+            self._id = sid
+            self._node_id = node or sid
+            self._times = (created / 1000, accessed / 1000, last / 1000)
 
     # -- identity and times ------------------------------------------------------------------
     @property

@@ -1,11 +1,14 @@
 """The wire between deployer (the front) and a webapp's worker process.
 
 A frame is a 9-byte header, then its payload: ``!IBI`` = payload length, kind, stream id. Request
-and response bodies and websocket messages travel as raw bytes; heads, session snapshots and their
-changes as JSON. Every payload is bounded (MAX_PAYLOAD) and every stream's unacknowledged response
-bytes too (WINDOW, returned with CREDIT frames), so neither side can make the other buffer without
-limit. Stdlib only, and Python 3.9 compatible: the worker side runs in the app's own interpreter.
-Front and worker always come from the same deployer checkout, so there is no version negotiation.
+and response bodies and websocket messages travel as raw bytes; session snapshots and their
+changes as JSON. HTTP header fields travel as they do on HTTP's own wire, one ``name: value\r\n``
+line each: a parsed field can hold neither CR nor LF and a name no colon, and joining and splitting
+lines costs a fraction of encoding them as JSON, once per request each way. Every payload is
+bounded (MAX_PAYLOAD) and so are every stream's unacknowledged response bytes (WINDOW, returned
+with CREDIT frames), so neither side can make the other buffer without limit. Stdlib only, and
+Python 3.9 compatible: the worker side runs in the app's own interpreter. Front and worker always
+come from the same deployer checkout, so there is no version negotiation.
 """
 
 from __future__ import annotations
@@ -27,18 +30,37 @@ FAILED = 3  # worker -> front, JSON: {"error", "traceback"}; the worker then exi
 STOP = 4  # front -> worker: finish and exit
 
 # data channels, per stream
-REQUEST = 10  # front -> worker, JSON head (see exchange.py and worker/request.py)
+REQUEST = 10  # front -> worker: u32 length, the JSON head (worker/request.py), header lines
 BODY = 11  # both ways: a body chunk, more follows
 BODY_LAST = 12  # both ways: the last body chunk (may be empty)
 DISCONNECT = 13  # front -> worker: the client went away
 PULL = 14  # worker -> front: the app wants the next request body chunk (or the disconnect)
-START = 15  # worker -> front, JSON {"status", "headers", "session"}
+START = 15  # worker -> front: u16 status, u32 length, JSON session delta or "", header lines
 END = 16  # worker -> front, JSON {"session", "abort"} or empty: the app returned
 CREDIT = 17  # front -> worker, JSON int: response bytes the client has taken
 WS_ACCEPT = 20  # worker -> front, JSON {"subprotocol", "headers"}
 WS_TEXT = 21  # both ways: one text message, UTF-8
 WS_BYTES = 22  # both ways: one binary message
 WS_CLOSE = 23  # both ways, JSON {"code", "reason"}
+
+# A REQUEST's JSON head is a list, in this order (positions cost less than keys, per request):
+HEAD_FIELDS = (
+    "kind",  # "http" | "websocket"
+    "method",  # "" for a websocket
+    "path",  # decoded, as ASGI's scope["path"]
+    "raw_path",  # latin-1 text of the raw bytes, or null
+    "query",  # latin-1 text of the raw query string
+    "root",  # the context path (ASGI root_path, WSGI SCRIPT_NAME)
+    "scheme", "version",  # "http" / "https", "1.1"
+    "client", "server",  # [host, port] or null
+    "body",  # 0 no body, 1 its first chunk follows unasked, 2 only on PULL (100-continue)
+    "session",  # false: the context has no sessions; null: none yet; else a snapshot list
+    "subprotocols",  # a websocket's, else null
+)
+# A session snapshot is a list: id, node id (null when the same), created, accessed and last
+# accessed (epoch milliseconds), max inactive interval (s), is new, attributes.
+SNAPSHOT_FIELDS = ("id", "node_id", "created_ms", "accessed_ms", "last_accessed_ms",
+                   "max_inactive", "is_new", "attributes")
 
 KINDS = frozenset({CONFIG, READY, FAILED, STOP, REQUEST, BODY, BODY_LAST, DISCONNECT, PULL,
                    START, END, CREDIT, WS_ACCEPT, WS_TEXT, WS_BYTES, WS_CLOSE})
@@ -47,6 +69,8 @@ Frame = tuple[int, int, bytes]  # kind, stream, payload
 
 _pack = HEADER.pack
 _unpack_from = HEADER.unpack_from
+_LENGTH = struct.Struct("!I")
+_STATUS = struct.Struct("!HI")
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
@@ -74,6 +98,49 @@ def body_frames(stream: int, data: bytes, last: bool) -> list[bytes]:
         final = last and start + CHUNK >= len(data)
         out.append(_pack(len(part), BODY_LAST if final else BODY, stream) + part)
     return out
+
+
+def header_lines(headers: Any) -> bytes:
+    """``[(name, value), ...]`` (bytes) as ``name: value\r\n`` lines."""
+    return b"".join([k + b": " + v + b"\r\n" for k, v in headers])
+
+
+def split_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
+    """The reverse of header_lines; ProtocolError for a line that is not ``name: value``."""
+    if not block:
+        return []
+    pairs = [tuple(line.split(b": ", 1)) for line in block.split(b"\r\n")]
+    if pairs.pop() != (b"",) or any(len(p) != 2 for p in pairs):
+        raise ProtocolError("malformed header lines")
+    return pairs  # type: ignore[return-value]
+
+
+def request_payload(head: bytes, headers: Any) -> bytes:
+    return _LENGTH.pack(len(head)) + head + header_lines(headers)
+
+
+def split_request(payload: bytes) -> tuple[bytes, bytes]:
+    """(JSON head, header lines) of a REQUEST payload."""
+    (size,) = _LENGTH.unpack_from(payload)
+    return payload[4:4 + size], payload[4 + size:]
+
+
+def start_frame(stream: int, status: int, session: Any, lines: bytes) -> bytes:
+    delta = _encode(session).encode() if session is not None else b""
+    payload = _STATUS.pack(status, len(delta)) + delta + lines
+    return _pack(len(payload), START, stream) + payload
+
+
+def split_start(payload: bytes) -> tuple[int, Any, bytes]:
+    """(status, session delta or None, header lines) of a START payload."""
+    if len(payload) < _STATUS.size:
+        raise ProtocolError("a START shorter than its fixed part")
+    status, size = _STATUS.unpack_from(payload)
+    end = _STATUS.size + size
+    if end > len(payload):
+        raise ProtocolError("a START whose session delta runs past its end")
+    delta = loads(payload[_STATUS.size:end]) if size else None
+    return status, delta, payload[end:]
 
 
 def _reject_constant(name: str) -> Any:

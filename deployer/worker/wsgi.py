@@ -19,11 +19,12 @@ from deployer.worker import wire
 from deployer.worker.channel import Channel, Closed
 from deployer.worker.config import WorkerConfig
 from deployer.worker.log import fatal, log
-from deployer.worker.request import wsgi_environ
+from deployer.worker.request import Head, parse_head, wsgi_base, wsgi_environ
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_LINES = re.compile(r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
 _ERROR_BODY = b"Internal Server Error"
 _NO_BODY_STATUS = (204, 304)
 
@@ -115,7 +116,7 @@ class _Response:
         self.session = session
         self.head_only = head_only
         self.status = 0
-        self.headers: list[list[str]] = []
+        self.headers: list[tuple[str, str]] = []
         self.sent = False
         self.unacked = 0
 
@@ -132,22 +133,22 @@ class _Response:
         code = status[:3]
         if not (isinstance(status, str) and code.isdigit() and 100 <= int(code) <= 599):
             raise ValueError(f"WSGI status {status!r} is not '<3 digits> <reason>'")
-        checked = []
-        for name, value in headers:
-            if not (isinstance(name, str) and _TOKEN.match(name)):
-                raise ValueError(f"invalid response header name {name!r}")
-            if not isinstance(value, str) or _BAD_VALUE.search(value):
-                raise ValueError(f"invalid value for response header {name!r}: {value!r}")
-            checked.append([name, value])
+        checked = list(headers)
+        if not all(type(k) is str and type(v) is str for k, v in checked) or \
+                not _LINES.fullmatch("".join([f"{k}: {v}\r\n" for k, v in checked])):
+            for name, value in checked:  # find the culprit, for the message
+                if not (isinstance(name, str) and _TOKEN.match(name)):
+                    raise ValueError(f"invalid response header name {name!r}")
+                if not isinstance(value, str) or _BAD_VALUE.search(value):
+                    raise ValueError(f"invalid value for response header {name!r}: {value!r}")
         self.status = int(code)
         self.headers = checked
         return self.write
 
     def _start(self) -> bytes:
         self.sent = True
-        return wire.json_frame(wire.START, self.stream, {
-            "status": self.status, "headers": self.headers,
-            "session": self.session.take_changes() if self.session is not None else None})
+        lines = "".join([f"{k}: {v}\r\n" for k, v in self.headers]).encode("latin-1")
+        return wire.start_frame(self.stream, self.status, changes_of(self.session), lines)
 
     def write(self, data: bytes) -> None:
         """Stream one chunk now (also the legacy ``write`` callable of start_response)."""
@@ -182,7 +183,7 @@ class _Response:
         body = b"".join(chunks)
         if (not any(k.lower() == "content-length" for k, _ in self.headers)
                 and self.status >= 200 and self.status not in _NO_BODY_STATUS):
-            self.headers.append(["Content-Length", str(len(body))])
+            self.headers.append(("Content-Length", str(len(body))))
         out = [self._start()]
         if not self.head_only:
             out.extend(wire.body_frames(self.stream, body, last=True))
@@ -194,8 +195,8 @@ class _Response:
         return out + wire.frame(wire.BODY_LAST, self.stream)
 
     def error(self) -> bytes:
-        self.status, self.headers = 500, [["Content-Type", "text/plain; charset=utf-8"],
-                                          ["Content-Length", str(len(_ERROR_BODY))]]
+        self.status, self.headers = 500, [("Content-Type", "text/plain; charset=utf-8"),
+                                          ("Content-Length", str(len(_ERROR_BODY)))]
         return self._start() + wire.frame(wire.BODY_LAST, self.stream, _ERROR_BODY)
 
 
@@ -220,6 +221,7 @@ class WsgiServer:
         self.threads: list[threading.Thread] = []
         self.busy = 0
         self._lock = threading.Lock()
+        self.base = wsgi_base(config, len(channels))
 
     def start(self) -> None:
         for i, channel in enumerate(self.channels):
@@ -237,7 +239,7 @@ class WsgiServer:
                 with self._lock:
                     self.busy += 1
                 try:
-                    self._handle(channel, stream, wire.loads(payload))
+                    self._handle(channel, stream, parse_head(payload))
                 finally:
                     with self._lock:
                         self.busy -= 1
@@ -246,14 +248,14 @@ class WsgiServer:
         except BaseException:
             fatal("serving a WSGI request")
 
-    def _handle(self, channel: Channel, stream: int, head: dict[str, Any]) -> None:
+    def _handle(self, channel: Channel, stream: int, head: Head) -> None:
         config = self.config
-        session = (WorkerSession(head["ss"], config.max_inactive, config.worker_name)
-                   if "ss" in head else None)
+        session = (WorkerSession(head.session, config.max_inactive, config.worker_name)
+                   if head.session is not False else None)
         token = CURRENT.set(session)
-        response = _Response(channel, stream, session, head["m"] == "HEAD")
-        body = RequestBody(channel, stream, head.get("b", 0))
-        environ = wsgi_environ(head, config, session, body, len(self.channels))
+        response = _Response(channel, stream, session, head.method == "HEAD")
+        body = RequestBody(channel, stream, head.body)
+        environ = wsgi_environ(head, self.base, session, body)
         out = b""
         abort = False
         try:
@@ -281,7 +283,7 @@ class WsgiServer:
         except Disconnected:
             out, abort = b"", True
         except Exception:
-            log(f"{config.name}: {head['m']} {head['p']}: the WSGI app failed\n"
+            log(f"{config.name}: {head.where}: the WSGI app failed\n"
                 + traceback.format_exc().rstrip())
             if response.sent:
                 out, abort = b"", True
