@@ -17,6 +17,8 @@ from deployer.worker import wire
 
 GONE = 0  # the pseudo-frame a stream gets when its worker's connection ends
 _COUNTED = frozenset({wire.BODY, wire.BODY_LAST, wire.WS_TEXT, wire.WS_BYTES})
+_WINDOW, _FRAME_COST = wire.WINDOW, wire.FRAME_COST
+_MAX_QUEUED = 16  # uncounted frames (PULL, START, END...) a stream may have waiting
 
 
 class Stream:
@@ -29,8 +31,8 @@ class Stream:
         self.sid = sid
         self.frames: collections.deque[tuple[int, bytes]] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
-        self.unacked = 0  # response bytes received and not yet credited back
-        self.taken = 0  # of those, what the client has taken since the last CREDIT
+        self.unacked = 0  # the cost of response frames received and not yet credited back
+        self.taken = 0  # of that, what the client has taken since the last CREDIT
         self.closed = False
 
     def push(self, kind: int, payload: bytes) -> None:
@@ -51,8 +53,9 @@ class Stream:
             self.channel.write(wire.frame(kind, self.sid, payload))
 
     def taken_by_client(self, size: int) -> None:
-        """Response bytes reached the client: give the worker its window back, in halves."""
-        self.taken += size
+        """A frame of ``size`` bytes reached the client: give the worker its window back, in
+        halves."""
+        self.taken += size + _FRAME_COST
         if self.taken >= wire.WINDOW // 2 and not self.closed:
             self.unacked -= self.taken
             self.channel.write(wire.json_frame(wire.CREDIT, self.sid, self.taken))
@@ -140,10 +143,13 @@ class Channel(asyncio.Protocol):
                     return
                 continue  # a late frame of a stream the front already closed
             if kind in _COUNTED:
-                stream.unacked += len(payload)
-                if stream.unacked > wire.WINDOW + wire.CHUNK:
-                    self._broken(f"stream {sid} sent past its window of {wire.WINDOW} bytes")
+                stream.unacked += len(payload) + _FRAME_COST
+                if stream.unacked > _WINDOW:
+                    self._broken(f"stream {sid} sent past its window of {_WINDOW} bytes")
                     return
+            elif len(stream.frames) > _MAX_QUEUED:
+                self._broken(f"stream {sid} sent {_MAX_QUEUED} frames nobody asked for")
+                return
             stream.push(kind, payload)
 
     def fail(self, why: str) -> None:

@@ -209,20 +209,20 @@ class Stream:
                 return  # as uvicorn does: the client is gone, the bytes go nowhere
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            out = b"" if self.started else self._start_frame()
+            if not self.started:
+                self.channel.write(self._start_frame())
             if self.head_only:
                 body = b""
-            if more:
-                if body:
-                    await self._room()
-                    self.unacked += len(body)
-                    out += b"".join(wire.body_frames(self.sid, bytes(body), last=False))
-            else:
+            if not more:
                 self.complete = True
-                out += b"".join(wire.body_frames(self.sid, bytes(body), last=True))
+            if body or not more:
+                for frame in wire.body_frames(self.sid, bytes(body), last=not more):
+                    cost = wire.cost(len(frame) - wire.HEADER_SIZE)
+                    await self._room(cost)
+                    self.unacked += cost
+                    self.channel.write(frame)
+            if not more:
                 self._wake()  # a receive() waiting for the disconnect returns now
-            if out:
-                self.channel.write(out)
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} for an HTTP request")
 
@@ -231,8 +231,9 @@ class Stream:
         status, lines = self.start or (500, b"")
         return wire.start_frame(self.sid, status, changes_of(self.session), lines)
 
-    async def _room(self) -> None:
-        while self.unacked > wire.WINDOW and not self.disconnected:
+    async def _room(self, cost: int) -> None:
+        """Wait while this frame would put the client more than a window behind."""
+        while self.unacked and self.unacked + cost > wire.WINDOW and not self.disconnected:
             self.credit = self.channel.loop.create_future()
             await self.credit
 
@@ -253,8 +254,11 @@ class Stream:
                 raise RuntimeError("websocket.send before websocket.accept")
             text = message.get("text")
             data = text.encode("utf-8") if text is not None else bytes(message.get("bytes") or b"")
-            await self._room()
-            self.unacked += len(data)
+            if len(data) > wire.MAX_PAYLOAD:
+                raise RuntimeError(f"a websocket message of {len(data)} bytes is over the "
+                                   f"limit of {wire.MAX_PAYLOAD}")
+            await self._room(wire.cost(len(data)))
+            self.unacked += wire.cost(len(data))
             self.channel.write(wire.frame(wire.WS_TEXT if text is not None else wire.WS_BYTES,
                                           self.sid, data))
         elif kind == "websocket.close":

@@ -21,7 +21,8 @@ HEADER = struct.Struct("!IBI")
 HEADER_SIZE = HEADER.size
 MAX_PAYLOAD = 16 * 1024 * 1024  # a frame larger than this is a protocol error
 CHUNK = 256 * 1024  # bodies are split into frames of at most this size
-WINDOW = 1024 * 1024  # response bytes a stream may have in flight before it waits for CREDIT
+WINDOW = 1024 * 1024  # what a stream's response frames may cost in flight before CREDIT
+FRAME_COST = 64  # what a body or message frame costs on top of its bytes: tiny frames add up
 
 # control socket
 CONFIG = 1  # front -> worker, JSON: what to load and how (config.py)
@@ -85,6 +86,11 @@ def frame(kind: int, stream: int, payload: bytes = b"") -> bytes:
 def json_frame(kind: int, stream: int, value: Any) -> bytes:
     payload = _encode(value).encode()
     return _pack(len(payload), kind, stream) + payload
+
+
+def cost(payload_size: int) -> int:
+    """What one body or websocket frame counts against its stream's WINDOW, on both sides."""
+    return payload_size + FRAME_COST
 
 
 def body_frames(stream: int, data: bytes, last: bool) -> list[bytes]:

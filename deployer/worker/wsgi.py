@@ -156,18 +156,25 @@ class _Response:
             raise AssertionError("write() before start_response()")
         if not data:
             return
-        out = b"" if self.sent else self._start()
+        if not self.sent:
+            self.channel.send(self._start())
         if not self.head_only:
-            self._wait_for_room()
-            self.unacked += len(data)
-            out += b"".join(wire.body_frames(self.stream, bytes(data), last=False))
-        self.channel.send(out)
+            self._send_body(bytes(data), last=False)
 
-    def _wait_for_room(self) -> None:
-        """Between chunks: stop on a disconnect, wait while the client is a window behind."""
+    def _send_body(self, data: bytes, last: bool) -> None:
+        """Frame by frame, each once the client is less than a window behind."""
+        for frame in wire.body_frames(self.stream, data, last):
+            cost = wire.cost(len(frame) - wire.HEADER_SIZE)
+            self._wait_for_room(cost)
+            self.unacked += cost
+            self.channel.send(frame)
+
+    def _wait_for_room(self, cost: int) -> None:
+        """Stop on a disconnect; wait while this frame would put the client past the window."""
         channel = self.channel
         while True:
-            frame = channel.poll() if self.unacked <= wire.WINDOW else channel.read()
+            full = self.unacked and self.unacked + cost > wire.WINDOW
+            frame = channel.read() if full else channel.poll()
             if frame is None:
                 return
             kind, stream, payload = frame
@@ -179,19 +186,27 @@ class _Response:
                 self.unacked = max(0, self.unacked - int(wire.loads(payload)))
 
     def whole(self, chunks: list[bytes]) -> bytes:
-        """START, the whole body and END in one write, with Content-Length when it is missing."""
+        """A body returned whole: with Content-Length when it is missing, and, when it fits in
+        the window, with its START and END in one write (what is returned is still to send)."""
         body = b"".join(chunks)
         if (not any(k.lower() == "content-length" for k, _ in self.headers)
                 and self.status >= 200 and self.status not in _NO_BODY_STATUS):
             self.headers.append(("Content-Length", str(len(body))))
-        out = [self._start()]
-        if not self.head_only:
-            out.extend(wire.body_frames(self.stream, body, last=True))
-        return b"".join(out)
+        start = self._start()
+        if self.head_only:
+            body = b""
+        if len(body) <= wire.CHUNK:  # nothing is in flight yet: it fits the window
+            self.unacked += wire.cost(len(body))
+            return start + wire.frame(wire.BODY_LAST, self.stream, body)
+        self.channel.send(start)
+        self._send_body(body, last=True)
+        return b""
 
     def finish(self) -> bytes:
         """What ends a response: the start if nothing was sent, then the last (empty) chunk."""
         out = b"" if self.sent else self._start()
+        self._wait_for_room(wire.FRAME_COST)
+        self.unacked += wire.FRAME_COST
         return out + wire.frame(wire.BODY_LAST, self.stream)
 
     def error(self) -> bytes:

@@ -50,6 +50,9 @@ async def application(scope, receive, send):
         await send({"type": "http.response.body", "body": b"tick", "more_body": True})
         message = await receive()
         open("disconnected", "w").write(message["type"])
+    elif path == "/big":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a" * 10_000_000})
     elif path == "/boom-before":
         raise RuntimeError("before the start")
     elif path == "/boom-after":
@@ -117,6 +120,16 @@ def test_a_large_upload_streams_in_several_messages(harness: Harness, app: Path)
     r = httpx.post(f"{harness.url}/a/upload", content=body, timeout=10)
     size, _, _, count, _ = r.text.split()
     assert int(size) == len(body) and int(count) > 1
+
+
+def test_a_large_body_sent_at_once_reaches_a_slow_client(harness: Harness, app: Path) -> None:
+    with httpx.Client(base_url=harness.url, timeout=10) as c, c.stream("GET", "/a/big") as r:
+        received = 0
+        for chunk in r.iter_raw(65536):
+            received += len(chunk)
+            if received < 3_000_000:
+                time.sleep(0.002)  # a window behind: the worker waits for credit
+    assert received == 10_000_000
 
 
 def test_the_app_hears_the_disconnect(harness: Harness, app: Path) -> None:

@@ -53,6 +53,9 @@ def application(environ, start_response):
     if path == "/big":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return (bytes([i]) * 100_000 for i in range(20))
+    if path == "/whole-big":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [b"w" * 10_000_000]
     if path == "/slow":
         def gen():
             for i in range(3):
@@ -110,6 +113,8 @@ def test_write_close_stream_and_errors(harness: Harness, client: httpx.Client,
     assert client.get("/ctx/closed").text == "1"
     r = client.get("/ctx/big")
     assert r.content == b"".join(bytes([i]) * 100_000 for i in range(20))
+    r = client.get("/ctx/whole-big")  # returned whole, sent a window at a time
+    assert r.headers["content-length"] == "10000000" and r.content == b"w" * 10_000_000
     assert client.get("/ctx/slow").text == "0;1;2;"
     r = client.get("/ctx/boom")
     assert r.status_code == 500
