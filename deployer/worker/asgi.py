@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-import traceback
 from typing import Any
 
 from deployer.worker import wire
 from deployer.worker.config import WorkerConfig
-from deployer.worker.log import fatal, log
+from deployer.worker.log import current_traceback, fatal, log
 from deployer.worker.request import Head, asgi_scope, parse_head
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
 
@@ -277,7 +276,7 @@ class Stream:
             await server.app(scope, self.receive, self.send)
         except Exception:
             log(f"{server.config.name}: {self.head.where}: the ASGI app failed\n"
-                + traceback.format_exc().rstrip())
+                + current_traceback())
             self._failed()
         else:
             self._returned()

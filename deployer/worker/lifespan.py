@@ -8,10 +8,9 @@ in uvicorn's "auto" mode) and is served anyway; one that fails after receiving i
 from __future__ import annotations
 
 import asyncio
-import traceback
 from typing import Any
 
-from deployer.worker.log import log
+from deployer.worker.log import current_traceback, log
 
 SHUTDOWN_TIMEOUT = 10.0
 
@@ -47,7 +46,7 @@ class Lifespan:
         try:
             await self.app(scope, self._receive, self._send)
         except BaseException as exc:
-            tb = traceback.format_exc()
+            tb = current_traceback()
             startup = self._startup
             if startup is not None and not startup.done():
                 if self._received == 0:  # never asked: lifespan is not supported

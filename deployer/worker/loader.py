@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
-import inspect
 import os
 import site
 import sys
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +68,8 @@ def _site_index() -> int:
 
 
 def _archive_has_dir(archive: str, name: str) -> bool:
+    import zipfile  # only for an archive: a worker's boot is on every redeploy's clock
+
     try:
         with zipfile.ZipFile(archive) as zf:
             return any(n.startswith(name + "/") for n in zf.namelist())
@@ -107,6 +107,8 @@ def prepare_path(base: str, extra: list[str]) -> list[str]:
 
 
 def is_asgi(obj: Any) -> bool:
+    import inspect  # only for an explicit application, whose kind the file name does not say
+
     if inspect.iscoroutinefunction(obj):
         return True
     call = getattr(obj, "__call__", None)  # noqa: B004 - an instance with an async __call__

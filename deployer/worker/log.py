@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: the worker's own code failed
+
+
+def current_traceback() -> str:
+    """The exception being handled, formatted (traceback is imported only when one happens)."""
+    import traceback
+
+    return traceback.format_exc().rstrip()
 
 
 def fatal(what: str) -> None:
     """The worker's own code failed (not the app's): say so and exit, so that the front sees a
     dead worker (502 for its requests, a replacement) instead of a request that never ends."""
-    log(f"deployer worker: internal error {what}\n{traceback.format_exc().rstrip()}")
+    log(f"deployer worker: internal error {what}\n{current_traceback()}")
     os._exit(EXIT_INTERNAL)
 
 

@@ -12,18 +12,17 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
-import platform
 import signal
 import socket
 import sys
 import time
-import traceback
 from typing import Any
 
 from deployer.worker import wire
 from deployer.worker.channel import Channel, Closed
 from deployer.worker.config import WorkerConfig
 from deployer.worker.loader import load_app, prepare_path
+from deployer.worker.log import current_traceback
 
 EXIT_OK, EXIT_BOOT, EXIT_LOAD = 0, 3, 4
 PARENT_CHECK = 1.0  # seconds between looks at getppid(), the backstop to end of file
@@ -36,7 +35,7 @@ def _terminate(signum: int, frame: Any) -> None:
 def _ready(control: Channel, kind: str, channels: int) -> None:
     control.send(wire.json_frame(wire.READY, 0, {
         "pid": os.getpid(), "kind": kind, "channels": channels,
-        "python": platform.python_version(), "executable": sys.executable}))
+        "python": ".".join(map(str, sys.version_info[:3])), "executable": sys.executable}))
 
 
 def _failed(control: Channel, message: str, tb: str) -> int:
@@ -166,7 +165,7 @@ def main(argv: list[str]) -> int:
         app, kind = load_app(config.entry or "", raw.get("kind"))
     except BaseException as exc:  # SystemExit or KeyboardInterrupt while importing too
         return _failed(control, f"{config.name}: cannot load {config.entry} from "
-                                f"{config.base}: {exc!r}", traceback.format_exc())
+                                f"{config.base}: {exc!r}", current_traceback())
     socks = [socket.socket(fileno=fd) for fd in config.channels]
     if kind == "wsgi":
         return serve_wsgi(config, app, control, socks)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextvars
 import json
-import secrets
 import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -36,6 +35,8 @@ class SessionError(Exception):
 
 def new_cluster_id() -> str:
     """A fresh session id: 144 random bits, URL-safe, never starting with '-' (an option)."""
+    import secrets  # on the first session a worker makes, not at every worker's boot
+
     while True:
         candidate = secrets.token_urlsafe(ID_BYTES)
         if not candidate.startswith("-"):

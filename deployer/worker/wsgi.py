@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from deployer.worker import wire
 from deployer.worker.channel import Channel, Closed
 from deployer.worker.config import WorkerConfig
-from deployer.worker.log import fatal, log
+from deployer.worker.log import current_traceback, fatal, log
 from deployer.worker.request import Head, parse_head, wsgi_base, wsgi_environ
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
 
@@ -299,7 +298,7 @@ class WsgiServer:
             out, abort = b"", True
         except Exception:
             log(f"{config.name}: {head.where}: the WSGI app failed\n"
-                + traceback.format_exc().rstrip())
+                + current_traceback())
             if response.sent:
                 out, abort = b"", True
             else:
