@@ -21,20 +21,28 @@ from deployer.worker.session import CURRENT, WorkerSession, changes_of
 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
 _DISCONNECT = {"type": "http.disconnect"}
 _ERROR_BODY = b"Internal Server Error"
 
 
-def _checked(raw: Any) -> list[tuple[bytes, bytes]]:
-    """ASGI response headers (byte pairs), checked as the front's server would."""
-    out = []
-    for name, value in raw or ():
+def _lines(raw: Any) -> bytes:
+    """ASGI response headers (byte pairs) as the wire's header lines, checked as the front's
+    server would check them (one regex over all the lines; the slow look only to name a bad
+    one)."""
+    pairs = list(raw or ())
+    try:
+        lines = b"".join([name + b": " + value + b"\r\n" for name, value in pairs])
+    except (TypeError, ValueError):
+        lines = b""
+    if (lines or not pairs) and _LINES.fullmatch(lines):
+        return lines
+    for name, value in pairs:
         if not (isinstance(name, bytes) and _TOKEN.match(name)):
             raise RuntimeError(f"invalid response header name {name!r}")
         if not isinstance(value, bytes) or _BAD_VALUE.search(value):
             raise RuntimeError(f"invalid value for response header {name!r}: {value!r}")
-        out.append((name, value))
-    return out
+    raise RuntimeError(f"invalid response headers {pairs!r}")
 
 
 class Channel(asyncio.Protocol):
@@ -199,7 +207,7 @@ class Stream:
             status = message["status"]
             if not (isinstance(status, int) and 100 <= status <= 599):
                 raise RuntimeError(f"invalid status {status!r}")
-            self.start = (status, wire.header_lines(_checked(message.get("headers"))))
+            self.start = (status, _lines(message.get("headers")))
         elif kind == "http.response.body":
             if self.start is None or self.complete:
                 raise RuntimeError("http.response.body sent " + (
@@ -245,8 +253,8 @@ class Stream:
             self.accepted = True
             self.channel.write(wire.json_frame(wire.WS_ACCEPT, self.sid, {
                 "subprotocol": message.get("subprotocol"),
-                "headers": [[k.decode("latin-1"), v.decode("latin-1")]
-                            for k, v in _checked(message.get("headers"))],
+                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in
+                            wire.split_header_lines(_lines(message.get("headers")))],
                 "session": changes_of(self.session)}))
         elif kind == "websocket.send":
             if not self.accepted:
