@@ -14,17 +14,19 @@ from typing import Any
 
 from deployer.errors import SessionError
 from deployer.sessions.session import LazySession, Session
-from deployer.worker.wire import ProtocolError
+from deployer.worker.wire import ProtocolError, dumps
 
 log = logging.getLogger("deployer.web")
 
 
-def snapshot(session: Session) -> list[Any]:
-    """What the worker's WorkerSession is made from (wire.SNAPSHOT_FIELDS, in order)."""
+def snapshot(session: Session) -> str:
+    """What the worker's WorkerSession is made from, as JSON (wire.SNAPSHOT_FIELDS, in order).
+    Ids are checked URL-safe text, so they need no escaping."""
     sid, node = session.id, session.node_id
-    return [sid, node if node != sid else None, int(session.created * 1000),
-            int(session.accessed * 1000), int(session.last_accessed * 1000),
-            session.max_inactive_interval, session.is_new, session.attributes]
+    return (f'["{sid}",{"null" if node == sid else f"{chr(34)}{node}{chr(34)}"},'
+            f"{int(session.created * 1000)},{int(session.accessed * 1000)},"
+            f"{int(session.last_accessed * 1000)},{int(session.max_inactive_interval)},"
+            f'{"true" if session.is_new else "false"},{dumps(session.attributes)}]')
 
 
 def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:

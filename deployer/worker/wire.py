@@ -14,6 +14,7 @@ come from the same deployer checkout, so there is no version negotiation.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import Any
 
@@ -71,8 +72,28 @@ Frame = tuple[int, int, bytes]  # kind, stream, payload
 _pack = HEADER.pack
 _unpack_from = HEADER.unpack_from
 _LENGTH = struct.Struct("!I")
+_COLON = b": "
+_HEADER_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
 _STATUS = struct.Struct("!HI")
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _json_encoder() -> Any:
+    """One compact, NaN-refusing encoder for the life of the process. json.dumps builds a new C
+    encoder on every call, which costs more than encoding a short list; this builds it once."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is not None:
+        try:
+            encoder = make(None, _no_default, json.encoder.encode_basestring_ascii, None, ":",
+                           ",", False, False, False)
+            return lambda value: "".join(encoder(value, 0))
+        except TypeError:  # an interpreter whose private signature differs
+            pass
+    return json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False).encode
+
+
+_encode = dumps = _json_encoder()
 
 
 class ProtocolError(Exception):
@@ -108,7 +129,9 @@ def body_frames(stream: int, data: bytes, last: bool) -> list[bytes]:
 
 def header_lines(headers: Any) -> bytes:
     """``[(name, value), ...]`` (bytes) as ``name: value\r\n`` lines."""
-    return b"".join([k + b": " + v + b"\r\n" for k, v in headers])
+    if not headers:
+        return b""
+    return b"\r\n".join(map(_COLON.join, headers)) + b"\r\n"
 
 
 def trusted_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
@@ -119,13 +142,11 @@ def trusted_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def split_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
-    """The reverse of header_lines; ProtocolError for a line that is not ``name: value``."""
-    if not block:
-        return []
-    pairs = [tuple(line.split(b": ", 1)) for line in block.split(b"\r\n")]
-    if pairs.pop() != (b"",) or any(len(p) != 2 for p in pairs):
+    """The reverse of header_lines, for lines from the other side: ProtocolError for anything
+    that is not ``token: value`` lines (no CR, LF or other control character in a value)."""
+    if not _HEADER_LINES.fullmatch(block):
         raise ProtocolError("malformed header lines")
-    return pairs  # type: ignore[return-value]
+    return trusted_header_lines(block)
 
 
 def request_payload(head: bytes, headers: Any) -> bytes:
