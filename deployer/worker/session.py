@@ -136,6 +136,11 @@ class WorkerSession(MutableMapping):
     def max_inactive_interval(self) -> int:
         return self._mi if self._live else self._default_mi
 
+    @property
+    def default_max_inactive_interval(self) -> int:
+        """The context's maxInactiveInterval: what a new session gets (Django's set_expiry(0))."""
+        return self._default_mi
+
     @max_inactive_interval.setter
     def max_inactive_interval(self, seconds: int) -> None:
         self._for_write()
