@@ -151,28 +151,22 @@ class WebContext(LifeCycle):
             elif scope["type"] == "websocket" and pool.kind != "asgi":  # type: ignore[union-attr]
                 await send({"type": "websocket.close", "code": 1003})  # a WSGI app: refused
             else:
+                cookies = None
                 if binder is not None:
-                    lazy = await self._session(binder, scope)
-                    if binder.cookies:  # else no cookie is ever set: the server's send is kept
-                        send = binder.sender(lazy, scope.get("scheme", "http"), send)
-                await Exchange(pool, scope, receive, send, lazy, self.name).run()  # type: ignore[arg-type]
+                    ids = binder.requested_ids(scope)
+                    found = binder.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
+                    if found is NEEDS_STORE:
+                        found = await binder.alookup(ids) if ids else None
+                    lazy = LazySession(binder.manager, found)  # type: ignore[arg-type]
+                    cookies = binder.response_cookie
+                await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
+                               cookies).run()
         finally:
             if lazy is not None and lazy.session is not None:
                 binder.manager.complete(lazy.session)  # type: ignore[union-attr]
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
-
-    @staticmethod
-    async def _session(binder: SessionBinder, scope: dict[str, Any]) -> LazySession:
-        ids = binder.requested_ids(scope)
-        if len(ids) == 1:
-            found = binder.try_get(ids[0])
-            if found is NEEDS_STORE:
-                found = await binder.alookup(ids)
-        else:
-            found = await binder.alookup(ids) if ids else None
-        return LazySession(binder.manager, found)  # type: ignore[arg-type]
 
     async def _unready(self, scope: dict[str, Any], send: Any) -> None:
         """Everything but a request to a started app: redirects, nothing to serve, 503."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from deployer.sessions.session import LazySession
@@ -88,16 +89,19 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes,
 class Exchange:
     """Forwards one request; ``run`` returns when the worker has said END (or is gone)."""
 
-    __slots__ = ("pool", "scope", "receive", "send", "lazy", "where", "stream", "body_done",
-                 "watcher", "started", "complete", "disconnected")
+    __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "where", "stream",
+                 "body_done", "watcher", "started", "complete", "disconnected")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
-                 lazy: LazySession | None, where: str) -> None:
+                 lazy: LazySession | None, where: str,
+                 cookies: Callable[[LazySession, str], list[tuple[bytes, bytes]]] | None = None,
+                 ) -> None:
         self.pool = pool
         self.scope = scope
         self.receive = receive
         self.send = send
         self.lazy = lazy
+        self.cookies = cookies  # the Set-Cookie a response needs, if any (tracking.py)
         self.where = where
         self.stream: Stream | None = None
         self.body_done = False
@@ -163,7 +167,10 @@ class Exchange:
                 else:
                     self.complete = True
             elif kind == _START:
-                await self._start(payload)
+                try:
+                    await send(self._start(payload))
+                except RuntimeError as exc:  # uvicorn refuses a malformed header: a lying worker
+                    raise wire.ProtocolError(str(exc)) from None
             elif kind == _END:
                 if payload or not self.complete:
                     self._end(payload)
@@ -176,21 +183,22 @@ class Exchange:
             else:
                 raise wire.ProtocolError(f"frame kind {kind} in an HTTP response")
 
-    async def _start(self, payload: bytes) -> None:
+    def _start(self, payload: bytes) -> dict[str, Any]:
+        """The response start, its session changes applied first (a new session's cookie)."""
         if self.started:
             raise wire.ProtocolError("a second START")
         status, changes, lines = wire.split_start(payload)
         if not 100 <= status <= 599:
             raise wire.ProtocolError(f"bad START status {status}")
         headers = wire.split_header_lines(lines)
-        if changes is not None and self.lazy is not None:
-            apply_changes(self.lazy, changes, self.where)
+        lazy = self.lazy
+        if lazy is not None:
+            if changes is not None:
+                apply_changes(lazy, changes, self.where)
+            if self.cookies is not None:
+                headers += self.cookies(lazy, self.scope.get("scheme", "http"))
         self.started = True
-        try:
-            await self.send({"type": "http.response.start", "status": status,
-                             "headers": headers})
-        except RuntimeError as exc:  # uvicorn refuses a malformed header: the worker lied
-            raise wire.ProtocolError(str(exc)) from None
+        return {"type": "http.response.start", "status": status, "headers": headers}
 
     def _end(self, payload: bytes) -> None:
         end = wire.loads(payload) if payload else {}
@@ -277,13 +285,15 @@ class Exchange:
                     accept = wire.loads(payload)
                     if self.started or not isinstance(accept, dict):
                         raise wire.ProtocolError("a second or malformed WS_ACCEPT")
+                    headers = [(k.encode("latin-1"), v.encode("latin-1"))
+                               for k, v in accept.get("headers") or ()]
                     if self.lazy is not None:
                         apply_changes(self.lazy, accept.get("session"), self.where)
+                        if self.cookies is not None:
+                            headers += self.cookies(self.lazy, self.scope.get("scheme", "http"))
                     self.started = True
                     await send({"type": "websocket.accept",
-                                "subprotocol": accept.get("subprotocol"),
-                                "headers": [(k.encode("latin-1"), v.encode("latin-1"))
-                                            for k, v in accept.get("headers") or ()]})
+                                "subprotocol": accept.get("subprotocol"), "headers": headers})
                     pump = asyncio.get_running_loop().create_task(self._pump(stream))
                 elif kind == wire.WS_CLOSE:
                     close = wire.loads(payload) if payload else {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -20,7 +20,6 @@ from deployer.sessions.manager import NEEDS_STORE, SessionManager
 from deployer.sessions.session import LazySession, Session
 
 _NO_IDS: tuple[str, ...] = ()
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -139,20 +138,11 @@ class SessionBinder:
         return None
 
     # -- the response side ---------------------------------------------------------------------
-    def sender(self, lazy: LazySession, scheme: str, send: Send) -> Send:
-        """The app's ``send``: adds the Set-Cookie header to the response start when one is due.
-        A plain function returning the server's awaitable, so no coroutine of ours per message;
-        made here rather than in the request coroutine, whose frame then needs no cells."""
-        refresh = self.refresh
-
-        def send_with_cookie(msg: dict[str, Any]) -> Awaitable[None]:
-            if (refresh or lazy.created_now) and msg["type"] == "http.response.start":
-                extra = self.set_cookie(lazy, scheme)
-                if extra:
-                    msg = dict(msg, headers=[*msg.get("headers", ()), *extra])
-            return send(msg)
-
-        return send_with_cookie
+    def response_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
+        """The Set-Cookie this response needs: for a session it created, or a refresh."""
+        if self.cookies and (self.refresh or lazy.created_now):
+            return self.set_cookie(lazy, scheme)
+        return []
 
     def set_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
         """The Set-Cookie header this response needs, if any."""
