@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deployer.deploy.watch import Dependencies
+
 
 class AppState(enum.Enum):
     DEPLOYED = "deployed"  # the last attempt succeeded; context serves it
@@ -37,7 +39,7 @@ class App:
     sessions: Any = None  # its SessionManager, handed to the next version
     spec: Any = None  # the serving version's ContextSpec
     claims: Claims = field(default_factory=Claims)
-    dependencies: tuple[Path, ...] = ()  # the webapp directory or archive, watched for changes
+    dependencies: Dependencies = field(default_factory=Dependencies)  # what redeploys it
     error: str | None = None  # the last failure: file:line:col message, or a traceback
     conflicts_with: Path | None = None
 

@@ -25,6 +25,7 @@ from typing import Any
 from deployer.deploy.app import App, AppState, Claims
 from deployer.deploy.build import WorkerDefaults, build_context, resolve
 from deployer.deploy.provider import Change
+from deployer.deploy.watch import Dependencies
 from deployer.descriptor.loader import load_descriptor
 from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerSpec
 from deployer.errors import AppLoadError, ConflictError, DeployerError
@@ -44,7 +45,7 @@ class _Built:
     sessions: Any
     spec: ContextSpec
     claims: Claims
-    dependencies: tuple[Path, ...]
+    dependencies: Dependencies
     started: float
     took: float = 0.0  # seconds to parse, build and start it
 
@@ -130,9 +131,10 @@ class DeploymentManager:
         self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
-    def dependencies(self, path: Path) -> tuple[Path, ...]:
+    def dependencies(self, path: Path) -> Dependencies:
+        """What redeploys the version of ``path`` that serves (or failed at start)."""
         app = self.apps.get(path)
-        return app.dependencies if app is not None else ()
+        return app.dependencies if app is not None else Dependencies()
 
     def status(self) -> list[dict[str, Any]]:
         return [app.status() for _, app in sorted(self.apps.items())]
@@ -243,7 +245,9 @@ class DeploymentManager:
                 on_failed=self._context_failed)
             if sessions is not None and sessions.store is not None:
                 sessions.store.ensure_directory()  # fail here, before any hand-over
-            deps = (resolved.base,) if resolved.base is not None else ()
+            deps = Dependencies.of_webapp(
+                resolved.base, includes=spec.reload_includes, excludes=spec.reload_excludes,
+                virtualenv=resolved.virtualenv, python_path=resolved.python_path)
             return _Built(path, context, sessions, spec, claims, deps, started)
         except ConflictError as exc:
             return _Failed(path, str(exc), started, conflict=exc.args[1])

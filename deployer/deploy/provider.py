@@ -6,9 +6,17 @@ polling) only *wakes* the scanner: it looks at once and again a short settle tim
 path whose signature is the same on both looks is delivered. The periodic rescan still runs, so
 a missed event costs at most one interval. Events carry no meaning beyond "look now": a burst
 of them (temp file written, renamed over, bytecode cache touched) is one rescan, and comparing
-each path's signature with what was last delivered coalesces them per path. A descriptor's
-signature includes the files of the webapp it points at, so editing the app's own code
-redeploys its context too.
+each path's signature with what was last delivered coalesces them per path.
+
+A descriptor's signature also holds those of its webapp's dependencies (watch.py: its code, its
+packages, its archive, never its data), so an edit of the app's code redeploys its context. They
+are not re-read on every scan, which cost a core's worth on big trees: an event under a webapp
+that concerns one of its sources marks that source, a descriptor still settling re-reads its
+own, and each source is re-verified every VERIFY_SCANS scans (30 s by default), later still if
+reading it is slow, so that verifying costs at most VERIFY_BUDGET of a core. That net is for what
+inotify loses (a queue overflow, a sub-directory past the watch limit): rare, and logged by
+watchdog. A source without a watch (``--poll``, a missing directory, a watch refused) is read
+on every scan, as there is nothing else to tell.
 """
 
 from __future__ import annotations
@@ -19,21 +27,43 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserver
+
+from deployer.deploy.patterns import IGNORED_SUFFIXES
+from deployer.deploy.watch import Dependencies, Source
 
 log = logging.getLogger("deployer.deploy")
 
-IGNORED_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".bak", ".orig", ".part", ".rej")
+VERIFY_SCANS = 30  # a source with a live watch is re-read at least every this many scans...
+VERIFY_BUDGET = 0.01  # ...or less often, so that re-reading it costs at most 1 % of a core
 _QUIET_EVENTS = {"opened", "closed_no_write"}
-MAX_TREE_FILES = 5000
-_SKIPPED_DIRS = {"__pycache__", ".git", ".hg", ".svn", "cvs", "cvsroot"}
+# what a webapp's watch asks inotify for: writes and `touch` (attrib), not reads (open, close
+# without write), which would wake the observer thread for every static file served
+_SOURCE_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileDeletedEvent, FileMovedEvent,
+    FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
+]
+_NO_DEPENDENCIES = Dependencies()
 
 
 def is_descriptor_name(name: str) -> bool:
@@ -44,54 +74,9 @@ def is_descriptor_name(name: str) -> bool:
     return lower.endswith(".xml")
 
 
-def file_signature(path: Path) -> tuple[int, ...] | None:
-    """Unchanged means same mtime, size, inode and device (a rename-over changes the inode)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-
-
-def tree_signature(path: Path) -> tuple[Any, ...] | None:
-    """A webapp directory's signature: every file's (name, mtime, size); bytecode caches skipped."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode):
-        return file_signature(path)
-    entries: list[tuple[str, int, int]] = []
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d.lower() not in _SKIPPED_DIRS)
-        for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")) or name.startswith(".#"):
-                continue
-            full = os.path.join(root, name)
-            try:
-                fst = os.stat(full)
-            except OSError:
-                continue
-            entries.append((os.path.relpath(full, path), fst.st_mtime_ns, fst.st_size))
-            if len(entries) >= MAX_TREE_FILES:  # a huge tree: watch its first files only
-                return tuple(entries)
-    return tuple(entries)
-
-
 # file mtimes come from the kernel's coarse clock, up to a tick behind time.time_ns(); well
 # under the settle time, so a file written before a build settled is never taken as newer
 _FILE_CLOCK_SLACK_NS = 5_000_000
-
-
-def _modified_since(tree: tuple[Any, ...] | None, since_ns: int) -> bool:
-    """Whether a tree_signature holds a file modified at or after since_ns."""
-    if not tree:
-        return False
-    if isinstance(tree[0], tuple):  # a directory: (name, mtime_ns, size) per file
-        return any(mtime >= since_ns for _, mtime, _ in tree)
-    return tree[0] >= since_ns  # an archive: file_signature, mtime first
 
 
 @dataclass(frozen=True)
@@ -103,16 +88,52 @@ class Change:
 
 
 Handler = Callable[[list[Change]], Awaitable[None]]
-Dependencies = Callable[[Path], Iterable[Path]]
+DependenciesOf = Callable[[Path], Dependencies]
 
 
 class _Wake(FileSystemEventHandler):
+    """The contexts directory: any event is a reason to look."""
+
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in _QUIET_EVENTS:
             self._wake()
+
+
+class _Route(FileSystemEventHandler):
+    """A webapp directory: marks the sources an event concerns (in the observer's thread, so
+    the writes of an app's data never reach the event loop)."""
+
+    def __init__(self, mark: Callable[[tuple[Source, ...]], None]) -> None:
+        self._mark = mark
+        self.sources: tuple[Source, ...] = ()  # replaced whole, read without a lock
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory and event.event_type == "modified":
+            return  # a file in it changed: that file's own event says whether it matters
+        gone = event.event_type in ("deleted", "moved")
+        paths = [os.fsdecode(p) for p in (event.src_path, event.dest_path) if p]
+        hit = tuple(s for s in self.sources
+                    if any(s.relevant(p, event.is_directory, gone) for p in paths))
+        if hit:
+            self._mark(hit)
+
+
+@dataclass
+class _Watched:
+    watch: ObservedWatch
+    route: _Route
+    identity: tuple[int, int]  # the directory's (inode, device): a new directory needs a new watch
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_dev) if stat.S_ISDIR(st.st_mode) else None
 
 
 class Provider:
@@ -123,7 +144,7 @@ class Provider:
         directory: Path,
         handler: Handler,
         *,
-        dependencies: Dependencies | None = None,
+        dependencies: DependenciesOf | None = None,
         scan_interval: float = 1.0,
         poll: bool = False,
         settle: float = 0.01,
@@ -132,21 +153,28 @@ class Provider:
             raise ValueError("scan_interval must be >= 0")
         self.directory = Path(directory).resolve()
         self._handler = handler
-        self._dependencies = dependencies or (lambda _p: ())
+        self._dependencies = dependencies or (lambda _p: _NO_DEPENDENCIES)
         self.scan_interval = scan_interval
         self.poll = poll
         self.settle = settle
+        self.verify_every = VERIFY_SCANS * scan_interval
         self._delivered: dict[Path, tuple[Any, Any]] = {}
-        self._deps: dict[Path, tuple[Path, ...]] = {}
+        self._deps: dict[Path, Dependencies] = {}
         self._last_look: dict[Path, tuple[Any, Any] | None] = {}
         self._names: dict[str, Path | None] = {}  # file name -> path, None when not a descriptor
+        self._latest: dict[Source, Any] = {}  # each source's signature when last read
+        self._due: dict[Source, float] = {}  # when each is verified again (monotonic)
+        self._marked: set[Source] = set()  # events say these may have changed
+        self._unwatched: frozenset[Source] = frozenset()  # no watch: read on every scan
+        self._verify_all = False
         self._wake_event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: Any = None
-        self._watches: dict[Path, Any] = {}
-        self._watch_dirs: dict[Path, Path] = {}  # a dependency -> the directory watched for it
+        self._watches: dict[tuple[Path, bool], _Watched] = {}
         self._task: asyncio.Task[None] | None = None
         self.scans = 0
+        self.reads = 0  # source signatures read from the disk: what watching costs
+        self.marks = 0  # events under a webapp that concerned one of its sources
 
     # -- public ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -162,12 +190,8 @@ class Provider:
         self._task = asyncio.create_task(self._run(), name="deployer-provider")
 
     def wake(self) -> None:
-        """Thread-safe: scan now (watchdog events, SIGHUP)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._wake_event.set)
+        """Thread-safe: rescan now, re-reading every webapp's sources (SIGHUP)."""
+        self._call(self._wake_all)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -179,6 +203,33 @@ class Provider:
             observer, self._observer = self._observer, None
             observer.stop()
             await asyncio.to_thread(observer.join, 5)
+            self._watches.clear()
+
+    # -- wake-ups (any thread) -------------------------------------------------------------------
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(callback, *args)
+
+    def _poke(self) -> None:
+        self._call(self._wake_event.set)
+
+    def _mark(self, sources: tuple[Source, ...]) -> None:
+        self._call(self._on_event, sources)
+
+    def _on_event(self, sources: tuple[Source, ...]) -> None:
+        self.marks += 1
+        self._on_marked(sources)
+
+    def _on_marked(self, sources: tuple[Source, ...]) -> None:
+        self._marked.update(sources)
+        self._wake_event.set()
+
+    def _wake_all(self) -> None:
+        self._verify_all = True
+        self._wake_event.set()
 
     # -- the loop ----------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -200,7 +251,7 @@ class Provider:
     async def _scan_once(self) -> bool:
         """One look; delivers what is stable. Returns True when something is still settling."""
         self._wake_event.clear()
-        current = await asyncio.to_thread(self._look)
+        current = await asyncio.to_thread(self._look, self._to_read())
         self.scans += 1
         changes: list[Change] = []
         unstable = False
@@ -218,7 +269,6 @@ class Provider:
                 if cur is None:
                     changes.append(Change("remove", path))
                     del self._delivered[path]
-                    self._deps.pop(path, None)
                 else:
                     changes.append(Change("add" if old is None else "change", path))
                     self._delivered[path] = cur
@@ -230,15 +280,28 @@ class Provider:
             # shielded: stopping the provider must not abandon a half-done deploy; the
             # manager's own stop() waits for it and then stops what it built
             await asyncio.shield(self._handler(changes))
-            touched = [c.path for c in changes if c.kind != "remove"]
-            if touched:
-                await asyncio.to_thread(self._record_dependencies, touched, built_from)
-            self._refresh_watches()
+            again = await asyncio.to_thread(self._after_delivery, changes, built_from)
+            if again:
+                self._on_marked(again)
         return unstable
 
-    def _look(self) -> dict[Path, tuple[Any, Any]]:
+    def _to_read(self) -> set[Source]:
+        """On the loop: the sources this look reads from the disk; takes the events' marks."""
+        fresh = self._marked | self._unwatched
+        self._marked = set()
+        for path in self._last_look:  # still settling: each look must see its files again
+            fresh.update(self._deps.get(path, _NO_DEPENDENCIES).sources)
+        if self._verify_all:
+            self._verify_all = False
+            fresh.update(self._due)
+        else:
+            now = time.monotonic()
+            fresh.update(s for s, due in self._due.items() if due <= now)
+        return fresh
+
+    def _look(self, fresh: set[Source]) -> dict[Path, tuple[Any, Any]]:
         found: dict[Path, tuple[Any, Any]] = {}
-        trees: dict[Path, Any] = {}
+        read: dict[Source, Any] = {}
         try:
             entries = list(os.scandir(self.directory))
         except OSError:
@@ -264,62 +327,100 @@ class Provider:
                     found[path] = self._delivered[path]
                 continue
             sig = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-            deps = self._deps.get(path, ())
-            found[path] = (sig, tuple(self._tree(d, trees) for d in deps) if deps else ())
+            sources = self._deps.get(path, _NO_DEPENDENCIES).sources
+            found[path] = (sig, tuple(self._read(s, fresh, read) for s in sources))
         return found
 
-    @staticmethod
-    def _tree(path: Path, cache: dict[Path, Any]) -> Any:
-        if path not in cache:
-            cache[path] = tree_signature(path)
-        return cache[path]
+    def _read(self, source: Source, fresh: set[Source], read: dict[Source, Any]) -> Any:
+        """A source's signature: read from the disk when fresh (once per look), else the last."""
+        if source not in read:
+            if source in fresh or source not in self._latest:
+                started = time.perf_counter()
+                self._latest[source] = source.signature()
+                took = time.perf_counter() - started
+                self._due[source] = time.monotonic() + max(self.verify_every,
+                                                           took / VERIFY_BUDGET)
+                self.reads += 1
+            read[source] = self._latest[source]
+        return read[source]
 
-    def _record_dependencies(self, paths: list[Path], built_from: int) -> None:
-        """The webapp trees each deployed descriptor now depends on, as the baseline for change.
-
-        They are read after the build; a file modified since the build began may not be in what
-        was built, so such a tree gets a baseline no look can match: the next scan redeploys.
-        """
-        trees: dict[Path, Any] = {}
-        for path in paths:
-            if path not in self._delivered:
+    def _after_delivery(self, changes: list[Change], built_from: int) -> set[Source]:
+        """What each deployed descriptor now depends on, watched, and read as the baseline for
+        change. Watched first, so an edit from then on is an event. A source modified since the
+        build began may not be in what was built: its baseline is one no look can match, and it
+        is returned to be read again at once, so the next looks redeploy."""
+        for change in changes:
+            if change.kind == "remove":
+                self._deps.pop(change.path, None)
+            elif change.path in self._delivered:
+                self._deps[change.path] = self._dependencies(change.path)
+        self._refresh_watches()
+        again: set[Source] = set()
+        read: dict[Source, Any] = {}
+        for change in changes:
+            deps = self._deps.get(change.path)
+            if change.kind == "remove" or deps is None:
                 continue
-            deps = tuple(self._dependencies(path))
-            self._deps[path] = deps
-            sig, _ = self._delivered[path]
-            now = tuple(self._tree(d, trees) for d in deps)
-            if any(_modified_since(tree, built_from) for tree in now):
+            fresh = set(deps.sources)
+            now = tuple(self._read(s, fresh, read) for s in deps.sources)
+            pairs = zip(deps.sources, now, strict=True)
+            if any(source.modified_since(sig, built_from) for source, sig in pairs):
                 now = ("modified during the build",)
-            self._delivered[path] = (sig, now)
+                again.update(deps.sources)
+            self._delivered[change.path] = (self._delivered[change.path][0], now)
+        return again
 
     # -- watching ----------------------------------------------------------------------------------
     def _start_observer(self) -> None:
         self._observer = PollingObserver(timeout=0.05) if self.poll else Observer(timeout=0.05)
         self._observer.daemon = True
-        self._watches[self.directory] = self._observer.schedule(
-            _Wake(self.wake), str(self.directory), recursive=False
-        )
+        self._observer.schedule(_Wake(self._poke), str(self.directory), recursive=False)
         self._observer.start()
 
     def _refresh_watches(self) -> None:
-        """Watch each webapp directory (recursively) or archive's parent a descriptor points at."""
-        if self._observer is None:
-            return
-        wanted = {self.directory}
-        for dep in {dep for deps in self._deps.values() for dep in deps}:
-            target = self._watch_dirs.get(dep)
-            if target is None:
-                target = self._watch_dirs[dep] = dep if dep.is_dir() else dep.parent
-            wanted.add(target)
-        for gone in set(self._watches) - wanted:
+        """Watch each source's directory (a war recursively, an archive's or site-packages'
+        alone) with inotify; under --poll none is watched, as polling a tree is what a scan does
+        more cheaply (it stats only the files that count)."""
+        live = {s for deps in self._deps.values() for s in deps.sources}
+        for gone in set(self._latest) - live:
+            del self._latest[gone]
+            self._due.pop(gone, None)
+        wanted: dict[tuple[Path, bool], list[Source]] = {}
+        for source in sorted(live, key=repr):
+            wanted.setdefault((source.directory, source.recursive), []).append(source)
+        for key in set(self._watches) - set(wanted):
+            self._unschedule(key)
+        unwatched: set[Source] = set()
+        for key, sources in wanted.items():
+            watched = self._watches.get(key)
+            identity = _identity(key[0])
+            if watched is not None and watched.identity != identity:
+                self._unschedule(key)  # deleted, or replaced by a new directory of that name
+                watched = None
+            if watched is None and identity is not None:
+                watched = self._schedule(key, identity)
+            if watched is None:
+                unwatched.update(sources)
+            else:
+                watched.route.sources = tuple(sources)
+        self._unwatched = frozenset(unwatched)
+
+    def _schedule(self, key: tuple[Path, bool], identity: tuple[int, int]) -> _Watched | None:
+        if self._observer is None or self.poll:
+            return None
+        route = _Route(self._mark)
+        directory, recursive = key
+        try:
+            watch = self._observer.schedule(route, str(directory), recursive=recursive,
+                                            event_filter=_SOURCE_EVENTS)
+        except OSError as exc:  # e.g. the inotify watch limit: it is read on every scan instead
+            log.warning("cannot watch %s: %s", directory, exc)
+            return None
+        self._watches[key] = _Watched(watch, route, identity)
+        return self._watches[key]
+
+    def _unschedule(self, key: tuple[Path, bool]) -> None:
+        watched = self._watches.pop(key, None)
+        if watched is not None and self._observer is not None:
             with contextlib.suppress(Exception):
-                self._observer.unschedule(self._watches.pop(gone))
-        for new in sorted(wanted - set(self._watches)):
-            if not new.is_dir():
-                continue
-            try:
-                self._watches[new] = self._observer.schedule(
-                    _Wake(self.wake), str(new), recursive=new != self.directory
-                )
-            except OSError as exc:  # e.g. inotify watch limit: the rescan still covers it
-                log.warning("cannot watch %s: %s", new, exc)
+                self._observer.unschedule(watched.watch)

@@ -1,16 +1,25 @@
-"""The provider against real files: sorted initial scan, filters, settle rule, watching, rescan."""
+"""The provider against real files and real watchdog events: sorted initial scan, filters, the
+settle rule, watching contexts/ and what of a webapp redeploys it, rescan and verify."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shutil
+import sqlite3
+import subprocess
+import sys
 import time
+import zipfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from deployer.deploy.provider import Change, Provider, is_descriptor_name
+from deployer.deploy.provider import VERIFY_SCANS, Change, Provider, is_descriptor_name
+from deployer.deploy.watch import Dependencies, site_packages
+from tests.integration.harness import save_atomically
 
 
 class Recorder:
@@ -132,25 +141,266 @@ def webapp_and_descriptor(tmp_path: Path) -> tuple[Path, Path]:
     return app, contexts
 
 
-@pytest.mark.parametrize("poll", [False, True])
-def test_dependency_change_redeploys(tmp_path: Path, poll: bool) -> None:
-    app, contexts = webapp_and_descriptor(tmp_path)
+Body = Callable[[Provider, Recorder], Awaitable[None]]
+
+
+def watching(contexts: Path, deps: Dependencies, body: Body, *, scan_interval: float = 5,
+             poll: bool = False) -> Recorder:
+    """Run a provider whose every descriptor depends on ``deps`` around ``body``."""
     rec = Recorder()
 
     async def main() -> None:
-        provider = Provider(contexts, rec, dependencies=lambda _p: [app], scan_interval=5,
-                            poll=poll)
+        provider = Provider(contexts, rec, dependencies=lambda _p: deps,
+                            scan_interval=scan_interval, poll=poll)
         await provider.start()
         try:
-            (app / "__pycache__").mkdir()
-            (app / "__pycache__" / "wsgi.cpython-311.pyc").write_bytes(b"junk")
-            (app / "wsgi.py").write_text("v = 22\n")
-            await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+            await body(provider, rec)
         finally:
             await provider.stop()
 
     asyncio.run(main())
+    return rec
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def probe(provider: Provider, app: Path, marks: int) -> None:
+    """Everything written under ``app`` since ``marks`` concerned nothing. Proof: an event that
+    does concern it (a touch of wsgi.py that changes no signature), queued after theirs by the
+    same observer, is the only one that arrives."""
+    st = (app / "wsgi.py").stat()
+    os.utime(app / "wsgi.py", ns=(st.st_atime_ns, st.st_mtime_ns))
+    await until(lambda: provider.marks > marks, "the probe's event")
+    assert provider.marks == marks + 1
+
+
+def write_app_data(app: Path) -> None:
+    """What a running app writes under its own directory: a database, an upload, a log."""
+    with contextlib.closing(sqlite3.connect(app / "db.sqlite3")) as db, db:
+        db.execute("create table if not exists hits (at real)")
+        db.execute("insert into hits values (?)", (time.time(),))
+    (app / "uploads" / "2024").mkdir(parents=True, exist_ok=True)
+    (app / "uploads" / "2024" / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    (app / "logs").mkdir(exist_ok=True)
+    with open(app / "logs" / "app.log", "a") as log:
+        log.write("GET / 200\n")
+
+
+def test_data_the_app_writes_does_not_redeploy(tmp_path: Path) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        marks, reads = provider.marks, provider.reads
+        for _ in range(3):
+            write_app_data(app)
+        await probe(provider, app, marks)
+        assert provider.reads == reads + 1  # the probe's look only
+        save_atomically(app / "wsgi.py", "v = 2\n")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+
+    rec = watching(contexts, Dependencies.of_webapp(app), body)
     assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
+
+
+def test_data_the_app_writes_does_not_redeploy_when_polling(tmp_path: Path) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        write_app_data(app)
+        reads = provider.reads
+        await until(lambda: provider.reads >= reads + 5, "five looks at the tree")
+        assert rec.events == [("add", "a.xml")]
+        save_atomically(app / "wsgi.py", "v = 2\n")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+
+    rec = watching(contexts, Dependencies.of_webapp(app), body, scan_interval=0.05, poll=True)
+    assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
+
+
+def test_an_edit_of_the_code_redeploys_once(tmp_path: Path) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        (app / "__pycache__").mkdir()
+        (app / "__pycache__" / "wsgi.cpython-311.pyc").write_bytes(b"junk")
+        save_atomically(app / "wsgi.py", "v = 22\n")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+        provider.wake()  # a forced look at everything finds nothing more...
+        (contexts / "zz.xml").write_text("<y/>")  # ...before this later event is delivered
+        await rec.wait_for(lambda ev: ("add", "zz.xml") in ev)
+
+    rec = watching(contexts, Dependencies.of_webapp(app), body)
+    assert rec.events == [("add", "a.xml"), ("change", "a.xml"), ("add", "zz.xml")]
+
+
+@pytest.mark.parametrize("rel,includes,excludes,redeploys", [
+    ("pkg/views.py", [], [], True),
+    ("native.cpython-311-x86_64-linux-gnu.so", [], [], True),
+    ("lib/dep/table.json", [], [], True),
+    ("templates/site/page.html", ["templates/**/*.html"], [], True),
+    ("templates/site/page.html", [], [], False),
+    ("static/app.js", [], [], False),
+    ("scripts/tool.py", [], ["scripts/**"], False),
+    ("pkg/settings_local.py", [], ["**/*_local.py"], False),
+])
+def test_what_redeploys(tmp_path: Path, rel: str, includes: list[str], excludes: list[str],
+                        redeploys: bool) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        marks = provider.marks
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        (app / rel).write_text("x = 1\n")
+        if redeploys:
+            await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+        else:
+            await probe(provider, app, marks)
+
+    deps = Dependencies.of_webapp(app, includes=includes, excludes=excludes)
+    rec = watching(contexts, deps, body)
+    assert rec.events == [("add", "a.xml")] + [("change", "a.xml")] * redeploys
+
+
+def test_a_package_moved_into_lib_redeploys(tmp_path: Path) -> None:
+    """What ``pip install --target`` does: build in a temporary directory, then move it in."""
+    app, contexts = webapp_and_descriptor(tmp_path)
+    (app / "lib").mkdir()
+    staging = tmp_path / "staging" / "newpkg"
+    staging.mkdir(parents=True)
+    (staging / "__init__.py").write_text("")
+    (staging / "schema.json").write_text("{}")
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        os.rename(staging, app / "lib" / "newpkg")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+
+    rec = watching(contexts, Dependencies.of_webapp(app), body)
+    assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
+
+
+@pytest.fixture
+def venv(tmp_path: Path) -> Path:
+    path = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    return path
+
+
+def test_a_change_of_the_virtualenvs_packages_redeploys(tmp_path: Path, venv: Path) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
+    [site] = site_packages(venv)
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        marks = provider.marks
+        (site / "tiny").mkdir()  # a package's files: not yet an install
+        (site / "tiny" / "__init__.py").write_text("")
+        await probe(provider, app, marks)
+        (site / "tiny-1.0.dist-info").mkdir()
+        (site / "tiny-1.0.dist-info" / "METADATA").write_text("Name: tiny\nVersion: 1.0\n")
+        await rec.wait_for(lambda ev: ev.count(("change", "a.xml")) == 1)
+        shutil.rmtree(site / "tiny-1.0.dist-info")
+        await rec.wait_for(lambda ev: ev.count(("change", "a.xml")) == 2)
+        cfg = venv / "pyvenv.cfg"
+        save_atomically(cfg, cfg.read_text() + "# upgraded\n")
+        await rec.wait_for(lambda ev: ev.count(("change", "a.xml")) == 3)
+
+    rec = watching(contexts, Dependencies.of_webapp(app, virtualenv=venv), body)
+    assert rec.events == [("add", "a.xml")] + [("change", "a.xml")] * 3
+
+
+def tiny_wheel(directory: Path) -> Path:
+    """A pure-Python wheel, written by hand: nothing to build, nothing to download."""
+    wheel = directory / "tiny-1.0-py3-none-any.whl"
+    files = {
+        "tiny/__init__.py": "VERSION = '1.0'\n",
+        "tiny-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tiny\nVersion: 1.0\n",
+        "tiny-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+                                    "Tag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in [*files, "tiny-1.0.dist-info/RECORD"])
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, text in {**files, "tiny-1.0.dist-info/RECORD": record}.items():
+            zf.writestr(name, text)
+    return wheel
+
+
+def test_pip_install_and_uninstall_redeploy(tmp_path: Path, venv: Path) -> None:
+    app, contexts = webapp_and_descriptor(tmp_path)
+    wheel = tiny_wheel(tmp_path)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+           "--disable-pip-version-check", "-q"]
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        install = [*pip, "install", "--no-index", "--no-deps", str(wheel)]
+        await asyncio.to_thread(subprocess.run, install, check=True)
+        await rec.wait_for(lambda ev: ev.count(("change", "a.xml")) == 1)
+        await asyncio.to_thread(subprocess.run, [*pip, "uninstall", "-y", "tiny"], check=True)
+        await rec.wait_for(lambda ev: ev.count(("change", "a.xml")) == 2)
+
+    rec = watching(contexts, Dependencies.of_webapp(app, virtualenv=venv), body)
+    assert rec.events == [("add", "a.xml"), ("change", "a.xml"), ("change", "a.xml")]
+
+
+def test_idle_scans_leave_the_tree_alone_until_the_verify(tmp_path: Path) -> None:
+    """No event, no read: the periodic scan only looks at contexts/, and re-verifies a watched
+    tree every VERIFY_SCANS scans, which also catches an edit no event reported."""
+    app, contexts = webapp_and_descriptor(tmp_path)
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        reads, scans = provider.reads, provider.scans
+        await until(lambda: provider.scans >= scans + VERIFY_SCANS // 2, "idle scans")
+        assert provider.reads == reads
+        provider._observer.stop()  # no events from here on: only the verify can see the edit
+        save_atomically(app / "wsgi.py", "v = 3\n")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev,
+                           timeout=VERIFY_SCANS * provider.scan_interval + 5)
+        assert provider.scans >= scans + VERIFY_SCANS
+
+    rec = watching(contexts, Dependencies.of_webapp(app), body, scan_interval=0.05)
+    assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
+
+
+@pytest.mark.parametrize("how", ["swap", "rmtree"])
+def test_a_war_replaced_is_watched_again(tmp_path: Path, how: str) -> None:
+    """``mv app.new app`` or ``rm -rf app`` then a new one: the old watch went with the old
+    directory; the new one is watched in its turn."""
+    app, contexts = webapp_and_descriptor(tmp_path)
+    staging = tmp_path / "staging"
+    shutil.copytree(app, staging)
+    (staging / "wsgi.py").write_text("v = 'new'\n")
+    seen: list[str | None] = []
+    rec = Recorder()
+
+    async def handler(batch: list[Change]) -> None:
+        seen.append((app / "wsgi.py").read_text() if (app / "wsgi.py").exists() else None)
+        await rec(batch)
+
+    async def main() -> None:
+        provider = Provider(contexts, handler, dependencies=lambda _p: Dependencies.of_webapp(app),
+                            scan_interval=5)
+        await provider.start()
+        try:
+            if how == "swap":
+                os.rename(app, tmp_path / "app.old")
+            else:
+                shutil.rmtree(app)
+            os.rename(staging, app)
+            await until(lambda: seen[-1:] == ["v = 'new'\n"], "the new directory deployed")
+            identity = (app.stat().st_ino, app.stat().st_dev)
+            assert provider._watches[(app, True)].identity == identity
+            marks = provider.marks
+            save_atomically(app / "wsgi.py", "v = 'edited'\n")
+            await until(lambda: seen[-1:] == ["v = 'edited'\n"], "the edit deployed")
+            assert provider.marks > marks  # an event of the new watch, not a verify
+        finally:
+            await provider.stop()
+
+    asyncio.run(main())
+    assert {kind for kind, _ in rec.events[1:]} == {"change"}
 
 
 def test_an_edit_that_lands_during_the_build_is_redeployed(tmp_path: Path) -> None:
@@ -164,7 +414,8 @@ def test_an_edit_that_lands_during_the_build_is_redeployed(tmp_path: Path) -> No
         await rec(batch)
 
     async def main() -> None:
-        provider = Provider(contexts, building, dependencies=lambda _p: [app], scan_interval=0.2)
+        provider = Provider(contexts, building, dependencies=lambda _p: Dependencies.of_webapp(app),
+                            scan_interval=0.2)
         await provider.start()
         try:
             await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
