@@ -4,7 +4,9 @@
 
 bench_deploy.py's start-up figures use static ContextHandlers, which have no session manager;
 every WebAppContext has one (Jetty's SESSIONS option), so this one deploys WebAppContexts (with
---store each also gets its own storeDirectory, restored at start). It runs `deployer run` like a
+--store each also gets its own storeDirectory, restored at start). Their war is a static site: a
+Python war would add a worker process per context (bench_workers.py measures those), and 1,000
+interpreters would measure process start-up, not session managers. It runs `deployer run` like a
 user, waits for "N of N contexts deployed ... in X ms", then reads the thread count from
 /proc/PID/status and makes one request. Jetty uses one scheduler for every context's scavenger.
 """
@@ -23,14 +25,6 @@ import time
 from pathlib import Path
 
 import httpx
-
-WSGI = """\
-def application(environ, start_response):
-    session = environ["deployer.session"]
-    session["n"] = session.get("n", 0) + 1
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [str(session["n"]).encode()]
-"""
 
 WEBAPP = """<?xml version="1.0"?>
 <!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" "http://www.eclipse.org/jetty/configure_9_3.dtd">
@@ -111,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "app").mkdir()
-        (root / "app" / "wsgi.py").write_text(WSGI)
+        (root / "app" / "index.html").write_text("1")
         contexts = root / "contexts"
         contexts.mkdir()
         for i in range(args.count):
