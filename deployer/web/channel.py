@@ -80,7 +80,7 @@ class Channel(asyncio.Protocol):
         self.retired = False  # no new streams (its worker is draining or gone)
         self._next_id = 1
         self._reader = wire.FrameReader()
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None  # a list while a flush is due this turn
         self._on_broken = on_broken
         self._on_free = on_free
         self._on_lost = on_lost
@@ -110,12 +110,22 @@ class Channel(asyncio.Protocol):
 
     # -- writing ---------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if not self._out:
+        """The first write of a turn of the loop leaves at once (the other side can start on
+        it while this one goes on); the rest of the turn's writes leave together at its end."""
+        out = self._out
+        if out is None:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+            self._out = []
             self.loop.call_soon(self._flush)
-        self._out.append(data)
+        else:
+            out.append(data)
 
     def _flush(self) -> None:
-        out, self._out = self._out, []
+        out, self._out = self._out, None
+        if not out:
+            return
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))

@@ -13,10 +13,10 @@ after, the client's connection is cut, as a proxy would.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from deployer.sessions.session import LazySession
 from deployer.web.channel import GONE, Stream
@@ -26,7 +26,6 @@ from deployer.worker import wire
 
 log = logging.getLogger("deployer.web")
 _encode = wire.dumps
-_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _TIMEOUT = -1  # pseudo-frame: requestTimeout passed
 _START, _BODY, _BODY_LAST, _END = wire.START, wire.BODY, wire.BODY_LAST, wire.END
 _BAD_GATEWAY = b"502 Bad Gateway\n"
@@ -59,31 +58,28 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes,
             expect = v.lower() == b"100-continue"
     if mode and expect:
         mode = 2
-    kind = scope["type"]
-    raw = scope.get("raw_path")
+    http = scope["type"] == "http"
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
+    query = scope.get("query_string", b"")
+    if b"\0" in raw or b"\0" in query:  # not from HTTP's request line, but never on the wire
+        raw, query = raw.replace(b"\0", b"%00"), query.replace(b"\0", b"%00")
     client, server = scope.get("client"), scope.get("server")
-    if kind == "http":
-        method, subprotocols = _str(scope["method"]), "null"
-    else:
-        method, subprotocols, mode = '""', _encode(scope.get("subprotocols") or []), 0
     if lazy is None:
-        session = "false"  # the context has no sessions
+        session = b"-"  # the context has no sessions
     elif lazy.session is None:
-        session = "null"  # none yet
+        session = b""  # none yet
     else:
-        session = snapshot(lazy.session)
-    # wire.HEAD_FIELDS in order, as JSON: assembled by hand, as the generic encoder costs three
-    # times as much for a list of short strings, once per request
-    head = ",".join([
-        _str(kind), method, _str(scope["path"]),
-        _str(raw.decode("latin-1")) if raw else "null",
-        _str(scope.get("query_string", b"").decode("latin-1")), _str(scope.get("root_path", "")),
-        _str(scope.get("scheme", "http")), _str(scope.get("http_version", "1.1")),
-        f"[{_str(client[0])},{int(client[1])}]" if client else "null",
-        f"[{_str(server[0])},{int(server[1] or 0)}]" if server else "null",
-        "012"[mode], session, subprotocols,
-    ])
-    return wire.request_payload(f"[{head}]".encode(), scope["headers"]), mode
+        session = snapshot(lazy.session).encode()
+    return wire.request_payload([  # wire.HEAD_FIELDS, in order
+        b"http" if http else b"websocket",
+        scope["method"].encode() if http else b"",
+        raw, query, scope.get("root_path", "").encode(),
+        scope.get("scheme", "http").encode(), scope.get("http_version", "1.1").encode(),
+        client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
+        server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b"",
+        b"012"[mode:mode + 1] if http else b"0", session,
+        b",".join(p.encode() for p in scope.get("subprotocols") or ()) if not http else b"",
+    ], scope["headers"]), mode if http else 0
 
 
 class Exchange:

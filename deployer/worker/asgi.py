@@ -54,18 +54,28 @@ class Channel(asyncio.Protocol):
         self.streams: dict[int, Stream] = {}
         self.transport: asyncio.Transport | None = None
         self._reader = wire.FrameReader()
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None  # a list while a flush is due this turn
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
 
     def write(self, data: bytes) -> None:
-        if not self._out:
+        """The first write of a turn of the loop leaves at once (the other side can start on
+        it while this one goes on); the rest of the turn's writes leave together at its end."""
+        out = self._out
+        if out is None:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+            self._out = []
             self.loop.call_soon(self._flush)
-        self._out.append(data)
+        else:
+            out.append(data)
 
     def _flush(self) -> None:
-        out, self._out = self._out, []
+        out, self._out = self._out, None
+        if not out:
+            return
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(out))
 

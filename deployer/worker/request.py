@@ -1,27 +1,43 @@
 """A request head from the wire as the app expects it: a WSGI environ or an ASGI scope.
 
-The head is the front's ASGI scope as a JSON list (wire.HEAD_FIELDS gives the order), bytes as
-latin-1 text (each byte one code point, so nothing is lost), then the header lines.
+The head is the front's ASGI scope as NUL-separated bytes (wire.HEAD_FIELDS), then the header
+lines; the decoded path is made here from the raw one, as uvicorn makes it.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+from urllib.parse import unquote
 
 from deployer.worker import wire
 from deployer.worker.config import WorkerConfig
 
 
 class Head:
-    """One request's head, by name."""
+    """One request's head, decoded."""
 
-    __slots__ = (*wire.HEAD_FIELDS, "lines")
+    __slots__ = ("kind", "method", "path", "raw_path", "query", "root", "scheme", "version",
+                 "client", "server", "body", "session", "subprotocols", "lines")
 
-    def __init__(self, fields: list[Any], lines: bytes) -> None:
-        (self.kind, self.method, self.path, self.raw_path, self.query, self.root, self.scheme,
-         self.version, self.client, self.server, self.body, self.session,
-         self.subprotocols) = fields  # wire.HEAD_FIELDS; parse_head checked the length
+    def __init__(self, fields: list[bytes], lines: bytes) -> None:
+        (kind, method, raw_path, query, root, scheme, version, client_host, client_port,
+         server_host, server_port, body, session, subprotocols) = fields  # wire.HEAD_FIELDS
+        self.kind = kind.decode()
+        self.method = method.decode()
+        self.raw_path = raw_path
+        path = raw_path.decode("latin-1")
+        self.path = unquote(path) if "%" in path else path
+        self.query = query
+        self.root = root.decode()
+        self.scheme = scheme.decode()
+        self.version = version.decode()
+        self.client = (client_host.decode(), int(client_port)) if client_host else None
+        self.server = (server_host.decode(), int(server_port or 0)) if server_host else None
+        self.body = int(body)
+        # False: the context has no sessions; None: none yet; else the snapshot list
+        self.session: Any = False if session == b"-" else wire.loads(session) if session else None
+        self.subprotocols = subprotocols.decode().split(",") if subprotocols else []
         self.lines = lines
 
     @property
@@ -31,30 +47,29 @@ class Head:
 
 
 def parse_head(payload: bytes) -> Head:
-    """A REQUEST payload: the JSON head and the header lines."""
-    meta, lines = wire.split_request(payload)
-    fields = wire.loads(meta)
-    if not isinstance(fields, list) or len(fields) != len(wire.HEAD_FIELDS):
-        raise wire.ProtocolError("a REQUEST head that is not a list of its fields")
-    return Head(fields, lines)
+    """A REQUEST payload: the head and the header lines."""
+    fields, lines = wire.split_request(payload)
+    try:
+        return Head(fields, lines)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise wire.ProtocolError(f"a malformed REQUEST head: {exc}") from None
 
 
 def asgi_scope(head: Head, config: WorkerConfig, session: Any,
                state: dict[str, Any]) -> dict[str, Any]:
     client, server = head.client, head.server
-    raw = head.raw_path
     scope: dict[str, Any] = {
         "type": head.kind,
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": head.version,
         "scheme": head.scheme,
         "path": head.path,
-        "raw_path": raw.encode("latin-1") if raw is not None else head.path.encode(),
-        "query_string": head.query.encode("latin-1"),
+        "raw_path": head.raw_path,
+        "query_string": head.query,
         "root_path": head.root,
         "headers": wire.trusted_header_lines(head.lines),
-        "client": tuple(client) if client else None,
-        "server": tuple(server) if server else None,
+        "client": client,
+        "server": server,
         "deployer.context": config.context,
     }
     if session is not None:
@@ -62,7 +77,7 @@ def asgi_scope(head: Head, config: WorkerConfig, session: Any,
     if head.kind == "http":
         scope["method"] = head.method
     else:
-        scope["subprotocols"] = head.subprotocols or []
+        scope["subprotocols"] = head.subprotocols
     if state:
         scope["state"] = dict(state)
     return scope
@@ -94,7 +109,7 @@ def wsgi_environ(head: Head, base: dict[str, Any], session: Any, body: Any) -> d
     environ["REQUEST_METHOD"] = head.method
     environ["SCRIPT_NAME"] = root.encode("utf-8").decode("latin-1")
     environ["PATH_INFO"] = path.encode("utf-8").decode("latin-1")
-    environ["QUERY_STRING"] = head.query
+    environ["QUERY_STRING"] = head.query.decode("latin-1")
     environ["SERVER_NAME"] = str(server[0])
     environ["SERVER_PORT"] = str(server[1] if server[1] is not None else 80)
     environ["SERVER_PROTOCOL"] = "HTTP/" + head.version
