@@ -17,14 +17,14 @@ from deployer.worker import wire
 
 GONE = 0  # the pseudo-frame a stream gets when its worker's connection ends
 _COUNTED = frozenset({wire.BODY, wire.BODY_LAST, wire.WS_TEXT, wire.WS_BYTES})
-_WINDOW, _FRAME_COST = wire.WINDOW, wire.FRAME_COST
+_WINDOW, _FRAME_COST, _END = wire.WINDOW, wire.FRAME_COST, wire.END
 _MAX_QUEUED = 16  # uncounted frames (PULL, START, END...) a stream may have waiting
 
 
 class Stream:
     """One request's frames from the worker, awaited in order by the request's coroutine."""
 
-    __slots__ = ("channel", "sid", "frames", "waiter", "unacked", "taken", "closed")
+    __slots__ = ("channel", "sid", "frames", "waiter", "unacked", "taken", "closed", "ended")
 
     def __init__(self, channel: Channel, sid: int) -> None:
         self.channel = channel
@@ -34,6 +34,7 @@ class Stream:
         self.unacked = 0  # the cost of response frames received and not yet credited back
         self.taken = 0  # of that, what the client has taken since the last CREDIT
         self.closed = False
+        self.ended = False  # its END arrived: the worker is done with it
 
     def push(self, kind: int, payload: bytes) -> None:
         self.frames.append((kind, payload))
@@ -72,12 +73,14 @@ class Channel(asyncio.Protocol):
     """A connection to one worker, multiplexed by stream id; ``capacity`` streams at once."""
 
     def __init__(self, capacity: int, on_broken: Callable[[str], None],
-                 on_free: Callable[[Channel], None], on_lost: Callable[[Channel], None]) -> None:
+                 on_free: Callable[[Channel, int], None],
+                 on_lost: Callable[[Channel], None]) -> None:
         self.capacity = capacity
         self.loop = asyncio.get_running_loop()
         self.streams: dict[int, Stream] = {}
         self.transport: asyncio.Transport | None = None
         self.retired = False  # no new streams (its worker is draining or gone)
+        self.busy = 0  # open streams whose END has not arrived
         self._next_id = 1
         self._reader = wire.FrameReader()
         self._out: list[bytes] | None = None  # a list while a flush is due this turn
@@ -87,12 +90,12 @@ class Channel(asyncio.Protocol):
 
     @property
     def in_flight(self) -> int:
-        return len(self.streams)
+        """Streams the worker still works on (its END not yet here)."""
+        return self.busy
 
     @property
     def usable(self) -> bool:
-        return not self.retired and self.transport is not None and len(self.streams) < \
-            self.capacity
+        return not self.retired and self.transport is not None and self.busy < self.capacity
 
     # -- streams ---------------------------------------------------------------------------------
     def open(self, head: bytes) -> Stream:
@@ -101,12 +104,15 @@ class Channel(asyncio.Protocol):
         self._next_id = sid + 1 if sid < 0xFFFFFFFF else 1
         stream = Stream(self, sid)
         self.streams[sid] = stream
+        self.busy += 1
         self.write(wire.frame(wire.REQUEST, sid, head))
         return stream
 
     def stream_closed(self, stream: Stream) -> None:
-        if self.streams.pop(stream.sid, None) is not None:
-            self._on_free(self)
+        if self.streams.pop(stream.sid, None) is not None and not stream.ended:
+            stream.ended = True
+            self.busy -= 1
+            self._on_free(self, 1)
 
     # -- writing ---------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -145,6 +151,7 @@ class Channel(asyncio.Protocol):
             self._broken(str(exc))
             return
         streams = self.streams
+        freed = 0
         for kind, sid, payload in frames:
             stream = streams.get(sid)
             if stream is None:
@@ -160,7 +167,15 @@ class Channel(asyncio.Protocol):
             elif len(stream.frames) > _MAX_QUEUED:
                 self._broken(f"stream {sid} sent {_MAX_QUEUED} frames nobody asked for")
                 return
+            elif kind == _END and not stream.ended:
+                # the worker is done with it: its room goes to the next request now, before
+                # this one's coroutine has even run (a WSGI thread would idle meanwhile)
+                stream.ended = True
+                self.busy -= 1
+                freed += 1
             stream.push(kind, payload)
+        if freed:
+            self._on_free(self, freed)
 
     def fail(self, why: str) -> None:
         """A frame broke the wire's rules (found by whoever read it): the worker goes."""

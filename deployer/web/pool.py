@@ -173,11 +173,11 @@ class WorkerPool:
             if not waiter.done():
                 waiter.set_exception(PoolUnavailable(self.state))
 
-    def _free(self, channel: Channel) -> None:
-        """A stream ended: count it, recycle its worker when due, hand the room on."""
+    def _free(self, channel: Channel, ended: int) -> None:
+        """Streams ended: count them, recycle their worker when due, hand the room on."""
         proc = self._owner.get(channel)
         if proc is not None:
-            proc.requests += 1
+            proc.requests += ended
             limit = self.spec.max_requests
             if limit and proc.requests >= self._limit(proc):
                 self._retire(proc, f"served {proc.requests} requests (maxRequests)")

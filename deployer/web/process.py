@@ -122,7 +122,7 @@ class WorkerProcess:
 
     def __init__(self, spec: WorkerSpec, index: int,
                  on_exit: Callable[[WorkerProcess], None],
-                 on_free: Callable[[Channel], None]) -> None:
+                 on_free: Callable[[Channel, int], None]) -> None:
         self.spec = spec
         self.index = index
         self.on_exit = on_exit
