@@ -98,14 +98,14 @@ class Channel(asyncio.Protocol):
         return not self.retired and self.transport is not None and self.busy < self.capacity
 
     # -- streams ---------------------------------------------------------------------------------
-    def open(self, head: bytes) -> Stream:
-        """A new stream whose REQUEST frame (``head``, JSON) is written at once."""
+    def open(self, head: Callable[[], bytes]) -> Stream:
+        """A new stream whose REQUEST frame (its payload made by ``head``) is written at once."""
         sid = self._next_id
         self._next_id = sid + 1 if sid < 0xFFFFFFFF else 1
         stream = Stream(self, sid)
         self.streams[sid] = stream
         self.busy += 1
-        self.write(wire.frame(wire.REQUEST, sid, head))
+        self.write(wire.frame(wire.REQUEST, sid, head()))
         return stream
 
     def stream_closed(self, stream: Stream) -> None:
@@ -151,7 +151,7 @@ class Channel(asyncio.Protocol):
             self._broken(str(exc))
             return
         streams = self.streams
-        freed = 0
+        ended: list[Stream] = []
         for kind, sid, payload in frames:
             stream = streams.get(sid)
             if stream is None:
@@ -167,14 +167,23 @@ class Channel(asyncio.Protocol):
             elif len(stream.frames) > _MAX_QUEUED:
                 self._broken(f"stream {sid} sent {_MAX_QUEUED} frames nobody asked for")
                 return
-            elif kind == _END and not stream.ended:
-                # the worker is done with it: its room goes to the next request now, before
-                # this one's coroutine has even run (a WSGI thread would idle meanwhile)
-                stream.ended = True
-                self.busy -= 1
-                freed += 1
+            elif kind == _END:
+                ended.append(stream)
             stream.push(kind, payload)
+        if ended:
+            # the worker is done with them: their room goes to the next requests in this turn
+            # of the loop (a WSGI thread idles meanwhile), right after their coroutines have
+            # applied their session changes (the next snapshot must hold them)
+            self.loop.call_soon(self._ended, ended)
+
+    def _ended(self, streams: list[Stream]) -> None:
+        freed = 0
+        for stream in streams:
+            if not stream.ended:
+                stream.ended = True
+                freed += 1
         if freed:
+            self.busy -= freed
             self._on_free(self, freed)
 
     def fail(self, why: str) -> None:

@@ -44,8 +44,10 @@ async def plain(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes, int]:
-    """The REQUEST payload and the body mode: 0 none, 1 first chunk unasked, 2 only on PULL."""
+def body_mode(scope: dict[str, Any]) -> int:
+    """0: no body; 1: its first chunk goes unasked; 2: only on PULL (Expect: 100-continue)."""
+    if scope["type"] != "http":
+        return 0
     mode = 0
     expect = False
     for k, v in scope["headers"]:
@@ -56,8 +58,12 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes,
             mode = 1
         elif k == b"expect":
             expect = v.lower() == b"100-continue"
-    if mode and expect:
-        mode = 2
+    return 2 if mode and expect else mode
+
+
+def encode_head(scope: dict[str, Any], lazy: LazySession | None, mode: int) -> bytes:
+    """The REQUEST payload. Made when a channel takes the request, not before it waits for one,
+    so the session snapshot is the newest."""
     http = scope["type"] == "http"
     raw = scope.get("raw_path") or quote(scope["path"]).encode()
     query = scope.get("query_string", b"")
@@ -77,16 +83,16 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None) -> tuple[bytes,
         scope.get("scheme", "http").encode(), scope.get("http_version", "1.1").encode(),
         client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
         server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b"",
-        b"012"[mode:mode + 1] if http else b"0", session,
+        b"012"[mode:mode + 1], session,
         b",".join(p.encode() for p in scope.get("subprotocols") or ()) if not http else b"",
-    ], scope["headers"]), mode if http else 0
+    ], scope["headers"])
 
 
 class Exchange:
     """Forwards one request; ``run`` returns when the worker has said END (or is gone)."""
 
     __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "where", "stream",
-                 "body_done", "watcher", "started", "complete", "disconnected")
+                 "mode", "body_done", "watcher", "started", "complete", "disconnected")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
                  lazy: LazySession | None, where: str,
@@ -100,17 +106,21 @@ class Exchange:
         self.cookies = cookies  # the Set-Cookie a response needs, if any (tracking.py)
         self.where = where
         self.stream: Stream | None = None
+        self.mode = 0
         self.body_done = False
         self.watcher: asyncio.Task[None] | None = None
         self.started = self.complete = self.disconnected = False
 
+    def head(self) -> bytes:
+        return encode_head(self.scope, self.lazy, self.mode)
+
     async def run(self) -> None:
-        head, mode = encode_head(self.scope, self.lazy)
+        self.mode = mode = body_mode(self.scope)
         self.body_done = mode == 0
         http = self.scope["type"] == "http"
         pool = self.pool
         try:
-            stream = pool.open(head) or await pool.open_wait(head)
+            stream = pool.open(self.head) or await pool.open_wait(self.head)
         except PoolUnavailable:
             if http:
                 await plain(self.send, 503, _UNAVAILABLE)

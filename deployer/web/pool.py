@@ -50,7 +50,7 @@ class WorkerPool:
         self.starts = self.deaths = self.restarts = 0
         self._channels: list[Channel] = []
         self._owner: dict[Channel, WorkerProcess] = {}
-        self._waiters: collections.deque[tuple[asyncio.Future[Stream], bytes]] = \
+        self._waiters: collections.deque[tuple[asyncio.Future[Stream], Callable[[], bytes]]] = \
             collections.deque()
         self._next = 0
         self._quick = 0
@@ -131,14 +131,15 @@ class WorkerPool:
                 best = channel
         return best
 
-    def open(self, head: bytes) -> Stream | None:
-        """A stream on a channel with room, at once, or None."""
+    def open(self, head: Callable[[], bytes]) -> Stream | None:
+        """A stream on a channel with room, at once, or None. ``head`` makes the REQUEST
+        payload once a channel takes it."""
         if self._waiters:  # first come, first served
             return None
         channel = self._pick()
         return channel.open(head) if channel is not None else None
 
-    async def open_wait(self, head: bytes) -> Stream:
+    async def open_wait(self, head: Callable[[], bytes]) -> Stream:
         """A stream, waiting for room; PoolUnavailable when the pool fails or stops meanwhile."""
         stream = self.open(head)
         if stream is not None:

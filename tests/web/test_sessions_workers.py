@@ -119,3 +119,25 @@ def test_in_place_changes_a_refused_value_and_a_renewed_id(harness: Harness,
         after = client.get("/s/").json()
         assert after["id"] == renewed and after["attrs"] == {"cart": [0, 1, 2]}
         assert sessions.sessions == 1  # the old one is gone, not kept beside the new one
+
+
+def test_requests_queued_for_a_worker_see_the_session_as_it_is_when_they_reach_it(
+        harness: Harness, tmp_path: Path) -> None:
+    """One WSGI thread, 20 concurrent requests on one session: each waits its turn and takes
+    its snapshot then, so no increment is lost (a snapshot taken on arrival would be stale)."""
+    base = tmp_path / "app"
+    base.mkdir()
+    (base / "wsgi.py").write_text(textwrap.dedent(APP))
+    sessions = SessionManager(SessionConfig(), SessionIdManager(), "q")
+    harness.context(base, "/q", sessions=sessions, tracking=SessionTracking(), threads=1)
+    with httpx.Client(base_url=harness.url, timeout=20) as client:
+        assert client.get("/q/count").text == "1"
+        seen: list[str] = []
+        threads = [threading.Thread(target=lambda: seen.append(client.get("/q/count").text))
+                   for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert sorted(seen, key=int) == [str(n) for n in range(2, 22)]
+        assert client.get("/q/count").text == "22"
