@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bench_deploy
 import httpx
+from bench_deploy import save
+from wrk import cpu_seconds
 
 from deployer.deploy.watch import CodeTree
 
@@ -59,8 +59,6 @@ WEBAPP = """<?xml version="1.0"?>
   <Set name="war"><Property name="jetty.webapps" default="."/>/../war</Set>
 </Configure>
 """
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 _OLD_SKIPPED_DIRS = {"__pycache__", ".git", ".hg", ".svn", "cvs", "cvsroot"}
@@ -121,60 +119,14 @@ def make_war(war: Path, files: int) -> None:
         os.close(os.open(directory / f"f{i % 100:02d}.css", os.O_CREAT | os.O_WRONLY, 0o644))
 
 
-class Deployer:
-    """`deployer run` on a contexts directory, its stderr collected."""
-
-    def __init__(self, contexts: Path, *args: str) -> None:
-        self.lines: list[str] = []
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "deployer", "run", str(contexts), "--port", "0", *args],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.port = int(self.wait(r"listening on http://[^:]+:(\d+)", 120).group(1))
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip())
-                self.cond.notify_all()
-
-    def wait(self, pattern: str, timeout: float) -> re.Match[str]:
-        rx, deadline = re.compile(pattern), time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines:
-                    if m := rx.search(line):
-                        return m
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise SystemExit(f"no {pattern!r}:\n" + "\n".join(self.lines[-30:]))
-                self.cond.wait(0.1)
-
-    def cpu_seconds(self) -> float:
-        """utime + stime of the front process (all its threads), from /proc/PID/stat."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+class Deployer(bench_deploy.Deployer):
+    """`deployer run` on a contexts directory, its stderr collected, its idle CPU measured."""
 
     def idle_cpu(self, seconds: float) -> float:
         """Percent of one core used over ``seconds`` of doing nothing."""
-        before, started = self.cpu_seconds(), time.monotonic()
+        before, started = cpu_seconds(self.proc.pid), time.monotonic()
         time.sleep(seconds)  # the measurement window itself
-        return 100 * (self.cpu_seconds() - before) / (time.monotonic() - started)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-        self.reader.join(5)
-
-
-def save(path: Path, text: str) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        return 100 * (cpu_seconds(self.proc.pid) - before) / (time.monotonic() - started)
 
 
 def answer(client: httpx.Client, prefix: str, timeout: float = 30.0) -> float:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployer.worker import wire
+from deployer.worker.turns import TurnWriter
 
 GONE = 0  # the pseudo-frame a stream gets when its worker's connection ends
 _COUNTED = frozenset({wire.BODY, wire.BODY_LAST, wire.WS_TEXT, wire.WS_BYTES})
@@ -69,7 +70,7 @@ class Stream:
             self.channel.stream_closed(self)
 
 
-class Channel(asyncio.Protocol):
+class Channel(TurnWriter, asyncio.Protocol):
     """A connection to one worker, multiplexed by stream id; ``capacity`` streams at once."""
 
     def __init__(self, capacity: int, on_broken: Callable[[str], None],
@@ -83,7 +84,6 @@ class Channel(asyncio.Protocol):
         self.busy = 0  # open streams whose END has not arrived
         self._next_id = 1
         self._reader = wire.FrameReader()
-        self._out: list[bytes] | None = None  # a list while a flush is due this turn
         self._on_broken = on_broken
         self._on_free = on_free
         self._on_lost = on_lost
@@ -113,28 +113,6 @@ class Channel(asyncio.Protocol):
             stream.ended = True
             self.busy -= 1
             self._on_free(self, 1)
-
-    # -- writing ---------------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        """The first write of a turn of the loop leaves at once (the other side can start on
-        it while this one goes on); the rest of the turn's writes leave together at its end."""
-        out = self._out
-        if out is None:
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
-            self._out = []
-            self.loop.call_soon(self._flush)
-        else:
-            out.append(data)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, None
-        if not out:
-            return
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def close(self) -> None:
         if self.transport is not None:

@@ -218,23 +218,32 @@ class WorkerPool:
             channel.retired = True
         self._rebuild()
 
-    async def _replace(self, old: WorkerProcess) -> None:
-        new = self._new_process()
+    async def _replacement(self) -> WorkerProcess | None:
+        """A new worker, READY and counted as a restart; None when it failed (logged and
+        counted towards a crash loop) or the pool stopped serving meanwhile."""
+        proc = self._new_process()
         try:
-            await new.start()
+            await proc.start()
         except AppLoadError as exc:
             log.error("%s: a replacement worker failed to start: %s\n%s", self.spec.name, exc,
                       exc.traceback_text)
-            self._count_quick_death(new, exc)
-            if old in self.workers:  # it serves on; the next request tries again
-                self._retiring.discard(old)
-                return
-        else:
-            if self.state != "serving":
-                await new.stop(0)
-                return
-            self.restarts += 1
+            self._count_quick_death(proc, exc)
+            return None
+        if self.state != "serving":
+            await proc.stop(0)
+            return None
+        self.restarts += 1
+        return proc
+
+    async def _replace(self, old: WorkerProcess) -> None:
+        new = await self._replacement()
+        if new is not None:
             self._add(new)
+        elif old in self.workers:  # it serves on; the next request tries again
+            self._retiring.discard(old)
+            return
+        elif self.state == "serving":  # it left the rotation already: keep trying to replace it
+            self._spawn_task(self._respawn(min(MAX_BACKOFF, 0.1 * 2 ** self._quick)))
         self._out_of_rotation(old)
         deadline = time.monotonic() + RETIRE_WAIT
         while old.alive and any(c.in_flight for c in old.channels):
@@ -294,20 +303,11 @@ class WorkerPool:
             await asyncio.sleep(delay)
         if self.state != "serving":
             return
-        proc = self._new_process()
-        try:
-            await proc.start()
-        except AppLoadError as exc:
-            log.error("%s: a replacement worker failed to start: %s\n%s", self.spec.name, exc,
-                      exc.traceback_text)
-            self._count_quick_death(proc, exc)
+        proc = await self._replacement()
+        if proc is None:
             if self.state == "serving":
                 self._spawn_task(self._respawn(min(MAX_BACKOFF, 0.1 * 2 ** self._quick)))
             return
-        if self.state != "serving":
-            await proc.stop(0)
-            return
-        self.restarts += 1
         log.info("%s: worker pid %d replaced the one that died", self.spec.name, proc.pid)
         self._add(proc)
 

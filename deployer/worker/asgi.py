@@ -18,6 +18,7 @@ from deployer.worker.config import WorkerConfig
 from deployer.worker.log import current_traceback, fatal, log
 from deployer.worker.request import Head, asgi_scope, parse_head
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
+from deployer.worker.turns import TurnWriter
 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -45,8 +46,8 @@ def _lines(raw: Any) -> bytes:
     raise RuntimeError(f"invalid response headers {pairs!r}")
 
 
-class Channel(asyncio.Protocol):
-    """The worker's end of its data channel: frames in, tasks out, writes corked per turn."""
+class Channel(TurnWriter, asyncio.Protocol):
+    """The worker's end of its data channel: frames in, tasks out (writes: turns.py)."""
 
     def __init__(self, server: AsgiServer) -> None:
         self.server = server
@@ -54,30 +55,9 @@ class Channel(asyncio.Protocol):
         self.streams: dict[int, Stream] = {}
         self.transport: asyncio.Transport | None = None
         self._reader = wire.FrameReader()
-        self._out: list[bytes] | None = None  # a list while a flush is due this turn
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-
-    def write(self, data: bytes) -> None:
-        """The first write of a turn of the loop leaves at once (the other side can start on
-        it while this one goes on); the rest of the turn's writes leave together at its end."""
-        out = self._out
-        if out is None:
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
-            self._out = []
-            self.loop.call_soon(self._flush)
-        else:
-            out.append(data)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, None
-        if not out:
-            return
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.web.conftest import Harness
+from tests.web.conftest import Harness, wait_for
 
 APP = '''
 import asyncio, os
@@ -95,15 +95,6 @@ def app(harness: Harness, tmp_path: Path) -> Path:
     (base / "asgi.py").write_text(textwrap.dedent(APP))
     harness.context(base, "/a")
     return base
-
-
-def wait_for(path: Path, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_a_chunk_reaches_the_client_before_the_app_sends_the_next(harness: Harness,

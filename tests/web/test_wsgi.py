@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.web.conftest import Harness
+from tests.web.conftest import Harness, wait_for
 
 APP = '''
 import json, sys, time
@@ -138,15 +137,6 @@ def application(environ, start_response):
             open("closed.txt", "w").close()
     return events()
 '''
-
-
-def wait_for(path: Path, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_endless_stream_stops_when_the_client_goes(harness: Harness, tmp_path: Path) -> None:
