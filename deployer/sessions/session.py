@@ -121,6 +121,13 @@ class Session(MutableMapping[str, Any]):
         """The attributes themselves (read-only by convention): a snapshot is encoded from it."""
         return self._data()
 
+    def snapshot(self) -> tuple[str, str, float, float, float, int, bool, dict[str, Any]]:
+        """id, node id, created, accessed, last accessed, max inactive interval, is new and the
+        attributes (read-only by convention), in one call: a request to a worker carries them."""
+        attrs = self._data() if self._state == IDLED else (self._attrs or _EMPTY)
+        return (self._id, self._node_id, self._created, self._accessed, self._last_accessed,
+                self._max_inactive, self._new, attrs)
+
     @property
     def dirty(self) -> bool:
         """Changed since it was last written to the store."""

@@ -22,11 +22,11 @@ log = logging.getLogger("deployer.web")
 def snapshot(session: Session) -> str:
     """What the worker's WorkerSession is made from, as JSON (wire.SNAPSHOT_FIELDS, in order).
     Ids are checked URL-safe text, so they need no escaping."""
-    sid, node = session.id, session.node_id
-    return (f'["{sid}",{"null" if node == sid else f"{chr(34)}{node}{chr(34)}"},'
-            f"{int(session.created * 1000)},{int(session.accessed * 1000)},"
-            f"{int(session.last_accessed * 1000)},{int(session.max_inactive_interval)},"
-            f'{"true" if session.is_new else "false"},{dumps(session.attributes)}]')
+    sid, node, created, accessed, last, max_inactive, new, attrs = session.snapshot()
+    node_json = "null" if node == sid else f'"{node}"'
+    return (f'["{sid}",{node_json},{int(created * 1000)},{int(accessed * 1000)},'
+            f'{int(last * 1000)},{int(max_inactive)},{"true" if new else "false"},'
+            f"{dumps(attrs) if attrs else '{}'}]")
 
 
 def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:
