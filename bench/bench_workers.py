@@ -368,8 +368,10 @@ def start_case(case: Case, setup: Setup) -> tuple[Server, int]:
         server, port = setup.deployer(case.name, app, *quiet, "--workers", "1",
                                       "--threads", str(case.threads or 4), cpu=cpu)
         if case.workers_beside_wrk and cpu is not None:
-            for kid in server.children():
-                os.sched_setaffinity(kid, {WRK_CPU})
+            for kid in server.children():  # every thread: a WSGI worker's started at its boot
+                for tid in os.listdir(f"/proc/{kid}/task"):
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(int(tid), {WRK_CPU})
         return server, port
     if case.server == "inprocess":
         return setup.deployer(case.name, app, *quiet, in_process=True, cpu=cpu)
