@@ -567,32 +567,15 @@ def apps(setup: Setup) -> tuple[Path, Path]:
     return counter, flask
 
 
-_VENV: list[Path] = []
-
-
-def flask_venv(tmp: Path) -> Path:
-    """tests/support/venvs.py's cached venv (Flask, Django, FastAPI); if that module is missing,
-    a venv with Flask built in ``tmp`` (said so)."""
-    if _VENV:
-        return _VENV[0]
+def flask_venv() -> Path:
+    """The framework tests' venv (Flask, Django, FastAPI): tests.support.venvs, built once and
+    cached on disk (the first time takes a minute)."""
     sys.path.insert(0, str(ROOT))
     try:
         from tests.support.venvs import framework_venv
-    except ImportError:
-        venv = tmp / "flask-venv"
-        print(f"   (tests/support/venvs.py not found: building a venv with Flask in {venv})",
-              flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", "flask"], check=True)
-    else:
-        print("   (the Flask venv: tests.support.venvs.framework_venv(), built once and cached; "
-              "the first time takes a minute)", flush=True)
-        venv = framework_venv()
     finally:
         sys.path.remove(str(ROOT))
-    _VENV.append(venv)
-    return venv
+    return framework_venv()
 
 
 def edit(server: Server, war: Path, extra: str, version: int, client: httpx.Client,
@@ -623,7 +606,7 @@ def redeploy(setup: Setup, args: argparse.Namespace) -> None:
     print(f"\n== descriptor write -> new version answers, {args.edits} edits each (temp file + "
           "rename; polled every 1 ms); defaults of `deployer run` (inotify, 1 s rescan, "
           "1 worker, 4 threads); nothing pinned")
-    venv = flask_venv(setup.tmp)
+    venv = flask_venv()
     runs: list[tuple[str, Path, str, bool]] = [("counter, workers (this tree)", counter, "", False)]
     if setup.worktree is not None:
         runs.append(("counter, in-process (0c4c5b9)", counter, "", True))
@@ -662,7 +645,7 @@ def memory(setup: Setup, args: argparse.Namespace) -> None:
     print(f"\n== memory: VmRSS of the front and its worker(s) across {args.redeploys} redeploys "
           "of the Flask app (each: descriptor write, wait for the new version's answer, "
           "old pool drained)")
-    venv = flask_venv(setup.tmp)
+    venv = flask_venv()
     extra = f'\n  <Set name="virtualenv">{venv}</Set>'
     server, port = setup.deployer("memory", flask, extra=extra)
     rows: list[tuple[int, float, list[float]]] = []

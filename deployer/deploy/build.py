@@ -9,7 +9,6 @@ same thing whoever starts the server from wherever.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from deployer.web.context import ContextInfo, Redirect, WebContext
 from deployer.web.process import WorkerSpec
 from deployer.web.static import StaticFiles
 from deployer.web.tracking import SessionTracking
+from deployer.worker import wire
 
 INIT_COOKIE = "org.eclipse.jetty.servlet.SessionCookie"
 INIT_PATH_PARAMETER = "org.eclipse.jetty.servlet.SessionIdPathParameterName"
@@ -187,10 +187,11 @@ def worker_environment(spec: ContextSpec, venv: Path | None,
 
 
 def _jsonable(value: Any) -> Any:
-    """A context attribute as a worker can receive it (anything else becomes its text)."""
+    """A context attribute as a worker can receive it (anything else becomes its text): checked
+    with the encoder the CONFIG frame is made with."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
+        wire.dumps(value)
+    except (TypeError, ValueError, RecursionError):
         return str(value)
     return value
 

@@ -49,7 +49,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from deployer.deploy.patterns import IGNORED_SUFFIXES
+from deployer.deploy.patterns import is_ignored_name
 from deployer.deploy.watch import Dependencies, Source
 
 log = logging.getLogger("deployer.deploy")
@@ -68,10 +68,7 @@ _NO_DEPENDENCIES = Dependencies()
 
 def is_descriptor_name(name: str) -> bool:
     """Jetty's WebAppProvider filter, for descriptors only: visible *.xml, no editor leftovers."""
-    lower = name.lower()
-    if lower.startswith((".", "#")) or lower.endswith(IGNORED_SUFFIXES):
-        return False
-    return lower.endswith(".xml")
+    return not is_ignored_name(name) and name.lower().endswith(".xml")
 
 
 # file mtimes come from the kernel's coarse clock, up to a tick behind time.time_ns(); well

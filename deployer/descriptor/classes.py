@@ -6,7 +6,6 @@ also takes the manager's settings directly, as 9.4's SessionHandler does.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from deployer.descriptor.specs import (
     SessionManagerSpec,
     Spec,
 )
+from deployer.worker.loader import ENTRY, ENTRY_FORM
 
 
 @dataclass
@@ -36,8 +36,6 @@ class CookieConfigSpec(Spec):
 
     manager: SessionManagerSpec = field(default_factory=SessionManagerSpec)
 
-
-_APPLICATION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
 
 def _context_path(value: str | None) -> str:
     """ContextHandler.setContextPath: "/x/*" and "/x/" lose the suffix; a path starts with "/"."""
@@ -68,9 +66,8 @@ def _bounded(low: int, high: int, unit: str = "") -> Any:
 
 
 def _application(value: str | None) -> str | None:
-    if value is not None and not _APPLICATION.fullmatch(value.strip()):
-        raise ValueError(f"must be 'package.module:attr' (or 'package.module:factory()'), "
-                         f"got {value!r}")
+    if value is not None and not ENTRY.fullmatch(value.strip()):
+        raise ValueError(f"must be {ENTRY_FORM}, got {value!r}")
     return value.strip() if value is not None else None
 
 

@@ -8,15 +8,14 @@ once imported; anything else is served as static files.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from deployer.errors import AppLoadError
+from deployer.worker.loader import ENTRY, ENTRY_FORM
 
 ARCHIVE_SUFFIXES = (".pyz", ".zip", ".war")
-_ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
 
 
 def is_archive(base: Path) -> bool:
@@ -48,9 +47,8 @@ def _has(base: Path, name: str) -> bool:
 def find_app(base: Path, application: str | None = None) -> AppEntry:
     """What to run from ``base``; AppLoadError when ``application`` is malformed."""
     if application:
-        if not _ENTRY.fullmatch(application):
-            raise AppLoadError(f"application {application!r} must be 'package.module:attr' "
-                               "(or 'package.module:factory()')")
+        if not ENTRY.fullmatch(application):
+            raise AppLoadError(f"application {application!r} must be {ENTRY_FORM}")
         return AppEntry(application)
     for module in ("wsgi", "asgi"):
         if _has(base, f"{module}.py"):

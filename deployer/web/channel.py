@@ -18,14 +18,14 @@ from deployer.worker.turns import TurnWriter
 
 GONE = 0  # the pseudo-frame a stream gets when its worker's connection ends
 _COUNTED = frozenset({wire.BODY, wire.BODY_LAST, wire.WS_TEXT, wire.WS_BYTES})
-_WINDOW, _FRAME_COST, _END = wire.WINDOW, wire.FRAME_COST, wire.END
+_WINDOW, _FRAME_COST = wire.WINDOW, wire.FRAME_COST
 _MAX_QUEUED = 16  # uncounted frames (PULL, START, END...) a stream may have waiting
 
 
 class Stream:
     """One request's frames from the worker, awaited in order by the request's coroutine."""
 
-    __slots__ = ("channel", "sid", "frames", "waiter", "unacked", "taken", "closed", "ended")
+    __slots__ = ("channel", "sid", "frames", "waiter", "unacked", "taken", "closed")
 
     def __init__(self, channel: Channel, sid: int) -> None:
         self.channel = channel
@@ -35,7 +35,6 @@ class Stream:
         self.unacked = 0  # the cost of response frames received and not yet credited back
         self.taken = 0  # of that, what the client has taken since the last CREDIT
         self.closed = False
-        self.ended = False  # its END arrived: the worker is done with it
 
     def push(self, kind: int, payload: bytes) -> None:
         self.frames.append((kind, payload))
@@ -74,28 +73,25 @@ class Channel(TurnWriter, asyncio.Protocol):
     """A connection to one worker, multiplexed by stream id; ``capacity`` streams at once."""
 
     def __init__(self, capacity: int, on_broken: Callable[[str], None],
-                 on_free: Callable[[Channel, int], None],
-                 on_lost: Callable[[Channel], None]) -> None:
+                 on_free: Callable[[Channel], None]) -> None:
         self.capacity = capacity
         self.loop = asyncio.get_running_loop()
         self.streams: dict[int, Stream] = {}
         self.transport: asyncio.Transport | None = None
         self.retired = False  # no new streams (its worker is draining or gone)
-        self.busy = 0  # open streams whose END has not arrived
         self._next_id = 1
         self._reader = wire.FrameReader()
         self._on_broken = on_broken
         self._on_free = on_free
-        self._on_lost = on_lost
 
     @property
     def in_flight(self) -> int:
-        """Streams the worker still works on (its END not yet here)."""
-        return self.busy
+        return len(self.streams)
 
     @property
     def usable(self) -> bool:
-        return not self.retired and self.transport is not None and self.busy < self.capacity
+        return not self.retired and self.transport is not None and \
+            len(self.streams) < self.capacity
 
     # -- streams ---------------------------------------------------------------------------------
     def open(self, head: Callable[[], bytes]) -> Stream:
@@ -104,15 +100,14 @@ class Channel(TurnWriter, asyncio.Protocol):
         self._next_id = sid + 1 if sid < 0xFFFFFFFF else 1
         stream = Stream(self, sid)
         self.streams[sid] = stream
-        self.busy += 1
         self.write(wire.frame(wire.REQUEST, sid, head()))
         return stream
 
     def stream_closed(self, stream: Stream) -> None:
-        if self.streams.pop(stream.sid, None) is not None and not stream.ended:
-            stream.ended = True
-            self.busy -= 1
-            self._on_free(self, 1)
+        """Its room goes to the next request once its coroutine has applied the session
+        changes of its answer (the next snapshot of that session must hold them)."""
+        if self.streams.pop(stream.sid, None) is not None:
+            self._on_free(self)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -129,7 +124,6 @@ class Channel(TurnWriter, asyncio.Protocol):
             self._broken(str(exc))
             return
         streams = self.streams
-        ended: list[Stream] = []
         for kind, sid, payload in frames:
             stream = streams.get(sid)
             if stream is None:
@@ -145,24 +139,7 @@ class Channel(TurnWriter, asyncio.Protocol):
             elif len(stream.frames) > _MAX_QUEUED:
                 self._broken(f"stream {sid} sent {_MAX_QUEUED} frames nobody asked for")
                 return
-            elif kind == _END:
-                ended.append(stream)
             stream.push(kind, payload)
-        if ended:
-            # the worker is done with them: their room goes to the next requests in this turn
-            # of the loop (a WSGI thread idles meanwhile), right after their coroutines have
-            # applied their session changes (the next snapshot must hold them)
-            self.loop.call_soon(self._ended, ended)
-
-    def _ended(self, streams: list[Stream]) -> None:
-        freed = 0
-        for stream in streams:
-            if not stream.ended:
-                stream.ended = True
-                freed += 1
-        if freed:
-            self.busy -= freed
-            self._on_free(self, freed)
 
     def fail(self, why: str) -> None:
         """A frame broke the wire's rules (found by whoever read it): the worker goes."""
@@ -179,4 +156,3 @@ class Channel(TurnWriter, asyncio.Protocol):
         self.transport = None
         for stream in list(self.streams.values()):
             stream.push(GONE, b"")
-        self._on_lost(self)

@@ -19,9 +19,10 @@ from urllib.parse import quote
 from deployer.errors import AppLoadError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.session import LazySession
-from deployer.web.exchange import Exchange, plain
+from deployer.web.exchange import Exchange
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
+from deployer.web.responses import plain
 from deployer.web.static import StaticFiles
 from deployer.web.tracking import NEEDS_STORE, SessionBinder
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from deployer.sessions.session import LazySession
 from deployer.web.channel import GONE, Stream
 from deployer.web.pool import PoolUnavailable, WorkerPool
+from deployer.web.responses import plain
 from deployer.web.sessionwire import apply_changes, snapshot
 from deployer.worker import wire
 
@@ -37,11 +38,12 @@ class ResponseAborted(Exception):
     """The answer broke off after it started: the server cuts the client's connection."""
 
 
-async def plain(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+def _object(payload: bytes, what: str) -> dict[str, Any]:
+    """The JSON object of an END, WS_ACCEPT or WS_CLOSE (empty: {}); else a ProtocolError."""
+    value = wire.loads(payload) if payload else {}
+    if not isinstance(value, dict):
+        raise wire.ProtocolError(f"a malformed {what}")
+    return value
 
 
 def body_mode(scope: dict[str, Any]) -> int:
@@ -196,20 +198,23 @@ class Exchange:
         status, changes, lines = wire.split_start(payload)
         if not 100 <= status <= 599:
             raise wire.ProtocolError(f"bad START status {status}")
-        headers = wire.split_header_lines(lines)
-        lazy = self.lazy
-        if lazy is not None:
-            if changes is not None:
-                apply_changes(lazy, changes, self.where)
-            if self.cookies is not None:
-                headers += self.cookies(lazy, self.scope.get("scheme", "http"))
+        headers = self._session_applied(changes, wire.split_header_lines(lines))
         self.started = True
         return {"type": "http.response.start", "status": status, "headers": headers}
 
+    def _session_applied(self, changes: Any, headers: list[tuple[bytes, bytes]],
+                         ) -> list[tuple[bytes, bytes]]:
+        """Apply the session changes a response starts with; the headers, with the session's
+        cookie when it needs one (a new session, or a refresh)."""
+        lazy = self.lazy
+        if lazy is not None:
+            apply_changes(lazy, changes, self.where)
+            if self.cookies is not None:
+                headers += self.cookies(lazy, self.scope.get("scheme", "http"))
+        return headers
+
     def _end(self, payload: bytes) -> None:
-        end = wire.loads(payload) if payload else {}
-        if not isinstance(end, dict):
-            raise wire.ProtocolError("a malformed END")
+        end = _object(payload, "END")
         if self.lazy is not None:
             apply_changes(self.lazy, end.get("session"), self.where)
         if self.scope["type"] == "http" and not self.complete and not self.disconnected:
@@ -288,30 +293,32 @@ class Exchange:
                         await send({"type": "websocket.send", "bytes": payload})
                     stream.taken_by_client(len(payload))
                 elif kind == wire.WS_ACCEPT:
-                    accept = wire.loads(payload)
-                    if self.started or not isinstance(accept, dict):
+                    accept = _object(payload, "WS_ACCEPT")
+                    lines, subprotocol = accept.get("headers", ""), accept.get("subprotocol")
+                    if self.started or type(lines) is not str or not (
+                            subprotocol is None or type(subprotocol) is str):
                         raise wire.ProtocolError("a second or malformed WS_ACCEPT")
-                    headers = [(k.encode("latin-1"), v.encode("latin-1"))
-                               for k, v in accept.get("headers") or ()]
-                    if self.lazy is not None:
-                        apply_changes(self.lazy, accept.get("session"), self.where)
-                        if self.cookies is not None:
-                            headers += self.cookies(self.lazy, self.scope.get("scheme", "http"))
+                    try:
+                        raw = lines.encode("latin-1")
+                    except UnicodeEncodeError:
+                        raise wire.ProtocolError("WS_ACCEPT headers past latin-1") from None
+                    headers = self._session_applied(accept.get("session"),
+                                                    wire.split_header_lines(raw))
                     self.started = True
-                    await send({"type": "websocket.accept",
-                                "subprotocol": accept.get("subprotocol"), "headers": headers})
+                    await send({"type": "websocket.accept", "subprotocol": subprotocol,
+                                "headers": headers})
                     pump = asyncio.get_running_loop().create_task(self._pump(stream))
                 elif kind == wire.WS_CLOSE:
-                    close = wire.loads(payload) if payload else {}
+                    close = _object(payload, "WS_CLOSE")
+                    code = close.get("code", 1000)
+                    if type(code) is not int:
+                        raise wire.ProtocolError(f"a WS_CLOSE with code {code!r}")
                     if not self.complete:
                         self.complete = True
-                        await send({"type": "websocket.close",
-                                    "code": int(close.get("code", 1000)),
+                        await send({"type": "websocket.close", "code": code,
                                     "reason": str(close.get("reason", ""))})
                 elif kind == wire.END:
-                    end = wire.loads(payload) if payload else {}
-                    if self.lazy is not None and isinstance(end, dict):
-                        apply_changes(self.lazy, end.get("session"), self.where)
+                    self._end(payload)
                     if not self.complete:
                         self.complete = True
                         await send({"type": "websocket.close", "code": 1000})

@@ -57,6 +57,7 @@ class WorkerPool:
         self._indexes = iter(range(1 << 62))
         self._tasks: set[asyncio.Task[None]] = set()
         self._retiring: set[WorkerProcess] = set()
+        self._drained: dict[WorkerProcess, asyncio.Future[None]] = {}  # retiring, awaited idle
         self._procs: set[WorkerProcess] = set()  # every process not yet reaped
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -111,10 +112,6 @@ class WorkerPool:
         self._channels = [c for p in self.workers for c in p.channels if not c.retired]
 
     # -- requests --------------------------------------------------------------------------------
-    @property
-    def in_flight(self) -> int:
-        return sum(c.in_flight for p in {*self.workers, *self._retiring} for c in p.channels)
-
     def _pick(self) -> Channel | None:
         channels = self._channels
         n = len(channels)
@@ -174,14 +171,17 @@ class WorkerPool:
             if not waiter.done():
                 waiter.set_exception(PoolUnavailable(self.state))
 
-    def _free(self, channel: Channel, ended: int) -> None:
-        """Streams ended: count them, recycle their worker when due, hand the room on."""
+    def _free(self, channel: Channel) -> None:
+        """A stream ended: count it, recycle its worker when due, hand the room on."""
         proc = self._owner.get(channel)
         if proc is not None:
-            proc.requests += ended
+            proc.requests += 1
             limit = self.spec.max_requests
             if limit and proc.requests >= self._limit(proc):
                 self._retire(proc, f"served {proc.requests} requests (maxRequests)")
+            drained = self._drained.get(proc)
+            if drained is not None and not drained.done() and _idle(proc):
+                drained.set_result(None)
         self._dispatch()
 
     def _limit(self, proc: WorkerProcess) -> int:
@@ -243,13 +243,17 @@ class WorkerPool:
             self._retiring.discard(old)
             return
         elif self.state == "serving":  # it left the rotation already: keep trying to replace it
-            self._spawn_task(self._respawn(min(MAX_BACKOFF, 0.1 * 2 ** self._quick)))
+            self._spawn_task(self._respawn(self._backoff()))
         self._out_of_rotation(old)
-        deadline = time.monotonic() + RETIRE_WAIT
-        while old.alive and any(c.in_flight for c in old.channels):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        if old.alive and not _idle(old):
+            drained = self._drained[old] = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(drained, RETIRE_WAIT)
+            except TimeoutError:
+                log.warning("%s: worker pid %d still busy after %g s; stopping it",
+                            self.spec.name, old.pid, RETIRE_WAIT)
+            finally:
+                self._drained.pop(old, None)
         await old.stop(STOP_GRACE)
 
     def _spawn_task(self, coro: object) -> None:
@@ -262,14 +266,16 @@ class WorkerPool:
         self._procs.discard(proc)
         for channel in proc.channels:
             self._owner.pop(channel, None)
-        retiring = proc in self._retiring
-        self._retiring.discard(proc)
-        if retiring:
-            self._out_of_rotation(proc)  # its replacement is on its way
+        drained = self._drained.get(proc)
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+        if proc in self._retiring:  # its replacement is on its way
+            self._retiring.discard(proc)
+            self._out_of_rotation(proc)
+            return
         if proc not in self.workers:
-            return  # stopped, retired or never ready: nothing to replace
-        self.workers.remove(proc)
-        self._rebuild()
+            return  # stopped, or never ready: nothing to replace
+        self._out_of_rotation(proc)
         if proc.stopping or self.state != "serving":
             return
         self.deaths += 1
@@ -282,11 +288,15 @@ class WorkerPool:
             self._count_quick_death(proc, None)
             if self.state != "serving":
                 return
-            delay = min(MAX_BACKOFF, 0.1 * 2 ** (self._quick - 1))
+            delay = self._backoff()
         else:
             self._quick = 0
             delay = 0.0
         self._spawn_task(self._respawn(delay))
+
+    def _backoff(self) -> float:
+        """0.1 s after the first quick death, doubling, at most MAX_BACKOFF."""
+        return min(MAX_BACKOFF, 0.1 * 2 ** max(0, self._quick - 1))
 
     def _count_quick_death(self, proc: WorkerProcess, error: AppLoadError | None) -> None:
         self._quick += 1
@@ -306,7 +316,7 @@ class WorkerPool:
         proc = await self._replacement()
         if proc is None:
             if self.state == "serving":
-                self._spawn_task(self._respawn(min(MAX_BACKOFF, 0.1 * 2 ** self._quick)))
+                self._spawn_task(self._respawn(self._backoff()))
             return
         log.info("%s: worker pid %d replaced the one that died", self.spec.name, proc.pid)
         self._add(proc)
@@ -322,3 +332,7 @@ class WorkerPool:
             self._spawn_task(proc.stop(0))
         if self.on_failed is not None:
             self.on_failed(error)
+
+
+def _idle(proc: WorkerProcess) -> bool:
+    return not any(c.in_flight for c in proc.channels)

@@ -122,7 +122,7 @@ class WorkerProcess:
 
     def __init__(self, spec: WorkerSpec, index: int,
                  on_exit: Callable[[WorkerProcess], None],
-                 on_free: Callable[[Channel, int], None]) -> None:
+                 on_free: Callable[[Channel], None]) -> None:
         self.spec = spec
         self.index = index
         self.on_exit = on_exit
@@ -132,13 +132,11 @@ class WorkerProcess:
         self.kind: str | None = None
         self.channels: list[Channel] = []
         self.started_at = time.monotonic()
-        self.ready_at: float | None = None
         self.requests = 0
         self.returncode: int | None = None
         self.stopping = False
         self.broken_reason: str | None = None
         self.output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
-        self.info: dict[str, Any] = {}
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._exited = asyncio.Event()
         self._control: _Control | None = None
@@ -186,7 +184,7 @@ class WorkerProcess:
             "name": spec.name, "base": str(spec.base), "entry": spec.entry, "kind": spec.kind,
             "paths": list(spec.paths), "channels": child_fds,
             "worker_name": spec.worker_name, "max_inactive": spec.max_inactive,
-            "index": self.index, "context": spec.context,
+            "context": spec.context,
         }))
         try:
             ready = await asyncio.wait_for(asyncio.shield(self._ready), spec.start_timeout)
@@ -200,8 +198,6 @@ class WorkerProcess:
             raise
         await self._open_channels(loop, ready)
         self.kind = ready.get("kind")
-        self.info = ready
-        self.ready_at = time.monotonic()
 
     async def _open_channels(self, loop: asyncio.AbstractEventLoop,
                              ready: dict[str, Any]) -> None:
@@ -219,7 +215,7 @@ class WorkerProcess:
             sock.close()
         for sock in socks[:used]:
             _, channel = await loop.connect_accepted_socket(
-                lambda: Channel(capacity, self.broken, self.on_free, self._channel_lost), sock)
+                lambda: Channel(capacity, self.broken, self.on_free), sock)
             self.channels.append(channel)
 
     def control_frame(self, kind: int, payload: Any) -> None:
@@ -273,8 +269,7 @@ class WorkerProcess:
         self.returncode = self.proc.wait()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)  # what the app left behind in its group
-        for channel in self.channels:
-            channel.retired = True
+        self._retire_channels()
         if self._control is not None and self._control.transport is not None:
             self._control.transport.close()
         for sock in self._socks:
@@ -283,9 +278,6 @@ class WorkerProcess:
         self.control_lost()
         self._exited.set()
         self.on_exit(self)
-
-    def _channel_lost(self, channel: Channel) -> None:
-        pass  # the process's own exit (the pidfd) is what counts
 
     # -- stop ------------------------------------------------------------------------------------
     def broken(self, why: str) -> None:
@@ -296,9 +288,12 @@ class WorkerProcess:
                       self.spec.name, self.pid, why)
         self.kill()
 
-    def kill(self) -> None:
+    def _retire_channels(self) -> None:
         for channel in self.channels:
             channel.retired = True
+
+    def kill(self) -> None:
+        self._retire_channels()
         if self.alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
@@ -306,8 +301,7 @@ class WorkerProcess:
     async def stop(self, grace: float) -> None:
         """STOP, then SIGTERM after ``grace`` seconds, then SIGKILL; returns once reaped."""
         self.stopping = True
-        for channel in self.channels:
-            channel.retired = True
+        self._retire_channels()
         if not self.alive:
             return
         control = self._control
@@ -324,10 +318,3 @@ class WorkerProcess:
         for channel in self.channels:
             channel.close()
 
-    def rss(self) -> int:
-        """Resident memory in bytes (0 when gone)."""
-        try:
-            with open(f"/proc/{self.pid}/statm", "rb") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            return 0

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployer.web.responses import plain
+
 
 def normalize_context_path(path: str) -> str:
     """"/" and "" mean the root (""); others keep one leading slash and no trailing one."""
@@ -107,10 +109,7 @@ class Router:
         entry = table.match(request_host(scope) if table.uses_hosts else "", scope["path"])
         if entry is None:
             if kind == "http":
-                await send({"type": "http.response.start", "status": 404, "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(_NOT_FOUND)).encode())]})
-                await send({"type": "http.response.body", "body": _NOT_FOUND})
+                await plain(send, 404, _NOT_FOUND)
             elif kind == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
             return

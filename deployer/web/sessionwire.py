@@ -59,4 +59,7 @@ def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:
     for name in removed:
         session.pop(name, None)
     if "mi" in changes:
-        session.max_inactive_interval = int(changes["mi"])
+        interval = changes["mi"]
+        if type(interval) is not int:
+            raise ProtocolError(f"a session delta's max inactive interval is {interval!r}")
+        session.max_inactive_interval = interval

@@ -10,40 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import re
 from typing import Any
 
 from deployer.worker import wire
 from deployer.worker.config import WorkerConfig
+from deployer.worker.inflight import InFlight
 from deployer.worker.log import current_traceback, fatal, log
 from deployer.worker.request import Head, asgi_scope, parse_head
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
 from deployer.worker.turns import TurnWriter
 
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
 _DISCONNECT = {"type": "http.disconnect"}
-_ERROR_BODY = b"Internal Server Error"
 
 
 def _lines(raw: Any) -> bytes:
-    """ASGI response headers (byte pairs) as the wire's header lines, checked as the front's
-    server would check them (one regex over all the lines; the slow look only to name a bad
-    one)."""
-    pairs = list(raw or ())
-    try:
-        lines = b"".join([name + b": " + value + b"\r\n" for name, value in pairs])
-    except (TypeError, ValueError):
-        lines = b""
-    if (lines or not pairs) and _LINES.fullmatch(lines):
-        return lines
-    for name, value in pairs:
-        if not (isinstance(name, bytes) and _TOKEN.match(name)):
-            raise RuntimeError(f"invalid response header name {name!r}")
-        if not isinstance(value, bytes) or _BAD_VALUE.search(value):
-            raise RuntimeError(f"invalid value for response header {name!r}: {value!r}")
-    raise RuntimeError(f"invalid response headers {pairs!r}")
+    """ASGI response headers (byte pairs, or none) as the wire's header lines, checked."""
+    return wire.response_header_lines(list(raw or ()))
 
 
 class Channel(TurnWriter, asyncio.Protocol):
@@ -72,6 +54,7 @@ class Channel(TurnWriter, asyncio.Protocol):
                 if kind == wire.REQUEST:
                     stream = Stream(self, sid, parse_head(payload))
                     self.streams[sid] = stream
+                    self.server.in_flight.enter()
                     self.loop.create_task(stream.run())
                 else:
                     stream = self.streams.get(sid)
@@ -85,7 +68,6 @@ class Channel(TurnWriter, asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         for stream in list(self.streams.values()):
             stream.deliver(wire.DISCONNECT, b"")
-        self.server.channel_lost()
 
 
 class Stream:
@@ -243,8 +225,7 @@ class Stream:
             self.accepted = True
             self.channel.write(wire.json_frame(wire.WS_ACCEPT, self.sid, {
                 "subprotocol": message.get("subprotocol"),
-                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in
-                            wire.split_header_lines(_lines(message.get("headers")))],
+                "headers": _lines(message.get("headers")).decode("latin-1"),
                 "session": changes_of(self.session)}))
         elif kind == "websocket.send":
             if not self.accepted:
@@ -292,10 +273,9 @@ class Stream:
                 self.channel.write(wire.json_frame(wire.WS_CLOSE, self.sid, {
                     "code": 1011 if self.accepted else 1006, "reason": ""}))
         elif not self.started:
-            self.start = (500, b"content-type: text/plain; charset=utf-8\r\n"
-                               b"content-length: %d\r\n" % len(_ERROR_BODY))
+            self.start = (500, wire.ERROR_LINES)
             self.channel.write(self._start_frame()
-                               + wire.frame(wire.BODY_LAST, self.sid, _ERROR_BODY))
+                               + wire.frame(wire.BODY_LAST, self.sid, wire.ERROR_BODY))
             self.complete = True
         elif not self.complete:
             self.abort = True
@@ -320,38 +300,20 @@ class Stream:
             self.abort = True
 
     def _end(self) -> None:
-        self.channel.streams.pop(self.sid, None)
-        payload: dict[str, Any] = {}
-        changes = changes_of(self.session)
-        if changes:
-            payload["session"] = changes
-        if self.abort:
-            payload["abort"] = True
-        self.channel.write(wire.json_frame(wire.END, self.sid, payload) if payload
-                           else wire.frame(wire.END, self.sid))
+        if self.channel.streams.pop(self.sid, None) is not None:
+            self.channel.server.in_flight.leave()
+        self.channel.write(wire.end_frame(self.sid, changes_of(self.session), self.abort))
 
 
 class AsgiServer:
-    """The worker's loop: lifespan, the channel, the control socket."""
+    """What an ASGI worker's channel serves from: the app, its lifespan state, the count."""
 
     def __init__(self, config: WorkerConfig, app: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
         self.app = app
         self.loop = loop
         self.state: dict[str, Any] = {}
-        self.channel: Channel | None = None
-        self.lost = loop.create_future()
+        self.in_flight = InFlight()
 
     async def open(self, sock: Any) -> None:
-        await self.loop.connect_accepted_socket(lambda: self._make_channel(), sock)
-
-    def _make_channel(self) -> Channel:
-        self.channel = Channel(self)
-        return self.channel
-
-    def channel_lost(self) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def busy(self) -> int:
-        return len(self.channel.streams) if self.channel is not None else 0
+        await self.loop.connect_accepted_socket(lambda: Channel(self), sock)

@@ -34,11 +34,11 @@ class WorkerConfig:
         self.name: str = str(raw["name"])  # for log lines: the context's name
         self.base: str = str(raw["base"])  # the war: a directory or an archive
         self.entry: str | None = raw.get("entry")  # "module:attr", or None to look for
+        self.kind: str | None = raw.get("kind")  # "wsgi" | "asgi", or None to tell by the app
         self.paths: list[str] = [str(p) for p in raw.get("paths", [])]  # pythonPath entries
         self.channels: list[int] = [int(fd) for fd in raw["channels"]]  # data channel fds
         self.worker_name: str | None = raw.get("worker_name")  # sessions' node id suffix
         self.max_inactive: int = int(raw.get("max_inactive", 1800))
-        self.index: int = int(raw.get("index", 0))  # this worker's number in its pool
         ctx = raw.get("context") or {}
         self.context = ContextInfo(ctx.get("context_path", "/"), ctx.get("init_params"),
                                    ctx.get("attributes"), ctx.get("display_name"))

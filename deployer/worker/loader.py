@@ -16,12 +16,16 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import os
+import re
 import site
 import sys
 from collections.abc import Callable
 from typing import Any
 
 _INSTALLED = frozenset({"site-packages", "dist-packages"})
+# What a descriptor's ``application`` names, checked by the descriptor, the front and here alike.
+ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
+ENTRY_FORM = "'package.module:attr' (or 'package.module:factory()')"
 
 
 class LoadError(Exception):
@@ -117,9 +121,9 @@ def is_asgi(obj: Any) -> bool:
 
 def load_app(entry: str, kind: str | None) -> tuple[Any, str]:
     """Import ``module:attr`` (``attr()`` calls a factory); return (app, "wsgi" | "asgi")."""
-    module_name, sep, attr = entry.partition(":")
-    if not sep or not module_name or not attr:
-        raise LoadError(f"application {entry!r} must be 'package.module:attr'")
+    if not ENTRY.fullmatch(entry):
+        raise LoadError(f"application {entry!r} must be {ENTRY_FORM}")
+    module_name, _, attr = entry.partition(":")
     factory = attr.endswith("()")
     if factory:
         attr = attr[:-2]

@@ -15,12 +15,13 @@ import os
 import signal
 import socket
 import sys
-import time
+import threading
 from typing import Any
 
 from deployer.worker import wire
 from deployer.worker.channel import Channel, Closed
 from deployer.worker.config import WorkerConfig
+from deployer.worker.inflight import InFlight
 from deployer.worker.loader import load_app, prepare_path
 from deployer.worker.log import current_traceback
 
@@ -44,8 +45,8 @@ def _failed(control: Channel, message: str, tb: str) -> int:
     return EXIT_LOAD
 
 
-def _wait_for_stop(control: Channel, parent: int, idle: Any) -> None:
-    """Block until STOP (then until idle) or until the front is gone."""
+def _wait_for_stop(control: Channel, parent: int, in_flight: InFlight) -> None:
+    """Block until STOP (then until no request is in flight) or until the front is gone."""
     while True:
         try:
             frame = control.read(PARENT_CHECK)
@@ -56,8 +57,7 @@ def _wait_for_stop(control: Channel, parent: int, idle: Any) -> None:
                 return
             continue
         if frame[0] == wire.STOP:
-            while not idle():
-                time.sleep(0.01)
+            in_flight.wait_idle()
             return
 
 
@@ -68,7 +68,7 @@ def serve_wsgi(config: WorkerConfig, app: Any, control: Channel,
     server = WsgiServer(config, app, [Channel(s) for s in socks])
     server.start()
     _ready(control, "wsgi", len(socks))
-    _wait_for_stop(control, os.getppid(), server.idle)
+    _wait_for_stop(control, os.getppid(), server.in_flight)
     return EXIT_OK
 
 
@@ -95,49 +95,18 @@ def serve_asgi(config: WorkerConfig, app: Any, control: Channel,
         extra.close()
     loop.run_until_complete(server.open(socks[0]))
     _ready(control, "asgi", 1)
-    _serve_until_stop(loop, server, control, os.getppid())
+    parent = os.getppid()
+    stopped = loop.create_future()
+
+    def watch() -> None:  # the control socket, read as a WSGI worker reads it, on a thread
+        _wait_for_stop(control, parent, server.in_flight)
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(stopped.set_result, None)
+
+    threading.Thread(target=watch, name="deployer-control", daemon=True).start()
+    loop.run_until_complete(stopped)
     loop.run_until_complete(lifespan.shutdown())
     return EXIT_OK
-
-
-def _serve_until_stop(loop: Any, server: Any, control: Channel, parent: int) -> None:
-    """Run the loop while the control socket says nothing; STOP waits for the requests."""
-    done = loop.create_future()
-    stopping = [False]
-
-    def finish() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    def on_control() -> None:
-        try:
-            frame = control.poll()
-        except (Closed, OSError, wire.ProtocolError):
-            finish()
-            return
-        if frame is not None and frame[0] == wire.STOP:
-            stopping[0] = True
-            loop.remove_reader(control.sock.fileno())
-            check_idle()
-
-    def check_idle() -> None:
-        if server.busy() == 0:
-            finish()
-        else:
-            loop.call_later(0.01, check_idle)
-
-    def check_parent() -> None:
-        if os.getppid() != parent:
-            finish()
-        elif not done.done():
-            loop.call_later(PARENT_CHECK, check_parent)
-
-    loop.add_reader(control.sock.fileno(), on_control)
-    loop.call_later(PARENT_CHECK, check_parent)
-    server.lost.add_done_callback(lambda _f: finish())
-    loop.run_until_complete(done)
-    if not stopping[0]:
-        loop.remove_reader(control.sock.fileno())
 
 
 def main(argv: list[str]) -> int:
@@ -162,7 +131,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         prepare_path(config.base, config.paths)
-        app, kind = load_app(config.entry or "", raw.get("kind"))
+        app, kind = load_app(config.entry or "", config.kind)
     except BaseException as exc:  # SystemExit or KeyboardInterrupt while importing too
         return _failed(control, f"{config.name}: cannot load {config.entry} from "
                                 f"{config.base}: {exc!r}", current_traceback())

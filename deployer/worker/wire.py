@@ -41,7 +41,7 @@ PULL = 14  # worker -> front: the app wants the next request body chunk (or the 
 START = 15  # worker -> front: u16 status, u32 length, JSON session delta or "", header lines
 END = 16  # worker -> front, JSON {"session", "abort"} or empty: the app returned
 CREDIT = 17  # front -> worker, JSON int: response bytes the client has taken
-WS_ACCEPT = 20  # worker -> front, JSON {"subprotocol", "headers"}
+WS_ACCEPT = 20  # worker -> front, JSON {"subprotocol", "headers" (lines, latin-1), "session"}
 WS_TEXT = 21  # both ways: one text message, UTF-8
 WS_BYTES = 22  # both ways: one binary message
 WS_CLOSE = 23  # both ways, JSON {"code", "reason"}
@@ -76,6 +76,8 @@ _unpack_from = HEADER.unpack_from
 _LENGTH = struct.Struct("!I")
 _COLON = b": "
 _HEADER_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS = struct.Struct("!HI")
 def _no_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
@@ -136,6 +138,39 @@ def header_lines(headers: Any) -> bytes:
     return b"\r\n".join(map(_COLON.join, headers)) + b"\r\n"
 
 
+def response_header_lines(pairs: Any, text: bool = False) -> bytes:
+    """An app's response headers as header lines, checked as an HTTP server checks them: byte
+    pairs (ASGI), or str pairs when ``text`` (WSGI, latin-1). One regex over all the lines; the
+    look at each pair is only to name the bad one (ValueError)."""
+    try:
+        if text:
+            if not all([type(k) is str and type(v) is str for k, v in pairs]):
+                raise TypeError
+            lines = "".join([f"{k}: {v}\r\n" for k, v in pairs]).encode("latin-1")
+        else:
+            lines = b"".join([k + b": " + v + b"\r\n" for k, v in pairs])
+        if _HEADER_LINES.fullmatch(lines):
+            return lines
+    except (TypeError, ValueError):
+        pass
+    want = str if text else bytes
+    for name, value in pairs:
+        if not (isinstance(name, want) and _TOKEN.fullmatch(_latin1(name))):
+            raise ValueError(f"invalid response header name {name!r}")
+        if not isinstance(value, want) or _BAD_VALUE.search(_latin1(value)):
+            raise ValueError(f"invalid value for response header {name!r}: {value!r}")
+    raise ValueError(f"invalid response headers {pairs!r}")
+
+
+def _latin1(value: str | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return b"\0"  # neither a token nor a value
+
+
 def trusted_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
     """The reverse of header_lines, for lines the front made (a worker trusts its front)."""
     lines = block.split(b"\r\n")
@@ -169,6 +204,20 @@ def start_frame(stream: int, status: int, session: Any, lines: bytes) -> bytes:
     delta = _encode(session).encode() if session is not None else b""
     payload = _STATUS.pack(status, len(delta)) + delta + lines
     return _pack(len(payload), START, stream) + payload
+
+
+ERROR_BODY = b"Internal Server Error"  # what a client sees of an app that failed before starting
+ERROR_LINES = b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(ERROR_BODY)
+
+
+def end_frame(stream: int, session: Any, abort: bool) -> bytes:
+    """END: the session's changes (or None) and whether the response was cut short."""
+    payload: dict[str, Any] = {}
+    if session:
+        payload["session"] = session
+    if abort:
+        payload["abort"] = True
+    return json_frame(END, stream, payload) if payload else _pack(0, END, stream)
 
 
 def split_start(payload: bytes) -> tuple[int, Any, bytes]:

@@ -9,7 +9,6 @@ closed) and for credit (a client slower than the app holds the app back, not mem
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,14 +16,11 @@ from typing import Any
 from deployer.worker import wire
 from deployer.worker.channel import Channel, Closed
 from deployer.worker.config import WorkerConfig
+from deployer.worker.inflight import InFlight
 from deployer.worker.log import current_traceback, fatal, log
 from deployer.worker.request import Head, parse_head, wsgi_base, wsgi_environ
 from deployer.worker.session import CURRENT, WorkerSession, changes_of
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_LINES = re.compile(r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
-_ERROR_BODY = b"Internal Server Error"
 _NO_BODY_STATUS = (204, 304)
 
 
@@ -105,8 +101,8 @@ class RequestBody:
 class _Response:
     """One request's response side, owned by its thread."""
 
-    __slots__ = ("channel", "stream", "session", "head_only", "status", "headers", "sent",
-                 "unacked")
+    __slots__ = ("channel", "stream", "session", "head_only", "status", "headers", "lines",
+                 "sent", "unacked")
 
     def __init__(self, channel: Channel, stream: int, session: WorkerSession | None,
                  head_only: bool) -> None:
@@ -116,6 +112,7 @@ class _Response:
         self.head_only = head_only
         self.status = 0
         self.headers: list[tuple[str, str]] = []
+        self.lines = b""  # the headers as the wire's lines
         self.sent = False
         self.unacked = 0
 
@@ -133,21 +130,14 @@ class _Response:
         if not (isinstance(status, str) and code.isdigit() and 100 <= int(code) <= 599):
             raise ValueError(f"WSGI status {status!r} is not '<3 digits> <reason>'")
         checked = list(headers)
-        if not all(type(k) is str and type(v) is str for k, v in checked) or \
-                not _LINES.fullmatch("".join([f"{k}: {v}\r\n" for k, v in checked])):
-            for name, value in checked:  # find the culprit, for the message
-                if not (isinstance(name, str) and _TOKEN.match(name)):
-                    raise ValueError(f"invalid response header name {name!r}")
-                if not isinstance(value, str) or _BAD_VALUE.search(value):
-                    raise ValueError(f"invalid value for response header {name!r}: {value!r}")
+        self.lines = wire.response_header_lines(checked, text=True)
         self.status = int(code)
         self.headers = checked
         return self.write
 
     def _start(self) -> bytes:
         self.sent = True
-        lines = "".join([f"{k}: {v}\r\n" for k, v in self.headers]).encode("latin-1")
-        return wire.start_frame(self.stream, self.status, changes_of(self.session), lines)
+        return wire.start_frame(self.stream, self.status, changes_of(self.session), self.lines)
 
     def write(self, data: bytes) -> None:
         """Stream one chunk now (also the legacy ``write`` callable of start_response)."""
@@ -190,7 +180,7 @@ class _Response:
         body = b"".join(chunks)
         if (not any(k.lower() == "content-length" for k, _ in self.headers)
                 and self.status >= 200 and self.status not in _NO_BODY_STATUS):
-            self.headers.append(("Content-Length", str(len(body))))
+            self.lines += b"Content-Length: %d\r\n" % len(body)
         start = self._start()
         if self.head_only:
             body = b""
@@ -209,23 +199,12 @@ class _Response:
         return out + wire.frame(wire.BODY_LAST, self.stream)
 
     def error(self) -> bytes:
-        self.status, self.headers = 500, [("Content-Type", "text/plain; charset=utf-8"),
-                                          ("Content-Length", str(len(_ERROR_BODY)))]
-        return self._start() + wire.frame(wire.BODY_LAST, self.stream, _ERROR_BODY)
-
-
-def _end(stream: int, session: WorkerSession | None, abort: bool = False) -> bytes:
-    payload: dict[str, Any] = {}
-    changes = changes_of(session)
-    if changes:
-        payload["session"] = changes
-    if abort:
-        payload["abort"] = True
-    return wire.json_frame(wire.END, stream, payload) if payload else wire.frame(wire.END, stream)
+        self.status, self.lines = 500, wire.ERROR_LINES
+        return self._start() + wire.frame(wire.BODY_LAST, self.stream, wire.ERROR_BODY)
 
 
 class WsgiServer:
-    """The channel threads of one worker; ``busy`` counts requests being served."""
+    """The channel threads of one worker; ``in_flight`` counts the requests being served."""
 
     def __init__(self, config: WorkerConfig, app: Callable[..., Any],
                  channels: list[Channel]) -> None:
@@ -233,8 +212,7 @@ class WsgiServer:
         self.app = app
         self.channels = channels
         self.threads: list[threading.Thread] = []
-        self.busy = 0
-        self._lock = threading.Lock()
+        self.in_flight = InFlight()
         self.base = wsgi_base(config, len(channels))
 
     def start(self) -> None:
@@ -250,13 +228,11 @@ class WsgiServer:
                 kind, stream, payload = channel.read()
                 if kind != wire.REQUEST:
                     continue  # a late frame of a request already answered
-                with self._lock:
-                    self.busy += 1
+                self.in_flight.enter()
                 try:
                     self._handle(channel, stream, parse_head(payload))
                 finally:
-                    with self._lock:
-                        self.busy -= 1
+                    self.in_flight.leave()
         except (Closed, OSError, wire.ProtocolError):
             pass  # the front closed this channel: the worker is being stopped
         except BaseException:
@@ -305,9 +281,5 @@ class WsgiServer:
                 out = response.error()
         finally:
             CURRENT.reset(token)
-        channel.send(out + _end(stream, session, abort))
-
-    def idle(self) -> bool:
-        with self._lock:
-            return self.busy == 0
+        channel.send(out + wire.end_frame(stream, changes_of(session), abort))
 

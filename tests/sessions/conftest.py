@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition"):
-    """Poll until condition() is truthy; fail with `what` after the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 def session_threads() -> list[threading.Thread]:

@@ -10,8 +10,9 @@ import pytest
 from deployer.errors import SessionError
 from deployer.lifecycle import State
 from deployer.sessions.manager import NEEDS_STORE, SessionConfig, SessionManager
+from tests.support.waiting import wait_for
 
-from .conftest import session_threads, wait_for
+from .conftest import session_threads
 
 
 def test_create_get_complete(make_manager) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 from deployer.errors import SessionError
 from deployer.sessions.manager import NEEDS_STORE
 from deployer.sessions.store import DB_NAME, SessionStore
-
-from .conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def fill(m, n: int) -> dict[str, int]:

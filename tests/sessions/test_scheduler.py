@@ -11,8 +11,9 @@ import pytest
 
 from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
 from deployer.sessions.scheduler import SessionScheduler
+from tests.support.waiting import wait_for
 
-from .conftest import session_threads, wait_for
+from .conftest import session_threads
 
 
 class Gated(SessionManager):

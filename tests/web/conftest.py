@@ -8,7 +8,6 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,16 +77,6 @@ class Harness:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
-
-
-def wait_for(path: Path, timeout: float = 5.0) -> bool:
-    """Whether ``path`` appeared within ``timeout`` s (an app in a worker says things by file)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def worker_spec(base: Path, entry: str, kind: str | None, context_path: str = "/",

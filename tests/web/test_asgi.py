@@ -14,7 +14,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.web.conftest import Harness, wait_for
+from tests.support.waiting import wait_for
+from tests.web.conftest import Harness
 
 APP = '''
 import asyncio, os
@@ -71,7 +72,7 @@ async def websocket(scope, receive, send):
         await send({"type": "websocket.close", "code": 1008})
         return
     offered = scope["subprotocols"]
-    await send({"type": "websocket.accept",
+    await send({"type": "websocket.accept", "headers": [(b"x-accepted", b"by the app")],
                 "subprotocol": "echo.v1" if "echo.v1" in offered else None})
     while True:
         message = await receive()
@@ -127,7 +128,7 @@ def test_the_app_hears_the_disconnect(harness: Harness, app: Path) -> None:
     with httpx.Client(base_url=harness.url, timeout=5) as c, \
             c.stream("GET", "/a/wait-for-disconnect") as r:
         assert next(r.iter_raw()) == b"tick"
-    assert wait_for(app / "disconnected")
+    assert wait_for((app / "disconnected").exists, 5.0, "the app to see the disconnect")
     assert (app / "disconnected").read_text() == "http.disconnect"
 
 
@@ -159,6 +160,7 @@ def test_websocket_echo_close_and_reject(harness: Harness, app: Path) -> None:
     async def talk() -> tuple[str, bytes, int, str, int]:
         async with websockets.connect(f"{url}/a/ws", subprotocols=["echo.v1"]) as ws:
             assert ws.subprotocol == "echo.v1"
+            assert ws.response.headers["x-accepted"] == "by the app"
             await ws.send("hello")
             text = await ws.recv()
             await ws.send(b"\x01\x02\x03")
@@ -178,7 +180,8 @@ def test_websocket_echo_close_and_reject(harness: Harness, app: Path) -> None:
     text, data, code, reason, rejected = asyncio.run(talk())
     assert (text, data, code, reason) == ("HELLO", b"\x03\x02\x01", 4000, "asked to")
     assert rejected == 403
-    assert wait_for(app / "ws-closed") and (app / "ws-closed").read_text() == "1000"
+    assert wait_for((app / "ws-closed").exists, 5.0, "the websocket close") and \
+        (app / "ws-closed").read_text() == "1000"
 
 
 def test_a_websocket_to_a_wsgi_app_is_refused(harness: Harness, tmp_path: Path) -> None:

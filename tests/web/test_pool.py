@@ -13,7 +13,6 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from deployer.errors import AppLoadError
 from deployer.lifecycle import State
 from deployer.web.context import ContextInfo, WebContext
+from tests.support.waiting import wait_for
 from tests.web.conftest import Harness, worker_spec
 
 GATED = '''
@@ -45,17 +45,6 @@ def app_dir(tmp_path: Path, source: str, name: str = "app") -> Path:
     return base
 
 
-def wait_until(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def pids(ctx: WebContext) -> set[int]:
     assert ctx.pool is not None
     return {p.pid for p in ctx.pool.workers}
@@ -73,7 +62,7 @@ def test_sigkill_under_load_fails_only_that_workers_requests(harness: Harness,
     threads = [threading.Thread(target=get, args=(f"hold{i}",)) for i in range(6)]
     for t in threads:
         t.start()
-    entered = wait_until(lambda: (lambda e: e if len(e) == 6 else None)(
+    entered = wait_for(lambda: (lambda e: e if len(e) == 6 else None)(
         [p.name.split("-") for p in base.glob("entered-*")]), what="6 requests in the app")
     by_pid: dict[int, list[str]] = {}
     for _, name, pid in entered:
@@ -81,15 +70,15 @@ def test_sigkill_under_load_fails_only_that_workers_requests(harness: Harness,
     assert len(by_pid) == 2, f"requests did not spread over both workers: {by_pid}"
     victim = sorted(by_pid)[0]
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: all(results.get(n) == 502 for n in by_pid[victim]),
-               what="502 for the killed worker's requests")
+    wait_for(lambda: all(results.get(n) == 502 for n in by_pid[victim]),
+             what="502 for the killed worker's requests")
     (base / "gate").touch()
     for t in threads:
         t.join(20)
     for pid, names in by_pid.items():
         assert {results[n] for n in names} == ({502} if pid == victim else {200})
-    replacement = wait_until(lambda: (pids(ctx) - {victim}) if len(pids(ctx)) == 2 else None,
-                             what="a replacement worker")
+    replacement = wait_for(lambda: (pids(ctx) - {victim}) if len(pids(ctx)) == 2 else None,
+                           what="a replacement worker")
     assert victim not in replacement
     assert httpx.get(f"{harness.url}/k/x", timeout=5).status_code == 200
     assert ctx.pool is not None and ctx.pool.deaths == 1 and ctx.pool.state == "serving"
@@ -126,7 +115,7 @@ def test_a_worker_that_garbles_the_wire_is_killed_and_replaced(harness: Harness,
     first = pids(ctx)
     r = httpx.get(f"{harness.url}/g/{kind}", timeout=10)
     assert r.status_code == 502
-    wait_until(lambda: pids(ctx) and pids(ctx) != first, what="a replacement worker")
+    wait_for(lambda: pids(ctx) and pids(ctx) != first, what="a replacement worker")
     assert httpx.get(f"{harness.url}/g/ok", timeout=10).text == "fine"
     assert ctx.pool is not None and ctx.pool.state == "serving"
 
@@ -144,7 +133,7 @@ def test_workers_that_keep_dying_after_start_fail_the_context(harness: Harness,
     failures: list[AppLoadError] = []
     ctx = harness.context(base, "/dying")
     ctx.on_failed = lambda _ctx, error: failures.append(error)
-    wait_until(lambda: failures, timeout=30, what="the pool to give up")
+    wait_for(lambda: failures, timeout=30, what="the pool to give up")
     assert ctx.pool is not None and ctx.pool.state == "failed"
     assert "died within" in str(failures[0]) and "status 3" in str(failures[0])
     assert "no database" in failures[0].traceback_text
@@ -169,8 +158,8 @@ def test_max_requests_recycles_without_a_failed_request(harness: Harness,
     assert len(runs) == len(set(runs)) >= 3, runs  # each worker served its turn, then went
     assert seen.count(runs[0]) >= 5 and seen.count(runs[1]) >= 5
     assert ctx.pool is not None and ctx.pool.restarts >= 2 and ctx.pool.deaths == 0
-    wait_until(lambda: len(ctx.pool.workers) == 1 and not ctx.pool._retiring,  # type: ignore[union-attr]
-               what="the retired workers to stop")
+    wait_for(lambda: len(ctx.pool.workers) == 1 and not ctx.pool._retiring,  # type: ignore[union-attr]
+             what="the retired workers to stop")
 
 
 def test_start_timeout_and_request_timeout(harness: Harness, tmp_path: Path) -> None:
@@ -191,7 +180,7 @@ def test_start_timeout_and_request_timeout(harness: Harness, tmp_path: Path) -> 
     started = time.monotonic()
     r = httpx.get(f"{harness.url}/t/hold", timeout=10)
     assert r.status_code == 504 and time.monotonic() - started < 5
-    wait_until(lambda: pids(ctx) and not pids(ctx) & first, what="the stuck worker replaced")
+    wait_for(lambda: pids(ctx) and not pids(ctx) & first, what="the stuck worker replaced")
     assert httpx.get(f"{harness.url}/t/x", timeout=5).status_code == 200
 
 
@@ -241,8 +230,8 @@ def test_workers_exit_when_the_front_is_killed(tmp_path: Path) -> None:
         assert children
         proc.proc.kill()
         proc.wait_exit()
-        wait_until(lambda: not any(alive(pid) for pid in children), timeout=10,
-                   what="the workers to exit")
+        wait_for(lambda: not any(alive(pid) for pid in children), timeout=10,
+                 what="the workers to exit")
     finally:
         proc.stop()
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.waiting import wait_for
 from tests.web.conftest import Harness
 
 SLOW = '''
@@ -22,14 +22,6 @@ def application(environ, start_response):
     start_response("200 OK", [])
     return [b"finished"]
 '''
-
-
-def wait_for(cond, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 def test_graceful_stop_finishes_in_flight_requests(harness: Harness, tmp_path: Path) -> None:

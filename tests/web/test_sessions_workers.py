@@ -8,13 +8,13 @@ import os
 import signal
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
 from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
 from deployer.web.tracking import SessionTracking
+from tests.support.waiting import wait_for
 from tests.web.conftest import Harness
 
 APP = '''
@@ -66,14 +66,6 @@ def start(harness: Harness, tmp_path: Path, workers: int = 1) -> tuple[Path, Ses
     harness.context(base, "/s", sessions=sessions, tracking=SessionTracking(), workers=workers,
                     threads=4)
     return base, sessions
-
-
-def wait_for(cond: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_a_killed_worker_loses_no_session(harness: Harness, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.web.conftest import Harness, wait_for
+from tests.support.waiting import wait_for
+from tests.web.conftest import Harness
 
 APP = '''
 import json, sys, time
@@ -147,7 +148,8 @@ def test_endless_stream_stops_when_the_client_goes(harness: Harness, tmp_path: P
     with httpx.Client(base_url=harness.url, timeout=5) as c, c.stream("GET", "/sse/") as r:
         first = next(r.iter_bytes())
         assert first.startswith(b"data: tick")
-    assert wait_for(base / "closed.txt"), "generator still running"
+    assert wait_for((base / "closed.txt").exists, 5.0, "the generator closed"), \
+        "generator still running"
     assert harness.run(ctx.drain(5)) is True
 
 
