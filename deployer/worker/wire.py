@@ -140,8 +140,10 @@ def header_lines(headers: Any) -> bytes:
 
 def response_header_lines(pairs: Any, text: bool = False) -> bytes:
     """An app's response headers as header lines, checked as an HTTP server checks them: byte
-    pairs (ASGI), or str pairs when ``text`` (WSGI, latin-1). One regex over all the lines; the
-    look at each pair is only to name the bad one (ValueError)."""
+    pairs (ASGI), or str pairs when ``text`` (WSGI, latin-1). One regex over all the lines, and
+    one CRLF per pair: a value holding ``\r\nSet-Cookie: x`` reads as two good lines, so the
+    regex alone would let it through. The look at each pair is only to name the bad one
+    (ValueError)."""
     try:
         if text:
             if not all([type(k) is str and type(v) is str for k, v in pairs]):
@@ -149,7 +151,7 @@ def response_header_lines(pairs: Any, text: bool = False) -> bytes:
             lines = "".join([f"{k}: {v}\r\n" for k, v in pairs]).encode("latin-1")
         else:
             lines = b"".join([k + b": " + v + b"\r\n" for k, v in pairs])
-        if _HEADER_LINES.fullmatch(lines):
+        if _HEADER_LINES.fullmatch(lines) and lines.count(b"\r\n") == len(pairs):
             return lines
     except (TypeError, ValueError):
         pass

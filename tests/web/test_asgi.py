@@ -54,6 +54,10 @@ async def application(scope, receive, send):
     elif path == "/big":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"a" * 10_000_000})
+    elif path == "/inject":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-a", b"1\\r\\nset-cookie: evil=1")]})
+        await send({"type": "http.response.body", "body": b"injected"})
     elif path == "/boom-before":
         raise RuntimeError("before the start")
     elif path == "/boom-after":
@@ -149,6 +153,8 @@ def test_head_and_expect_100_continue(harness: Harness, app: Path) -> None:
 def test_failures_before_and_after_the_start(harness: Harness, app: Path) -> None:
     r = httpx.get(f"{harness.url}/a/boom-before")
     assert r.status_code == 500
+    r = httpx.get(f"{harness.url}/a/inject")  # send() raises: the app fails before its start
+    assert r.status_code == 500 and "set-cookie" not in r.headers and "x-a" not in r.headers
     with pytest.raises(httpx.RemoteProtocolError):  # cut off, as a proxy would
         httpx.get(f"{harness.url}/a/boom-after")
     assert httpx.get(f"{harness.url}/a/still").text == "GET /still"

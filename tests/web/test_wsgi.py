@@ -72,6 +72,15 @@ def application(environ, start_response):
         except ValueError:
             start_response("500 Oops", [("X-Err", "1")], sys.exc_info())
         return [b"replaced"]
+    if path == "/inject":
+        start_response("200 OK", [("X-A", "1\\r\\nSet-Cookie: evil=1")])
+        return [b"injected"]
+    if path == "/bad-name":
+        start_response("200 OK", [("X A", "1")])
+        return [b"bad name"]
+    if path == "/latin1":
+        start_response("200 OK", [("X-Name", "caf\\xe9")])
+        return [b"ok"]
     if path.startswith("/utf8"):
         start_response("200 OK", [])
         return [environ["PATH_INFO"].encode("latin-1")]
@@ -122,6 +131,17 @@ def test_write_close_stream_and_errors(harness: Harness, client: httpx.Client,
     assert r.status_code == 500 and r.headers["x-err"] == "1" and r.text == "replaced"
     assert client.get("/ctx/utf8/%C3%A9").content == "/utf8/é".encode()
     assert client.get("/ctx/environ").status_code == 200  # still serving after errors
+
+
+def test_response_headers_are_checked_in_the_worker(harness: Harness, client: httpx.Client,
+                                                    tmp_path: Path) -> None:
+    make(harness, tmp_path)
+    for path in ("/ctx/inject", "/ctx/bad-name"):  # start_response raises: the app fails
+        r = client.get(path)
+        assert r.status_code == 500 and r.text == "Internal Server Error"
+        assert "set-cookie" not in r.headers and "x-a" not in r.headers
+    r = client.get("/ctx/latin1")  # obs-text is a field value HTTP allows
+    assert [v for k, v in r.headers.raw if k.lower() == b"x-name"] == [b"caf\xe9"]
 
 
 ENDLESS = '''
