@@ -19,6 +19,7 @@ from deployer.sessions.store import Record, SessionStore
 if TYPE_CHECKING:
     from deployer.sessions.ids import SessionIdManager
     from deployer.sessions.manager import _Table
+    from deployer.sessions.stats import SessionStats
 
 log = logging.getLogger("deployer.sessions")
 _CHUNK = 4096
@@ -52,6 +53,7 @@ class StoreSync:
     _generation: int
     _io: threading.RLock
     _sweep: threading.Lock
+    stats: SessionStats
 
     def _invalidate_locked(self, s: Session) -> None:  # pragma: no cover - see SessionManager
         raise NotImplementedError
@@ -74,7 +76,9 @@ class StoreSync:
                 return s
             if sid in self._table.tombstones:
                 return None
+            began = time.perf_counter()
             rec = self.store.get(sid)
+            self.stats.load_seconds.add(time.perf_counter() - began)
             if not self._bulk_requested:
                 self._bulk_requested = True
                 self._wake()
@@ -93,7 +97,9 @@ class StoreSync:
         assert self.store is not None
         if self._loaded:
             return
+        began = time.perf_counter()
         records = self.store.load_all()
+        self.stats.load_seconds.add(time.perf_counter() - began)
         now = time.time()
         expired = [r[0] for r in records if r[4] > 0 and r[2] + r[4] < now]
         made = [self._make(r) for r in records if not (r[4] > 0 and r[2] + r[4] < now)]
@@ -160,7 +166,10 @@ class StoreSync:
             ]
         except (TypeError, ValueError, RuntimeError, RecursionError):
             live, versions, records = self._records_one_by_one(live, versions)
+        began = time.perf_counter()
         self.store.save(records)
+        self.stats.save_seconds.add(time.perf_counter() - began)
+        self.stats.saved += len(records)
         with self._table.lock:
             for s, version in zip(live, versions, strict=True):
                 s._saved = version

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from deployer.sessions.session import LazySession
 from deployer.web.channel import GONE, Stream
 from deployer.web.pool import PoolUnavailable, WorkerPool
-from deployer.web.responses import plain
+from deployer.web.responses import error
 from deployer.web.sessionwire import apply_changes, snapshot
 from deployer.worker import wire
 
@@ -29,9 +29,6 @@ log = logging.getLogger("deployer.web")
 _encode = wire.dumps
 _TIMEOUT = -1  # pseudo-frame: requestTimeout passed
 _START, _BODY, _BODY_LAST, _END = wire.START, wire.BODY, wire.BODY_LAST, wire.END
-_BAD_GATEWAY = b"502 Bad Gateway\n"
-_UNAVAILABLE = b"503 Service Unavailable\n"
-_TIMED_OUT = b"504 Gateway Timeout\n"
 
 
 class ResponseAborted(Exception):
@@ -125,7 +122,7 @@ class Exchange:
             stream = pool.open(self.head) or await pool.open_wait(self.head)
         except PoolUnavailable:
             if http:
-                await plain(self.send, 503, _UNAVAILABLE)
+                await error(self.send, 503, self.scope)
             else:
                 await self.send({"type": "websocket.close", "code": 1013})
             return
@@ -146,7 +143,7 @@ class Exchange:
             if self.started:
                 raise ResponseAborted(f"{self.where}: {exc}") from None
             if http:
-                await plain(self.send, 502, _BAD_GATEWAY)
+                await error(self.send, 502, self.scope)
             else:
                 await self.send({"type": "websocket.close", "code": 1011})
         finally:
@@ -234,9 +231,9 @@ class Exchange:
         if timed_out:
             log.error("%s: %s %s passed requestTimeout; answered 504", self.where,
                       self.scope.get("method"), self.scope["path"])
-            await plain(self.send, 504, _TIMED_OUT)
+            await error(self.send, 504, self.scope)
         else:
-            await plain(self.send, 502, _BAD_GATEWAY)
+            await error(self.send, 502, self.scope)
 
     # -- the client's side: body and disconnect ------------------------------------------------
     async def _forward_body(self) -> None:
