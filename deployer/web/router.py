@@ -106,6 +106,7 @@ class Router:
         table = self._table
         entry = table.match(request_host(scope) if table.uses_hosts else "", scope["path"])
         if entry is None:
+            scope["deployer.unrouted"] = True  # for the metrics: no context's request
             if kind == "http":
                 await error(send, 404, scope)
             elif kind == "websocket":
