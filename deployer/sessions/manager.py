@@ -272,6 +272,24 @@ class SessionManager(StoreSync, LifeCycle):
             if session._requests > 0:
                 session._requests -= 1
 
+    def listing(self) -> list[dict[str, object]]:
+        """The sessions in memory, for an operator (ids, times, attribute names; no values: they
+        may hold anything). A lazyLoad store not yet read in full is not listed."""
+        with self._table.lock:
+            live = list(self._table.sessions.values())
+        return [{"id": s._id, "created": s._created, "last_accessed": s._accessed,
+                 "max_inactive_interval": s._max_inactive,
+                 "attributes": sorted(s._attrs) if s._attrs else [],
+                 "idle_saved": s._state == IDLED} for s in live if s._state != INVALID]
+
+    def invalidate_id(self, session_id: str) -> bool:
+        """An operator ends a session (as the app's ``invalidate()``); False if it is unknown."""
+        s = self._table.sessions.get(session_id)
+        if s is None:
+            return False
+        s.invalidate()
+        return True
+
     # -- invalidation -------------------------------------------------------------------------
     def _invalidate(self, s: Session) -> None:
         with self._table.lock:
