@@ -48,13 +48,16 @@ def error_body(status: int, scope: dict[str, Any]) -> tuple[bytes, bytes]:
     return _HTML, page.encode()
 
 
+def error_headers(ctype: bytes, body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", ctype), (b"content-length", b"%d" % len(body)), _CACHE]
+
+
 async def error(send: Any, status: int, scope: dict[str, Any],
                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
     """A whole error response (HTML or text, by the client's Accept) through an ASGI ``send``."""
     ctype, body = error_body(status, scope)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", ctype), (b"content-length", b"%d" % len(body)), _CACHE,
-        *(extra or ())]})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*error_headers(ctype, body), *(extra or ())]})
     await send({"type": "http.response.body", "body": body})
 
 
