@@ -168,6 +168,7 @@ class DeploymentManager:
         if app.held is AppState.UNDEPLOYED and change.kind == "change":
             app.held = None
             return False
+        log.info("%s changed; stopped until started", app.path)
         return True
 
     def _emit(self, kind: str, app: App, seconds: float) -> None:
