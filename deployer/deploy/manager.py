@@ -190,6 +190,10 @@ class DeploymentManager:
         return self.app(path)
 
     async def start_context(self, path: Path) -> App:
+        """Start a stopped, undeployed or failed context; one that answers is left alone."""
+        app = self.app(path)
+        if app.held is None and app.answers and app.state is AppState.DEPLOYED:
+            return app
         return await self.redeploy(path)
 
     async def stop_context(self, path: Path) -> App:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("deployer.sessions")
 _CHUNK = 4096
+_BIG = 10_000  # a restore this large takes seconds: it is announced
 
 
 def _not_json(value: object) -> object:
@@ -98,6 +99,10 @@ class StoreSync:
         if self._loaded:
             return
         began = time.perf_counter()
+        stored = self.store.count()
+        if stored >= _BIG:  # the only line until it is done: say it has begun
+            log.info("sessions %s: restoring a store of %d sessions from %s", self.name, stored,
+                     self.store.path)
         records = self.store.load_all()
         self.stats.load_seconds.add(time.perf_counter() - began)
         now = time.time()
