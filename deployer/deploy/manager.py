@@ -145,6 +145,7 @@ class DeploymentManager:
     async def apply(self, changes: list[Change]) -> None:
         """Removals first (a rename frees its route and store before the add), then builds."""
         async with self._lock:
+            log.debug("changes: %s", ", ".join(f"{c.kind} {c.path.name}" for c in changes))
             removed = [c.path for c in changes if c.kind == "remove"]
             built = [c.path for c in changes if c.kind != "remove" and not self._held(c)]
             if removed:
@@ -397,6 +398,9 @@ class DeploymentManager:
             for a in self.apps.values() if a.context is not None
         ]
         self.router.swap(routes)
+        log.debug("routes: %s", ", ".join(
+            f"{r.context_path or '/'}{'@' + ','.join(r.virtual_hosts) if r.virtual_hosts else ''}"
+            f" -> {r.target.name}" for r in routes) or "none")
 
     async def _retire(self, context: Any) -> None:
         """The old version: no new requests reach it; let those in flight finish, then stop."""

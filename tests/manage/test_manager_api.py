@@ -60,6 +60,17 @@ def test_a_cross_site_form_post_is_refused_even_with_the_token(managed: Managed)
     assert managed.row("counter.xml")["state"] == "deployed"
 
 
+def _hold_then_edit(managed: Managed, client: httpx.Client, action: str, state: str,
+                    version: str) -> None:
+    """Stop or undeploy counter.xml (it answers 404), then edit its descriptor."""
+    r = managed.action("counter.xml", action)
+    assert r.json()["context"]["state"] == state
+    assert client.get("/counter/").status_code == 404
+    save_atomically(managed.contexts / "counter.xml",
+                    descriptor("/counter", "../apps/counter", version=version,
+                               store="../sessions/counter"))
+
+
 def test_redeploy_stop_start_undeploy(managed: Managed) -> None:
     client = httpx.Client(base_url=managed.url, timeout=10)
     assert client.get("/counter/").text.endswith(" 1")
@@ -67,24 +78,14 @@ def test_redeploy_stop_start_undeploy(managed: Managed) -> None:
     assert r.status_code == 200 and r.json()["context"]["version"] == 2
     assert client.get("/counter/").text.endswith(" 2")  # the session went on
 
-    r = managed.action("counter.xml", "stop")
-    assert r.json()["context"]["state"] == "stopped"
-    assert client.get("/counter/").status_code == 404
-    save_atomically(managed.contexts / "counter.xml",
-                    descriptor("/counter", "../apps/counter", version="7",
-                               store="../sessions/counter"))
+    _hold_then_edit(managed, client, "stop", "stopped", version="7")
     managed.proc.wait_line(r"counter.xml changed; stopped until started")
     assert managed.row("counter.xml")["state"] == "stopped"  # a stopped context waits for start
     r = managed.action("counter.xml", "start")
     assert r.json()["context"]["state"] == "deployed"
     assert client.get("/counter/").text.startswith("7 ")
 
-    r = managed.action("counter.xml", "undeploy")
-    assert r.json()["context"]["state"] == "undeployed"
-    assert client.get("/counter/").status_code == 404
-    save_atomically(managed.contexts / "counter.xml",
-                    descriptor("/counter", "../apps/counter", version="8",
-                               store="../sessions/counter"))
+    _hold_then_edit(managed, client, "undeploy", "undeployed", version="8")
     poll(lambda: client.get("/counter/"), lambda r: r.text.startswith("8 "),
          what="an undeployed context to come back when its descriptor changes")
     assert managed.row("counter.xml")["state"] == "deployed"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.harness import DeployerProcess, descriptor, poll
+from tests.integration.harness import DeployerProcess, descriptor, one_app, poll
 from tests.manage.conftest import Managed
 
 APP = '''
@@ -74,13 +74,7 @@ def test_metrics_parse_and_move_as_requests_are_served(managed: Managed) -> None
 
 
 def _app_contexts(tmp_path: Path) -> Path:
-    contexts = tmp_path / "contexts"
-    contexts.mkdir()
-    app = tmp_path / "apps" / "app"
-    app.mkdir(parents=True)
-    (app / "wsgi.py").write_text(APP)
-    (contexts / "app.xml").write_text(descriptor("/app", "../apps/app"))
-    return contexts
+    return one_app(tmp_path, APP, "app")[0]
 
 
 NCSA = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
@@ -133,6 +127,7 @@ def test_json_log_lines_and_n_of_m_counts_only_what_answers(tmp_path: Path) -> N
     entries = [json.loads(line) for line in text.splitlines()]  # every line is one object
     messages = [e["message"] for e in entries]
     assert any(m.startswith("1 of 2 contexts deployed") for m in messages), messages
+    assert "routes: /app -> app" in messages  # --log-level debug (the harness's) says more
     failed = [e for e in entries if e["level"] == "error" and "broken.xml" in e["message"]]
     assert len(failed) == 1 and "ModuleNotFoundError" in failed[0]["message"]
     assert sum("no_such_module_here" in m for m in messages) == 1  # its traceback once
