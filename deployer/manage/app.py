@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -55,19 +56,20 @@ class ManagerApp:
                 await send({"type": "websocket.close", "code": 1008})
             return
         headers = _headers(scope)
+        nonce = secrets.token_urlsafe(16)
         try:
             self._check_host(headers)
-            status, ctype, body, extra = await self._route(scope, headers)
+            status, ctype, body, extra = await self._route(scope, headers, nonce)
         except Refused as exc:
             status, ctype, body, extra = exc.status, "application/json", _json(
                 {"error": str(exc)}), []
+        policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+                  "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; "
+                  "base-uri 'none'")
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", ctype.encode()), (b"content-length", b"%d" % len(body)),
             (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"content-security-policy",
-             b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-             b"connect-src 'self'; form-action 'none'; frame-ancestors 'none'"),
+            (b"x-frame-options", b"DENY"), (b"content-security-policy", policy.encode()),
             *extra]})
         await send({"type": "http.response.body", "body": body})
 
@@ -97,7 +99,7 @@ class ManagerApp:
             raise Refused(403, "wrong manager token")
 
     # -- routes ----------------------------------------------------------------------------------
-    async def _route(self, scope: dict[str, Any], headers: dict[bytes, str],
+    async def _route(self, scope: dict[str, Any], headers: dict[bytes, str], nonce: str,
                      ) -> tuple[int, str, bytes, list[tuple[bytes, bytes]]]:
         method, path = scope["method"], scope["path"]
         parts = [unquote(p) for p in path.strip("/").split("/")] if path != "/" else []
@@ -108,7 +110,7 @@ class ManagerApp:
         manager = self.manager
         if not parts:
             answering, total = view.summary(manager)
-            html = page.page(view.contexts(manager, self.metrics), answering, total)
+            html = page.page(view.contexts(manager, self.metrics), answering, total, nonce)
             return 200, "text/html; charset=utf-8", html.encode(), []
         if parts == ["rows"]:
             answering, total = view.summary(manager)

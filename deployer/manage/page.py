@@ -67,9 +67,11 @@ def summary_line(answering: int, total: int) -> str:
     return f"{answering} of {total} contexts deployed"
 
 
-def page(contexts: list[dict[str, Any]], answering: int, total: int) -> str:
-    return _PAGE.replace("{{summary}}", escape(summary_line(answering, total))).replace(
-        "{{rows}}", rows(contexts))
+def page(contexts: list[dict[str, Any]], answering: int, total: int, nonce: str) -> str:
+    """The whole page; ``nonce`` lets its one script run (the Content-Security-Policy allows no
+    other, so HTML that slipped into a value could not run a script or an event handler)."""
+    return (_PAGE.replace("{{summary}}", escape(summary_line(answering, total)))
+            .replace("{{nonce}}", nonce).replace("{{rows}}", rows(contexts)))
 
 
 _PAGE = """<!DOCTYPE html>
@@ -99,7 +101,7 @@ button{font-size:12px;margin:1px}#msg{margin-left:1em;color:#555}
 {{rows}}
 </tbody></table>
 <div id="sessions"></div>
-<script>
+<script nonce="{{nonce}}">
 "use strict";
 const tokenBox = document.getElementById("token");
 tokenBox.value = sessionStorage.getItem("deployer-token") || "";

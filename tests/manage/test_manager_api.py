@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -156,3 +157,19 @@ def test_a_generated_token_is_written_0600(tmp_path: Path) -> None:
         assert len(token) >= 32
         assert managed.action("site.xml", "redeploy", token="x").status_code == 403
         assert managed.action("site.xml", "redeploy", token=token).status_code == 200
+
+
+def test_a_bad_manager_address_is_a_usage_error(tmp_path: Path) -> None:
+    from deployer.cli import main
+
+    for bad in ("nohost:port", "127.0.0.1:70000", ""):
+        assert main(["run", str(tmp_path), "--manager", bad]) == 2
+
+
+def test_the_page_allows_only_its_own_script(managed: Managed) -> None:
+    r = httpx.get(f"{managed.manager}/")
+    policy = r.headers["content-security-policy"]
+    nonce = re.search(r"script-src 'nonce-([\w-]+)'", policy).group(1)
+    assert r.text.count("<script") == 1 and f'<script nonce="{nonce}">' in r.text
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert r.headers["x-frame-options"] == "DENY"

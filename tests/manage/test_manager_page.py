@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.integration.harness import save_atomically
 from tests.manage.conftest import TOKEN, Managed, start_managed
@@ -30,12 +31,15 @@ EVIL_ERROR = f"""<?xml version="1.0"?>
 
 
 @pytest.fixture
-def page_of(tmp_path: Path) -> Iterator[tuple[Managed, object]]:
+def page_of(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Managed, object]]:
+    """The page under its own Content-Security-Policy, unless the test is marked to bypass it
+    (to test the escaping alone, without the CSP that would also stop a script)."""
+    bypass = request.node.get_closest_marker("bypass_csp") is not None
     for managed in start_managed(tmp_path, "--manager-token", TOKEN):
         with chromium() as browser:
-            # without the page's CSP: the escaping is tested alone (and wait_for_function works)
-            page = browser.new_context(bypass_csp=True).new_page()
+            page = browser.new_context(bypass_csp=bypass).new_page()
             page.set_default_timeout(20_000)
+            expect.set_options(timeout=20_000)
             yield managed, page
 
 
@@ -54,16 +58,14 @@ def test_the_page_shows_every_context_and_redeploys_one(page_of) -> None:
     page.fill("#token", TOKEN)
     page.locator("#token").dispatch_event("change")
     counter.locator('button[data-action="redeploy"]').click()
-    page.wait_for_function(
-        "document.querySelector('tr.context[data-id=\"counter.xml\"] .version')"
-        ".textContent === '2'")
-    assert "redeploy counter.xml: deployed v2" in page.locator("#msg").inner_text()
+    expect(counter.locator(".version")).to_have_text("2")  # the page's script ran, under its CSP
+    expect(page.locator("#msg")).to_have_text("redeploy counter.xml: deployed v2")
 
     # without the token the page shows the refusal and nothing changes
     page.fill("#token", "")
     page.locator("#token").dispatch_event("change")
     page.locator('tr.context[data-id="site.xml"] button[data-action="stop"]').click()
-    page.wait_for_function("document.getElementById('msg').textContent.startsWith('401')")
+    expect(page.locator("#msg")).to_contain_text("401")
     assert managed.row("site.xml")["state"] == "deployed"
 
 
@@ -84,6 +86,7 @@ def test_a_broken_descriptor_shows_its_error_with_its_line(page_of) -> None:
     assert page.locator("#summary").inner_text() == "2 of 3 contexts deployed"
 
 
+@pytest.mark.bypass_csp
 def test_html_in_a_context_path_or_an_error_is_shown_as_text(page_of) -> None:
     managed, page = page_of
     save_atomically(managed.contexts / "evil.xml", EVIL)
