@@ -137,7 +137,8 @@ class ManagerApp:
         if len(parts) == 4 and parts[:2] == ["api", "contexts"] and parts[3] == "sessions":
             self._check_action(headers)  # session ids are credentials
             app = self._app(parts[2])
-            listing = app.sessions.listing() if app.sessions is not None else []
+            running = app.sessions is not None and app.context is not None
+            listing = app.sessions.listing() if running else []
             return self._ok({"id": parts[2], "sessions": listing})
         raise Refused(404, f"no such page: {path}")
 
@@ -151,12 +152,20 @@ class ManagerApp:
                       "stop": manager.stop_context, "undeploy": manager.undeploy_context,
                       }[parts[3]]
             log.info("manager: %s %s", parts[3], app.path)
-            await action(app.path)
+            try:
+                await action(app.path)
+            except KeyError:  # its descriptor went away meanwhile
+                raise Refused(404, f"{parts[2]} is no longer deployed") from None
+            except Exception as exc:
+                log.exception("manager: %s %s failed", parts[3], app.path)
+                raise Refused(500, f"{parts[3]} failed: {exc}") from None
             return self._ok({"action": parts[3], "context": view.context_row(app, self.metrics)})
         if (len(parts) == 6 and parts[:2] == ["api", "contexts"] and parts[3] == "sessions"
                 and parts[5] == "invalidate"):
             app = self._app(parts[2])
-            if app.sessions is None or not app.sessions.invalidate_id(parts[4]):
+            if app.context is None or app.sessions is None:
+                raise Refused(409, f"{parts[2]} is not running")
+            if not app.sessions.invalidate_id(parts[4]):
                 raise Refused(404, "no such session")
             log.info("manager: invalidated a session of %s", app.path)
             return self._ok({"invalidated": parts[4]})

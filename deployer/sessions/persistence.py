@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("deployer.sessions")
 _CHUNK = 4096
-_BIG = 10_000  # a restore this large takes seconds: it is announced
+_BIG = 16 * 1048576  # a store this large (~50,000 sessions) takes seconds: it is announced
 
 
 def _not_json(value: object) -> object:
@@ -99,10 +100,13 @@ class StoreSync:
         if self._loaded:
             return
         began = time.perf_counter()
-        stored = self.store.count()
-        if stored >= _BIG:  # the only line until it is done: say it has begun
-            log.info("sessions %s: restoring a store of %d sessions from %s", self.name, stored,
-                     self.store.path)
+        try:
+            size = os.stat(self.store.path).st_size  # no query: it would create the database
+        except OSError:
+            size = 0
+        if size >= _BIG:  # the only line until it is done: say it has begun
+            log.info("sessions %s: restoring %.0f MB of sessions from %s", self.name,
+                     size / 1048576, self.store.path)
         records = self.store.load_all()
         self.stats.load_seconds.add(time.perf_counter() - began)
         now = time.time()
