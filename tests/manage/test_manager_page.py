@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -103,3 +104,23 @@ def test_html_in_a_context_path_or_an_error_is_shown_as_text(page_of) -> None:
     page.wait_for_timeout(2500)  # past one automatic reload of the rows: still text
     assert page.locator("tbody img, tbody script").count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_the_page_lists_a_contexts_sessions_and_invalidates_one(page_of) -> None:
+    managed, page = page_of
+    shopper = httpx.Client(base_url=managed.url)
+    assert shopper.get("/counter/").text.endswith(" 1")
+    sid = shopper.cookies["JSESSIONID"]
+    page.goto(managed.manager + "/")
+    page.fill("#token", TOKEN)
+    page.locator("#token").dispatch_event("change")
+    page.locator('tr.context[data-id="counter.xml"] button[data-action="sessions"]').click()
+    line = page.locator("#sessions .session")
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text(f"{sid} · last access ")
+    expect(line).to_contain_text("count")
+    line.locator("button").click()
+    expect(page.locator("#msg")).to_have_text(f"invalidated {sid}")
+    expect(line).to_have_count(0)
+    assert shopper.get("/counter/").text.endswith(" 1")  # a new session: the old one ended
+    assert shopper.cookies["JSESSIONID"] != sid

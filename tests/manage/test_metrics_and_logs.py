@@ -147,8 +147,10 @@ def test_error_pages_are_short_html_or_text_with_cache_control(tmp_path: Path) -
     (tmp_path / "apps" / "broken" / "wsgi.py").write_text("raise SystemExit(1)\n")
     (contexts / "broken.xml").write_text(descriptor("/broken", "../apps/broken"))
     browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-    with DeployerProcess(contexts) as proc:
-        client = httpx.Client(base_url=proc.url)
+    seen: list[tuple[str, int]] = []  # (first path segment, status) of every answer
+    hooks = {"response": [lambda r: seen.append((r.url.path.split("/")[1], r.status_code))]}
+    with DeployerProcess(contexts, "--manager", "127.0.0.1:0", "--manager-token", "t") as proc:
+        client = httpx.Client(base_url=proc.url, event_hooks=hooks)
         for path, status in (("/nowhere", 404), ("/app/boom", 500), ("/app/die", 502),
                              ("/broken/", 503)):
             text = client.get(path)
@@ -169,3 +171,11 @@ def test_error_pages_are_short_html_or_text_with_cache_control(tmp_path: Path) -
             assert str(tmp_path) not in html and "Traceback" not in html
             if path != "/nowhere":
                 assert "Context path: /" + path.split("/")[1] in html
+        manager = Managed(proc, contexts)  # the page's requests / errors (5xx) per context
+        for name in ("app", "broken"):
+            row = manager.row(f"{name}.xml")
+            answers = [status for where, status in seen if where == name]
+            assert row["requests"] == len(answers)
+            assert row["errors"] == sum(status >= 500 for status in answers) >= 2
+        broken = manager.row("broken.xml")
+        assert broken["state"] == "failed" and "SystemExit: 1" in broken["error"]
