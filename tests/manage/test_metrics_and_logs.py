@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from pathlib import Path
 
 import httpx
@@ -179,3 +181,14 @@ def test_error_pages_are_short_html_or_text_with_cache_control(tmp_path: Path) -
             assert row["errors"] == sum(status >= 500 for status in answers) >= 2
         broken = manager.row("broken.xml")
         assert broken["state"] == "failed" and "SystemExit: 1" in broken["error"]
+
+
+def test_worker_deaths_and_restarts_are_counted(managed: Managed) -> None:
+    [worker] = managed.row("counter.xml")["workers"]
+    os.kill(worker["pid"], signal.SIGKILL)
+    poll(lambda: managed.row("counter.xml")["workers"],
+         lambda ws: len(ws) == 1 and ws[0]["pid"] != worker["pid"], what="a replacement")
+    found = samples(managed)
+    assert value(found, "deployer_worker_deaths_total", context="/counter") == 1
+    assert value(found, "deployer_worker_restarts_total", context="/counter") == 1
+    assert value(found, "deployer_worker_starts_total", context="/counter") == 2
