@@ -158,7 +158,8 @@ class WebContext(LifeCycle):
                     found = binder.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
                     if found is NEEDS_STORE:
                         found = await binder.alookup(ids) if ids else None
-                    lazy = LazySession(binder.manager, found)  # type: ignore[arg-type]
+                    lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
+                                       ids[0] if ids and found is None else None)
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
                                cookies).run()

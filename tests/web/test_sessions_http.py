@@ -140,3 +140,19 @@ def test_counter_survives_a_restart_with_a_store(harness: Harness, ids: SessionI
         harness.router.swap([])
         harness.context(SAMPLES / "counter", "/p", sessions=manager(SessionIdManager(), "p", store))
         assert client.get("/p/").text == "count=3\n"
+
+
+def test_contexts_sharing_a_cookie_keep_one_id_and_their_own_sessions(
+        harness: Harness, ids: SessionIdManager) -> None:
+    """JETTY.md §10 "two contexts sharing a cookie (SessionPath=/)" and "session id live in another
+    context": Jetty counts 1,1,2,2 on one id; each context keeps its own session under it."""
+    shared = SessionTracking(path="/")
+    harness.context(SAMPLES / "counter", "/a", sessions=manager(ids, "a"), tracking=shared)
+    harness.context(SAMPLES / "counter", "/b", sessions=manager(ids, "b"), tracking=shared)
+    with httpx.Client(base_url=harness.url) as c:
+        counts = [c.get(p).text for p in ("/a/", "/b/", "/a/", "/b/")]
+        assert counts == ["count=1\n", "count=1\n", "count=2\n", "count=2\n"]
+        assert len(c.cookies.jar) == 1
+    (sid,) = [ck.value for ck in c.cookies.jar]
+    assert ids.in_use(sid)
+
