@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")
+    run.add_argument("--connector-name", metavar="NAME",
+                     help="the listener's connector name, what virtualHosts entries @NAME "
+                          "match (default: none, as Jetty's)")
+    run.add_argument("--proxy-headers", action="store_true",
+                     help="believe X-Forwarded-Proto/-For and Forwarded from "
+                          "--forwarded-allow-ips (a TLS proxy in front)")
+    run.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="ADDRS",
+                     help="comma-separated addresses or networks trusted with proxy headers, "
+                          "* for all (default 127.0.0.1)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     _add_properties(run)

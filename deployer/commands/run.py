@@ -60,7 +60,7 @@ async def serve(args: argparse.Namespace) -> int:
     from deployer.web.server import Server
 
     started = time.perf_counter()
-    router = Router()
+    router = Router(connector=args.connector_name)
     manager = DeploymentManager(
         router,
         properties=dict(args.properties),
@@ -78,7 +78,8 @@ async def serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, provider.wake)
-    server = Server(router, args.host, args.port)
+    server = Server(router, args.host, args.port,
+                    forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None)
     try:
         await provider.start()
         deployed = sum(1 for a in manager.apps.values() if a.context is not None)

@@ -159,17 +159,28 @@ def session_tracking(spec: ContextSpec, manager: SessionManagerSpec) -> SessionT
                 where or Location("?"),
                 f"init-param {INIT_MAX_AGE} must be an integer, found {init[INIT_MAX_AGE]!r}",
             )]) from None
+    comment = manager.cookie_comment or ""
     return SessionTracking(
         cookie_name=cookie,
         path_parameter=parameter,
-        http_only=manager.http_only,
+        http_only=manager.http_only or "__HTTP_ONLY__" in comment,
         secure_request_only=manager.secure_request_only,
         using_cookies=manager.using_cookies,
         domain=domain,
         path=path,
         max_age=max_age,
         refresh_cookie_age=manager.refresh_cookie_age,
+        secure=manager.secure_cookie,
+        same_site=manager.same_site or _same_site_comment(comment),
     )
+
+
+def _same_site_comment(comment: str) -> str | None:
+    """Jetty 9.4's way to ask for SameSite: ``__SAME_SITE_LAX__`` (etc.) in the cookie comment."""
+    for value in ("None", "Lax", "Strict"):
+        if f"__SAME_SITE_{value.upper()}__" in comment:
+            return value
+    return None
 
 
 def worker_environment(spec: ContextSpec, venv: Path | None,

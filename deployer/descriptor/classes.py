@@ -101,6 +101,19 @@ def _path_parameter(value: str | None) -> str | None:
     return None if value in (None, "none") else value
 
 
+_SAME_SITE = {"none": "None", "lax": "Lax", "strict": "Strict"}
+
+
+def _same_site(value: str | None) -> str | None:
+    """Jetty 10-12's HttpCookie.SameSite (NONE, LAX, STRICT), in any case; null unsets it."""
+    if value is None:
+        return None
+    found = _SAME_SITE.get(value.strip().lower())
+    if found is None:
+        raise ValueError(f"SameSite is one of None, Lax, Strict, got {value!r}")
+    return found
+
+
 def _merge_handler(ctx: ContextSpec, handler: ResourceHandlerSpec) -> None:
     if handler.resource_base is not None:
         ctx.resource_base = handler.resource_base
@@ -141,12 +154,14 @@ MANAGER_PROPS: dict[str, Prop] = {
     "SessionDomain": Prop("session_domain", "string"),
     "SessionPath": Prop("session_path", "string"),
     "MaxCookieAge": Prop("max_cookie_age", "int"),
+    "SameSite": Prop("same_site", "string", convert=_same_site),
     "SessionIdManager": Prop("session_id_manager", "SessionIdManager"),
 }
 
 COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domain", "string"),
                  "Path": ("session_path", "string"), "MaxAge": ("max_cookie_age", "int"),
-                 "HttpOnly": ("http_only", "bool")}
+                 "HttpOnly": ("http_only", "bool"), "Secure": ("secure_cookie", "bool"),
+                 "Comment": ("cookie_comment", "string")}
 
 
 def _cookie_config(manager: SessionManagerSpec) -> CookieConfigSpec:
