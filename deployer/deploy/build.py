@@ -36,6 +36,7 @@ INIT_PATH_PARAMETER = "org.eclipse.jetty.servlet.SessionIdPathParameterName"
 INIT_DOMAIN = "org.eclipse.jetty.servlet.SessionDomain"
 INIT_PATH = "org.eclipse.jetty.servlet.SessionPath"
 INIT_MAX_AGE = "org.eclipse.jetty.servlet.MaxAge"
+INIT_DIR_ALLOWED = "org.eclipse.jetty.servlet.Default.dirAllowed"  # DefaultServlet's listing
 DEFAULT_MAX_INACTIVE = 1800  # webdefault.xml's 30 minutes
 
 
@@ -216,7 +217,9 @@ def webapp(spec: ContextSpec, resolved: Resolved, name: str, *, defaults: Worker
         return None
     found = find_app(base, spec.application)
     if not found.is_python:
-        return StaticFiles(base, list(spec.welcome_files))
+        allowed = spec.init_params.get(INIT_DIR_ALLOWED, "").strip().lower() == "true"
+        return StaticFiles(base, list(spec.welcome_files),
+                           list_directories=spec.directories_listed or allowed)
     python = str(resolved.virtualenv / "bin" / "python") if resolved.virtualenv else sys.executable
     return WorkerSpec(
         name=name, base=base, entry=found.entry or "", kind=found.kind, python=python,
