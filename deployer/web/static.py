@@ -90,7 +90,8 @@ class ZipSource:
 
     def list(self, entry: Entry) -> list[str]:
         prefix = entry.key + "/" if entry.key else ""
-        names = {d[len(prefix):] + "/" for d in self.dirs if d.startswith(prefix) and d != entry.key}
+        names = {d[len(prefix):] + "/" for d in self.dirs
+                 if d.startswith(prefix) and d != entry.key}
         names |= {f[len(prefix):] for f in self.files if f.startswith(prefix)}
         return [n for n in names if "/" not in n.rstrip("/")]
 
@@ -229,8 +230,9 @@ class StaticFiles:
         names = sorted(n for n in self.source.list(entry)
                        if not n.startswith(".") and n.rstrip("/").lower() not in PROTECTED)
         title = html.escape(path)
-        rows = "".join(f'<li><a href="{html.escape(quote(n), quote=True)}">{html.escape(n)}</a></li>'
-                       for n in names)
+        rows = "".join(
+            f'<li><a href="{html.escape(quote(n), quote=True)}">{html.escape(n)}</a></li>'
+            for n in names)
         up = '<li><a href="../">../</a></li>' if path.rstrip("/").count("/") else ""
         return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Index of {title}"
                 f"</title></head><body><h1>Index of {title}</h1><ul>{up}{rows}</ul></body>"
