@@ -237,6 +237,8 @@ class DeploymentManager:
                 environ=self.environ, server=self.server_spec,
             )
             spec = descriptor.context
+            for warning in descriptor.warnings:
+                log.warning("%s", warning)
             if not reachable(spec.virtual_hosts, self.router.connector):
                 where = spec.locations.get("virtual_hosts") or spec.location or path
                 log.warning("%s: virtualHosts %s name only connectors this server does not have "

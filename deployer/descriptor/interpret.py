@@ -38,6 +38,7 @@ class Interpreter(Statements, Values):
         self.server = server
         self.ids: dict[str, Any] = {"Server": server}
         self.problems: list[DescriptorError] = []
+        self.warnings: list[DescriptorError] = []  # what Jetty accepts and deployer ignores
         self._failed_ids: set[str] = set()
         self._shared = {id(server), id(server.session_id_manager)}
         self._depth = 0
@@ -50,6 +51,9 @@ class Interpreter(Statements, Values):
     # -- errors ---------------------------------------------------------------------------
     def fail(self, element: etree._Element, message: str) -> _Fail:
         return _Fail(DescriptorError(self.locate(element), message))
+
+    def warn(self, element: etree._Element, message: str) -> None:
+        self.warnings.append(DescriptorError(self.locate(element), message))
 
     def _class(self, name: str, element: etree._Element) -> ClassInfo:
         info = REGISTRY.lookup(name)

@@ -50,13 +50,20 @@ def load_descriptor(path: str | Path, *, properties: Mapping[str, str] | None = 
     if interpreter.problems or context is None:
         raise DescriptorErrors(interpreter.problems)
     ids = {k: v for k, v in interpreter.ids.items() if k != "Server"}
-    return Descriptor(path=str(path), context=context, ids=ids, properties=props)
+    return Descriptor(path=str(path), context=context, ids=ids, properties=props,
+                      warnings=sorted(interpreter.warnings, key=lambda w: w.location))
+
+
+def check_file(path: str | Path, **kwargs: object
+               ) -> tuple[list[DescriptorError], Descriptor | None]:
+    """The problems of one descriptor and, when it has none, what it evaluates to (with its
+    warnings); never raises for bad input."""
+    try:
+        return [], load_descriptor(path, **kwargs)  # type: ignore[arg-type]
+    except DescriptorErrors as errors:
+        return errors.problems, None
 
 
 def validate_file(path: str | Path, **kwargs: object) -> list[DescriptorError]:
     """The problems of one descriptor ([] when it is valid); never raises for bad input."""
-    try:
-        load_descriptor(path, **kwargs)  # type: ignore[arg-type]
-    except DescriptorErrors as errors:
-        return errors.problems
-    return []
+    return check_file(path, **kwargs)[0]

@@ -117,6 +117,7 @@ class Descriptor:
     context: ContextSpec
     ids: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
+    warnings: list[Any] = field(default_factory=list)  # DescriptorErrors that do not stop it
 
 
 @dataclass

@@ -21,6 +21,9 @@ from deployer.descriptor.convert import (
 from deployer.descriptor.registry import (
     JAVA_ONLY_METHODS,
     JAVA_ONLY_PROPERTIES,
+    JVM_TUNING_METHODS,
+    JVM_TUNING_PROPERTIES,
+    REGISTRY,
     ClassInfo,
     Method,
     Param,
@@ -90,10 +93,13 @@ class Statements(_Base):
         if element.get("class"):
             raise self.fail(element, f"<Set class=...> sets a static Java field; deployer has no "
                                      f"Java classes ({MIGRATE})")
+        if self._jvm_tuning(obj, _cap(name), f"set{_cap(name)}", element):
+            return
         type_ = element.get("type")
         prop_name = element.get("property")
         if prop_name is not None:  # 9.4+: applies only when the property is defined
             if prop_name not in self.sources["Property"]:
+                self.target_property(obj, name, element)  # a wrong name is still an error
                 return
             value: Any = self.sources["Property"][prop_name]
             if type_ is not None:
@@ -106,7 +112,21 @@ class Statements(_Base):
         self.assign(obj, name, value, element)
         self._register(element, value)
 
-    def assign(self, obj: Any, name: str, value: Any, element: etree._Element) -> None:
+    def _jvm_tuning(self, obj: Any, key: str, method: str, element: etree._Element) -> bool:
+        """A Java-only setting that only tunes the JVM: warned about and skipped, arguments
+        unevaluated (they may build Java objects); True when it was one."""
+        info = REGISTRY.info_for(obj)
+        if info is None or not info.is_context or key in info.props or method in info.methods:
+            return False
+        if key not in JVM_TUNING_PROPERTIES and method not in JVM_TUNING_METHODS:
+            return False
+        shown = method if element.tag == "Call" else key[:1].lower() + key[1:]
+        self.warn(element, f"{info.simple}.{shown} only tunes the JVM; deployer ignores it")
+        return True
+
+    def target_property(self, obj: Any, name: str, element: etree._Element) -> tuple[ClassInfo,
+                                                                                      Any]:
+        """The class and settable property ``name`` of obj, or the located reason there is none."""
         info = self._info(obj, element)
         key = _cap(name)
         prop = info.props.get(key)
@@ -123,6 +143,10 @@ class Statements(_Base):
                 hint = ("; it is a session manager setting: put it inside "
                         "<Get name=\"sessionHandler\"><Get name=\"sessionManager\">...</Get></Get>")
             raise self.fail(element, f"{info.simple} has no property {name!r}{hint}")
+        return info, prop
+
+    def assign(self, obj: Any, name: str, value: Any, element: etree._Element) -> None:
+        info, prop = self.target_property(obj, name, element)
         what = f"{info.simple}.{name}"
         bean = BEAN_KINDS.get(prop.kind)
         if bean is not None:
@@ -185,6 +209,9 @@ class Statements(_Base):
         cls = self._header(element, "class", "Class")
         if not name:
             raise self.fail(element, "<Call> needs the method's name (name= or <Name>)")
+        if not cls and self._jvm_tuning(obj, name[3:] if name.startswith("set") else "", name,
+                                        element):
+            return None
         args = self._args(obj, element)
         if any(n for n, _, _ in args):
             raise self.fail(element, "named <Arg name=...> only applies to constructors (<New>)")

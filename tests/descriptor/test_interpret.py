@@ -283,3 +283,24 @@ def test_remaining_attributes(tmp_path: Path) -> None:
     assert "WebAppContext has no static method 'getCurrentContext'" in found[1]
     assert "WebAppContext.setInitParameter takes (name: string, value: string)" in found[2]
     assert "unknown class 'org.eclipse.jetty.util.log.Log'" in found[3]
+
+
+def test_jvm_tuning_settings_are_warnings_not_errors(tmp_path: Path) -> None:
+    """Issue 11 item 12: a setting that only tunes the JVM is skipped with a located warning;
+    what changes behaviour (web.xml, security, servlets) stays an error."""
+    d = load(tmp_path, """<Set name="contextPath">/a</Set>
+      <Set name="extractWAR">false</Set>
+      <Set name="defaultsDescriptor"><Property name="jetty.home"/>/etc/webdefault.xml</Set>
+      <Set name="parentLoaderPriority">true</Set>
+      <Set name="tempDirectory"><New class="java.io.File"><Arg>/tmp/x</Arg></New></Set>
+      <Call name="setExtraClasspath"><Arg>lib/a.jar</Arg></Call>
+      <Call name="addServerClass"><Arg>-org.x.</Arg></Call>""")
+    assert d.context.context_path == "/a"
+    got = [(w.location.line, w.message) for w in d.warnings]
+    assert [line for line, _ in got] == [5, 6, 7, 8, 9, 10]
+    assert got[0][1] == "WebAppContext.extractWAR only tunes the JVM; deployer ignores it"
+    assert "setExtraClasspath" in got[4][1] and "addServerClass" in got[5][1]
+    for body in ('<Set name="descriptor">web.xml</Set>',
+                 '<Call name="addServlet"><Arg>x.S</Arg><Arg>/</Arg></Call>',
+                 '<Set name="maxFormContentSize" type="int">10</Set>'):
+        assert problems(tmp_path, body), body
