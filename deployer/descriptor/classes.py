@@ -168,6 +168,14 @@ def _cookie_config(manager: SessionManagerSpec) -> CookieConfigSpec:
     return CookieConfigSpec(location=manager.location, manager=manager)
 
 
+def _set_attribute(ctx: ContextSpec, name: str, value: Any) -> None:
+    """ContextHandler.setAttribute: a null value removes the attribute (JETTY.md §10)."""
+    if value is None:
+        ctx.attributes.pop(name, None)
+    else:
+        ctx.attributes[name] = value
+
+
 def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: bool,
              handler: bool) -> ClassInfo:
     def make(*args: Any, location: Any = None) -> ContextSpec:
@@ -211,8 +219,7 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
                                         lambda c, k, v: c.init_params.__setitem__(k, v))],
             "getInitParameter": [Method(_m(("name", "string")),
                                         lambda c, k: c.init_params.get(k))],
-            "setAttribute": [Method(_m(("name", "string"), ("value", "any")),
-                                    lambda c, k, v: c.attributes.__setitem__(k, v))],
+            "setAttribute": [Method(_m(("name", "string"), ("value", "any")), _set_attribute)],
             "getAttribute": [Method(_m(("name", "string")), lambda c, k: c.attributes.get(k))],
             "removeAttribute": [Method(_m(("name", "string")),
                                        lambda c, k: c.attributes.pop(k, None))],

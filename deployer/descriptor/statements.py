@@ -345,6 +345,10 @@ class Statements(_Base):
             if ref in self._failed_ids:
                 raise _Fail(None)
             known = sorted(self.ids)
-            raise self.fail(element, f"no object has id {ref!r} at this point{_nearest(ref, known)}"
-                                     f" (known ids: {', '.join(known)})")
+            message = (f"no object has id {ref!r} at this point{_nearest(ref, known)} "
+                       f"(known ids: {', '.join(known)})")
+            if not any(isinstance(c.tag, str) and c.tag not in NOT_STATEMENTS for c in element):
+                self.warn(element, message + "; it gives null, as in Jetty")
+                return None  # JETTY.md §10: an empty <Ref> to an unknown id is null
+            raise self.fail(element, message)
         return self._then(self.ids[ref], element, f"<Ref refid={ref!r}>")

@@ -37,7 +37,7 @@ def test_whitespace_and_mixed_text(tmp_path: Path) -> None:
     assert c.resource_base == "null/static"  # a missing Property concatenates as "null"
     assert c.display_name == "  padded  "
     assert c.context_path == "/trimmed"
-    assert c.init_params["empty"] == "" and c.attributes["nothing"] is None
+    assert c.init_params["empty"] == "" and "nothing" not in c.attributes  # null removes
 
 
 def test_property_lookup_order(tmp_path: Path) -> None:
@@ -304,3 +304,29 @@ def test_jvm_tuning_settings_are_warnings_not_errors(tmp_path: Path) -> None:
                  '<Call name="addServlet"><Arg>x.S</Arg><Arg>/</Arg></Call>',
                  '<Set name="maxFormContentSize" type="int">10</Set>'):
         assert problems(tmp_path, body), body
+
+
+def test_jetty_null_and_empty_values(tmp_path: Path) -> None:
+    """JETTY.md §10 rows "type=String over a missing Property", "empty <Ref refid=unknown/>",
+    "setAttribute(name, null)"."""
+    d = load(tmp_path, """
+      <Set name="displayName" type="String"><Property name="missing"/></Set>
+      <Call name="setInitParameter"><Arg>p</Arg><Arg type="String"><Property name="nope"/></Arg></Call>
+      <Call name="setAttribute"><Arg>gone</Arg><Arg>x</Arg></Call>
+      <Call name="setAttribute"><Arg>gone</Arg><Arg><Ref refid="unknown"/></Arg></Call>
+      <Call name="setAttribute"><Arg>kept</Arg><Arg>y</Arg></Call>
+    """)
+    c = d.context
+    assert c.display_name == "" and c.init_params["p"] == ""
+    assert c.attributes == {"kept": "y"}
+    assert [(w.location.line, "no object has id 'unknown'" in w.message) for w in d.warnings] \
+        == [(8, True)]
+
+
+def test_the_same_id_twice_is_an_error(tmp_path: Path) -> None:
+    """Jetty's DTD declares id an ID: unique within a file."""
+    found = problems(tmp_path, """
+      <New id="x" class="java.lang.String"><Arg>a</Arg></New>
+      <Get id="x" name="contextPath"/>
+    """)
+    assert found == ["6:7: id 'x' is already given at line 5; ids are unique in a file"]
