@@ -15,6 +15,7 @@ from deployer.descriptor.classes import MANAGER_PROPS, CookieConfigSpec, Resourc
 from deployer.descriptor.convert import (
     ConversionError,
     convert_type,
+    csv_split,
     describe,
     to_kind,
 )
@@ -279,7 +280,7 @@ class Statements(_Base):
             if arg_elements:
                 raise self.fail(element, f"<{element.tag}> gives arguments both as arg= and as "
                                          "<Arg> children; keep one")
-            return [(None, part, element) for part in attr.split(",")]
+            return [(None, part, element) for part in csv_split(attr)]
         return self._arg_values(obj, arg_elements)
 
     def _arg_values(self, obj: Any,

@@ -15,6 +15,7 @@ from deployer.descriptor.convert import (
     PRIMITIVES,
     ConversionError,
     convert_type,
+    csv_split,
     describe,
     is_known_type,
 )
@@ -42,7 +43,7 @@ class Values(_Base):
         if attr is not None and items:
             raise self.fail(element, "<Array> gives items both as item= and as <Item>; keep one")
         if attr is not None:
-            values: list[Any] = attr.split(",")
+            values: list[Any] = csv_split(attr)
         else:
             values = [self._item(obj, i) for i in items]
         if type_ and type_ not in ("Object", "java.lang.Object"):

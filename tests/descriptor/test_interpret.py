@@ -330,3 +330,13 @@ def test_the_same_id_twice_is_an_error(tmp_path: Path) -> None:
       <Get id="x" name="contextPath"/>
     """)
     assert found == ["6:7: id 'x' is already given at line 5; ids are unique in a file"]
+
+
+def test_attribute_lists_are_trimmed_and_quoted_as_jetty_does(tmp_path: Path) -> None:
+    """JETTY.md §10 "arg="k1, v1" / item='"x,y",z' attribute lists": trimmed, quotes group."""
+    c = ctx(tmp_path, """
+      <Call name="setInitParameter" arg="k1, v1"/>
+      <Set name="virtualHosts"><Array type="String" item=' a.example , "x,y",z'/></Set>
+    """)
+    assert c.init_params == {"k1": "v1"}
+    assert c.virtual_hosts == ["a.example", "x,y", "z"]
