@@ -195,7 +195,7 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
         "addVirtualHosts": [Method(_m(("virtualHosts", "strings")),
                                    lambda c, v: c.virtual_hosts.extend(v))],
     }
-    getters: dict[str, Any] = {}
+    getters: dict[str, Any] = {"InitParams": lambda c: c.init_params} if kind != "moved" else {}
     constructors: list[tuple[Param, ...]] = [()]
     if kind == "moved":
         props.update({
@@ -209,7 +209,6 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
         props.update({
             "ResourceBase": Prop("resource_base", "path"),
             "BaseResourceAsString": Prop("resource_base", "path"),
-            "InitParams": Prop("init_params", "map"),
             "WelcomeFiles": Prop("welcome_files", "strings"),
             "Application": Prop("application", "string", convert=_application),
         })
@@ -226,7 +225,8 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
             "setEnvironmentVariable": [Method(_m(("name", "string"), ("value", "string")),
                                               _set_environment)],
         })
-        constructors.append(_m(("contextPath", "string")))
+        if not war and not sessions:  # ContextHandler(String contextPath); WebAppContext and
+            constructors.append(_m(("contextPath", "string")))  # ServletContextHandler: none
     if war:
         props["War"] = Prop("war", "path")
         constructors.append(_m(("webApp", "path"), ("contextPath", "string")))
@@ -236,7 +236,7 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
     if handler:
         props["Handler"] = Prop("resource_base", "ResourceHandler", apply=_merge_handler)
     return ClassInfo(simple, canonical, make, ContextSpec, props, getters, methods,
-                     constructors, is_context=True)
+                     constructors, is_context=True, named_args=not war)
 
 
 def register_all(reg: Registry) -> None:

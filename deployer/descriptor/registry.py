@@ -162,6 +162,7 @@ class ClassInfo:
     constructors: list[tuple[Param, ...]] = field(default_factory=lambda: [()])
     is_context: bool = False
     read_only_hint: str = ""         # why its properties cannot be set (the Server)
+    named_args: bool = True          # Jetty matches <Arg name=...> to its constructors' @Name
 
     def property_names(self) -> list[str]:
         """Jetty spelling (lower camel) of every settable property, for suggestions."""

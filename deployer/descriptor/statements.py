@@ -77,6 +77,14 @@ def _nearest(name: str, choices: list[str]) -> str:
     return f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
 
 
+_LONG_TYPES = frozenset({"long", "Long", "java.lang.Long", "java.lang.Long.TYPE"})
+
+
+def _is_long(element: Any) -> bool:
+    """Whether an Arg or Set declares a Java long (which no int parameter takes, as in Java)."""
+    return element.get("type") in _LONG_TYPES
+
+
 def _cap(name: str) -> str:
     return name[:1].upper() + name[1:]
 
@@ -140,6 +148,9 @@ class Statements(_Base):
                 raise self.fail(element, f"{info.simple}.{name} is a Java-only setting deployer "
                                          f"cannot honour; {MIGRATE}")
             hint = _nearest(name, info.property_names())
+            if key in info.getters:
+                raise self.fail(element, f"{info.simple}.{name} can only be read, as in Jetty "
+                                         f"(no setter): <Get name=\"{name}\"> and change it there")
             if info.is_context and key in MANAGER_PROPS:
                 hint = ("; it is a session manager setting: put it inside "
                         "<Get name=\"sessionHandler\"><Get name=\"sessionManager\">...</Get></Get>")
@@ -149,6 +160,10 @@ class Statements(_Base):
     def assign(self, obj: Any, name: str, value: Any, element: etree._Element) -> None:
         info, prop = self.target_property(obj, name, element)
         what = f"{info.simple}.{name}"
+        if prop.kind == "int" and _is_long(element):
+            raise self.fail(element, f"{what} takes an int, and type=\"{element.get('type')}\" "
+                                     "makes a long: Jetty finds no such setter; drop the type or "
+                                     "write type=\"int\"")
         bean = BEAN_KINDS.get(prop.kind)
         if bean is not None:
             if not isinstance(value, bean):
@@ -220,12 +235,13 @@ class Statements(_Base):
             info = self._class(cls, element)
             raise self.fail(element, f"{info.simple} has no static method {name!r}")
         info = self._info(obj, element)
-        result = self.invoke(info, obj, name, [v for _, v, _ in args], element)
+        result = self.invoke(info, obj, name, [v for _, v, _ in args], element,
+                             [a for _, _, a in args])
         self._register(element, result, id_)
         return self._then(result, element, f"<Call name={name!r}>")
 
     def invoke(self, info: ClassInfo, obj: Any, name: str, args: list[Any],
-               element: etree._Element) -> Any:
+               element: etree._Element, arg_elements: list[Any] | None = None) -> Any:
         methods = list(info.methods.get(name, ()))
         key = name[3:]
         if name.startswith("set") and key in info.props and info.props[key].settable:
@@ -240,9 +256,9 @@ class Statements(_Base):
                                          f"honour it; {MIGRATE}")
             raise self.fail(element, f"{info.simple} has no method {name!r}"
                                      f"{_nearest(name, info.method_names())}")
+        sources = arg_elements or [None] * len(args)
         for method in methods:
-            if len(method.params) == len(args) and all(
-                    self._fits(p.kind, a) for p, a in zip(method.params, args, strict=True)):
+            if len(method.params) == len(args) and self._all_fit(method.params, args, sources):
                 return method.run(obj, *args)
         raise self._mismatch(f"{info.simple}.{name}", [m.params for m in methods], args, element)
 
@@ -256,6 +272,12 @@ class Statements(_Base):
             hint = (" (arguments are not converted, as in Jetty: give the <Arg> a type, e.g. "
                     "type=\"int\" or type=\"boolean\")")
         return self.fail(element, f"{what} takes {known}; got {given}{hint}")
+
+    def _all_fit(self, params: tuple[Param, ...], values: list[Any], sources: list[Any]) -> bool:
+        """Arguments fit parameters as Java overloads do: a declared long fits no int."""
+        return all(self._fits(p.kind, v) and not (p.kind == "int" and s is not None
+                                                  and s is not v and _is_long(s))
+                   for p, v, s in zip(params, values, sources, strict=True))
 
     def _fits(self, kind: str, value: Any) -> bool:
         if kind == "any":
@@ -319,6 +341,9 @@ class Statements(_Base):
     def _construct(self, info: ClassInfo, args: list[tuple[str | None, Any, Any]],
                    element: etree._Element) -> Any:
         named = any(n for n, _, _ in args)
+        if named and not info.named_args:
+            raise self.fail(element, f"new {info.simple} takes no named <Arg name=...> (Jetty "
+                                     "finds no such constructor): give the arguments in order")
         for params in info.constructors:
             if len(params) != len(args):
                 continue
@@ -329,7 +354,7 @@ class Statements(_Base):
                 values = [by_name[p.name] for p in params]
             else:
                 values = [v for _, v, _ in args]
-            if all(self._fits(p.kind, v) for p, v in zip(params, values, strict=True)):
+            if self._all_fit(params, values, [a for _, _, a in args]):
                 try:
                     return info.make(*values, location=self.locate(element))  # type: ignore[misc]
                 except ValueError as exc:

@@ -56,6 +56,10 @@ class Values(_Base):
             prim = PRIMITIVES.get(type_)
             if value is None and prim is not None and prim == type_:
                 return _PRIMITIVE_NULL.get(prim, 0)
+            if prim is not None and isinstance(value, str):
+                raise self.fail(element, f"<Array type={type_!r}> cannot hold the text "
+                                         f"{value!r}: Jetty stores items as they are, and an "
+                                         f"untyped item is a String; write <Item type=\"{prim}\">")
             try:
                 return convert_type(value, type_)
             except ConversionError as exc:

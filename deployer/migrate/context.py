@@ -154,6 +154,8 @@ class ContextMigration:
             return self._drop(elem, "a static Java field or setter")
         if name == "handler":
             return self._handler(elem)
+        if name == "initParams":
+            return self._init_params(elem)
         target = rules.RENAME.get(name, name)
         if target not in rules.KEEP:
             return self._drop(elem, rules.DROP_SET.get(name) or names.java_only_property(name)
@@ -209,6 +211,28 @@ class ContextMigration:
                 return self._set(as_set, prop)
         text = etree.tostring(elem, encoding="unicode", method="text", with_tail=False)
         return self._drop(elem, rules.call_reason(name, text, names.java_only_method(name)))
+
+    def _init_params(self, elem: etree._Element) -> list:
+        """Jetty 6's setInitParams(Map) (Jetty 7+ has no setter): one setInitParameter per
+        entry, whatever each item holds."""
+        maps = [c for c in elem if isinstance(c.tag, str)]
+        if len(maps) != 1 or local(maps[0].tag) != "Map" or maps[0].get("id"):
+            return self._drop(elem, "initParams takes a <Map> of <Entry>s; write each as "
+                              "<Call name=\"setInitParameter\"><Arg>name</Arg><Arg>value</Arg>"
+                              "</Call>")
+        calls: list = []
+        for entry in (e for e in maps[0] if isinstance(e.tag, str) and local(e.tag) == "Entry"):
+            call = etree.Element("Call", name="setInitParameter")
+            for item in (i for i in entry if isinstance(i.tag, str) and local(i.tag) == "Item"):
+                arg = etree.SubElement(call, "Arg")
+                arg.text = item.text
+                for c in item:
+                    arg.append(copy.deepcopy(c))
+            call.sourceline = entry.sourceline
+            calls.extend(self._keep_call(call, "init parameter"))
+        self.result.add(elem.sourceline, Action.CHANGED, "<Set name=\"initParams\"> (Jetty 6) -> "
+                        f"{len(calls)} <Call name=\"setInitParameter\">")
+        return calls
 
     def _keep_call(self, elem: etree._Element, what: str) -> list:
         problem = values.value_problem(elem, self.strings)

@@ -303,3 +303,20 @@ def test_clashing_routes_and_stores_are_named_in_the_summary(tmp_path):
     ra, rb = migrate([a, b], tmp_path / "out")
     assert "contextPath /same is also used by b.xml" in ra.message
     assert "storeDirectory /srv/sessions is also used by a.xml" in rb.message
+
+
+def test_jetty6_init_params_map_becomes_set_init_parameter_calls(tmp_path):
+    """Jetty 7+ has no setInitParams, so `run` refuses <Set name="initParams"> (issue 11 item 10);
+    migrate turns Jetty 6's Map into one setInitParameter per entry."""
+    src = write(tmp_path / "j6.xml", DT94 + """<Configure class="org.mortbay.jetty.webapp.WebAppContext">
+  <Set name="contextPath">/f</Set><Set name="war">.</Set>
+  <Set name="initParams"><Map>
+    <Entry><Item>a.home</Item><Item><SystemProperty name="jetty.home" default="."/>/a</Item></Entry>
+    <Entry><Item>b</Item><Item>2</Item></Entry>
+  </Map></Set>
+</Configure>""")
+    result = migrate_file(src)
+    out = write(tmp_path / "out.xml", result.text)
+    assert validate_file(out) == []
+    assert load_descriptor(out).context.init_params == {"a.home": "./a", "b": "2"}
+    assert any("2 <Call name=\"setInitParameter\">" in m for m in findings(result, Action.CHANGED))
