@@ -342,16 +342,16 @@ def test_attribute_lists_are_trimmed_and_quoted_as_jetty_does(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ('<Set name="sessionHandler"><New class="%s"><Arg><New class="%s">'
-     '<Set name="maxInactiveInterval" type="long">60</Set></New></Arg></New></Set>' % (SH, SM),
+    (f'<Set name="sessionHandler"><New class="{SH}"><Arg><New class="{SM}">'
+     '<Set name="maxInactiveInterval" type="long">60</Set></New></Arg></New></Set>',
      "HashSessionManager.maxInactiveInterval takes an int, and type=\"long\" makes a long"),
     ('<Get name="sessionHandler"><Get name="sessionManager"><Call name="setSavePeriod">'
      '<Arg type="java.lang.Long">5</Arg></Call></Get></Get>', "setSavePeriod takes"),
-    ('<Call name="setAttribute"><Arg>w</Arg><Arg><New class="%s"><Arg name="webApp">/w</Arg>'
-     '<Arg name="contextPath">/p</Arg></New></Arg></Call>' % WEBAPP,
+    (f'<Call name="setAttribute"><Arg>w</Arg><Arg><New class="{WEBAPP}"><Arg name="webApp">/w'
+     '</Arg><Arg name="contextPath">/p</Arg></New></Arg></Call>',
      "new WebAppContext takes no named <Arg name=...>"),
-    ('<Call name="setAttribute"><Arg>w</Arg><Arg><New class="%s"><Arg>/p</Arg></New></Arg>'
-     '</Call>' % WEBAPP, "new WebAppContext takes"),
+    (f'<Call name="setAttribute"><Arg>w</Arg><Arg><New class="{WEBAPP}"><Arg>/p</Arg></New></Arg>'
+     '</Call>', "new WebAppContext takes"),
     ('<Call name="setAttribute"><Arg>a</Arg><Arg><Array type="int"><Item>1</Item></Array></Arg>'
      '</Call>', "untyped item is a String; write <Item type=\"int\">"),
     ('<Set name="initParams"><Map><Entry><Item>k</Item><Item>v</Item></Entry></Map></Set>',
