@@ -367,7 +367,7 @@ def test_refused_where_jetty_refuses(tmp_path: Path, body: str, message: str) ->
 
 
 def test_what_jetty_accepts_in_those_places(tmp_path: Path) -> None:
-    c = ctx(tmp_path, f"""
+    c = ctx(tmp_path, """
       <Get name="initParams"><Put name="k">v</Put></Get>
       <Call name="setAttribute"><Arg>h</Arg><Arg><New class="org.eclipse.jetty.server.handler.ContextHandler"><Arg>/one</Arg></New></Arg></Call>
       <Call name="setAttribute"><Arg>a</Arg><Arg><Array type="String"><Item>1</Item></Array></Arg></Call>

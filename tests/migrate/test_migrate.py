@@ -308,7 +308,8 @@ def test_clashing_routes_and_stores_are_named_in_the_summary(tmp_path):
 def test_jetty6_init_params_map_becomes_set_init_parameter_calls(tmp_path):
     """Jetty 7+ has no setInitParams, so `run` refuses <Set name="initParams"> (issue 11 item 10);
     migrate turns Jetty 6's Map into one setInitParameter per entry."""
-    src = write(tmp_path / "j6.xml", DT94 + """<Configure class="org.mortbay.jetty.webapp.WebAppContext">
+    src = write(tmp_path / "j6.xml", DT94 + """
+<Configure class="org.mortbay.jetty.webapp.WebAppContext">
   <Set name="contextPath">/f</Set><Set name="war">.</Set>
   <Set name="initParams"><Map>
     <Entry><Item>a.home</Item><Item><SystemProperty name="jetty.home" default="."/>/a</Item></Entry>
