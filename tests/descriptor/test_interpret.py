@@ -69,7 +69,7 @@ def test_ids_refs_and_legacy_ref_id(tmp_path: Path) -> None:
     c = d.context
     assert c.context_path == "/from-id" and c.display_name == "via legacy Ref id"
     assert c.virtual_hosts == ["a.example", "b.example"]
-    assert d.ids["me"] is c and d.ids["p"] == "."
+    assert d.ids["me"] is c and d.ids["p"] == str(tmp_path.resolve().parent)
 
 
 def test_array_item_types_and_map(tmp_path: Path) -> None:
@@ -375,3 +375,34 @@ def test_what_jetty_accepts_in_those_places(tmp_path: Path) -> None:
     """)
     assert c.init_params == {"k": "v"} and c.attributes["h"].context_path == "/one"
     assert c.attributes["a"] == ["1"] and c.session_handler.session_manager.save_period == 5
+
+
+def test_system_properties_have_their_natural_values(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """JETTY.md §10 "<SystemProperty name="user.dir"/> / java.io.tmpdir / user.home" and
+    "jetty.home.uri, jetty.base.uri, jetty.webapps.uri": the process's values, file: URIs."""
+    import os
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    d = load(tmp_path, """
+      <Call name="setAttribute"><Arg>cwd</Arg><Arg><SystemProperty name="user.dir"/></Arg></Call>
+      <Call name="setAttribute"><Arg>home</Arg><Arg><SystemProperty name="user.home"/></Arg></Call>
+      <Call name="setAttribute"><Arg>tmp</Arg><Arg><SystemProperty name="java.io.tmpdir"/>/x</Arg></Call>
+      <Call name="setAttribute"><Arg>over</Arg><Arg><SystemProperty name="user.home"/></Arg></Call>
+      <Call name="setAttribute"><Arg>base</Arg><Arg><Property name="jetty.base.uri"/></Arg></Call>
+      <Call name="setAttribute"><Arg>apps</Arg><Arg><Property name="jetty.webapps.uri"/></Arg></Call>
+      <Call name="setAttribute"><Arg>home.uri</Arg><Arg><Property name="jetty.home.uri"/></Arg></Call>
+      <Call name="setAttribute"><Arg>sys.base</Arg><Arg><SystemProperty name="jetty.base"/></Arg></Call>
+    """)
+    a = d.context.attributes
+    assert a["cwd"] == os.getcwd() == str(tmp_path)
+    assert a["home"] == os.path.expanduser("~") and a["tmp"] == tempfile.gettempdir() + "/x"
+    real = tmp_path.resolve()
+    assert a["base"] == real.parent.as_uri() and a["apps"] == real.as_uri()
+    assert a["home.uri"] == real.as_uri()  # jetty.home "." resolved as paths are: the file's dir
+    assert a["sys.base"] == str(real.parent)
+    d = load(tmp_path, '<Call name="setAttribute"><Arg>h</Arg><Arg><SystemProperty '
+                       'name="user.home"/></Arg></Call>', system_properties={"user.home": "/h"},
+             properties={"jetty.base": "/srv"})
+    assert d.context.attributes["h"] == "/h" and d.properties["jetty.base.uri"] == "file:///srv"

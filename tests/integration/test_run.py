@@ -153,3 +153,21 @@ def test_property_and_system_property_reach_the_descriptor(tree: Path) -> None:
             httpx.Client(base_url=run.url) as client:
         assert client.get("/fromcli/").text == "42 c1 1"
         assert client.get("/default/").status_code == 404
+
+
+def test_jetty_base_is_the_parent_of_the_contexts_directory(tmp_path: Path) -> None:
+    """Issue 11 item 11: a Jetty base's webapps/x.xml writing <Property name="jetty.base"/>/site
+    finds base/site, not webapps/site; --property jetty.base=... overrides."""
+    base = tmp_path / "jetty-base"
+    write_counter_app(base / "site")
+    write_counter_app(tmp_path / "elsewhere" / "site", "c2")
+    (base / "webapps").mkdir()
+    (base / "webapps" / "x.xml").write_text(descriptor("/x", "../site").replace(
+        '<Property name="jetty.webapps" default="."/>/../site',
+        '<Property name="jetty.base"/>/site'))
+    with DeployerProcess(base / "webapps") as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/x/").text == "1 c1 1"
+        assert f"jetty.base is {base.resolve()}" in run.log()
+    with DeployerProcess(base / "webapps", "--property", f"jetty.base={tmp_path / 'elsewhere'}"
+                         ) as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/x/").text == "1 c2 1"
