@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check descriptors (schema + evaluation), start nothing")
     val.add_argument("paths", nargs="+", metavar="PATH", help="descriptor files or directories")
     val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--strict", action="store_true",
+                     help="warnings fail too (a war or module missing on this machine)")
     _add_properties(val)
 
     mig = sub.add_parser("migrate", help="turn Jetty configurations into descriptors deployer runs")
