@@ -64,10 +64,18 @@ class _Problem:
         self.location = None
 
 
+def _stand_in(lookup: etree._Element) -> str:
+    """"0" is a valid int, string and path; a context path needs its leading "/"."""
+    owner = lookup.getparent()
+    while owner is not None and not (owner.tag == "Set" and owner.get("name")):
+        owner = owner.getparent()
+    return "/0" if owner is not None and owner.get("name") == "contextPath" else "0"
+
+
 def _placeholders(out: etree._Element, tag: str) -> dict[str, str]:
-    """Properties the output uses without a default: the user gives them with `deployer run
-    --property`/`-D`; for the check they stand in as "0" (a valid int, string and path)."""
-    return {p.get("name"): "0" for p in out.iter(tag)
+    """Lookups the output makes without a default: the user gives them with `deployer run
+    --property`/`-D` or the environment; for the check they stand in (see ``_stand_in``)."""
+    return {p.get("name"): _stand_in(p) for p in out.iter(tag)
             if p.get("name") and p.get("default") is None and not len(p)}
 
 
@@ -80,7 +88,8 @@ def _validate(text: str, name: str, out: etree._Element) -> list | None:
         path.write_text(text, encoding="utf-8")
         try:
             return list(validate_file(path, properties=_placeholders(out, "Property"),
-                                      system_properties=_placeholders(out, "SystemProperty")))
+                                      system_properties=_placeholders(out, "SystemProperty"),
+                                      environ=_placeholders(out, "Env")))
         except Exception as exc:  # noqa: BLE001 - a validator crash must not lose the report
             return [_Problem(f"deployer validate crashed: {type(exc).__name__}: {exc}")]
 

@@ -321,3 +321,19 @@ def test_jetty6_init_params_map_becomes_set_init_parameter_calls(tmp_path):
     assert validate_file(out) == []
     assert load_descriptor(out).context.init_params == {"a.home": "./a", "b": "2"}
     assert any("2 <Call name=\"setInitParameter\">" in m for m in findings(result, Action.CHANGED))
+
+
+def test_a_context_path_from_the_environment_is_kept(tmp_path):
+    """Issue 11 item 14: <Env name="CONTEXT_PATH"/> (or a Property) as the contextPath stays."""
+    for lookup in ('<Env name="CONTEXT_PATH"/>', '<Property name="ctx.path"/>'):
+        src = write(tmp_path / "env.xml", DT94 + WEBAPP + f"""
+  <Set name="contextPath">{lookup}</Set><Set name="war">.</Set>
+  <Set name="maxFormKeys"><Env name="NOT_SET_HERE"/></Set>
+</Configure>""")
+        result = migrate_file(src)
+        assert result.status is Status.WITH_CHANGES, result.summary()
+        assert f'<Set name="contextPath">{lookup}</Set>' in result.text
+        assert not any("contextPath" in m for m in findings(result, Action.DROPPED))
+    out = write(tmp_path / "out.xml", result.text)
+    assert load_descriptor(out, properties={"ctx.path": "/from-env"}).context.context_path \
+        == "/from-env"
