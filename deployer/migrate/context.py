@@ -32,6 +32,8 @@ class ContextMigration:
         self.session_anchor: etree._Element | None = None
         self.session_sources: list[etree._Element] = []
         self.seen: dict[str, int] = {}
+        self.serves_files = False  # a ResourceHandler or a DefaultServlet: Jetty served files
+        self.handler_dropped = ""  # the Java handler that was dropped, if any
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> tuple[etree._Element, list, list]:
@@ -68,6 +70,7 @@ class ContextMigration:
                 node.tail = child.tail if i == len(nodes) - 1 else "\n" + values.indent_of(child)
                 out.append(node)
         self._place_sessions(out)
+        self._serve_only_what_jetty_served(out)
         self._check_essentials(out)
         before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
                   if isinstance(n, etree._Comment)][::-1]
@@ -210,6 +213,9 @@ class ContextMigration:
                                 f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")
                 return self._set(as_set, prop)
         text = etree.tostring(elem, encoding="unicode", method="text", with_tail=False)
+        if name == "addServlet" and "DefaultServlet" in text + " ".join(
+                c.get("class") or "" for c in elem.iter() if isinstance(c.tag, str)):
+            self.serves_files = True  # Jetty's file server (or a subclass): deployer's own does
         return self._drop(elem, rules.call_reason(name, text, names.java_only_method(name)))
 
     def _init_params(self, elem: etree._Element) -> list:
@@ -250,7 +256,9 @@ class ContextMigration:
         cls = new.get("class", "") if new is not None else ""
         if not cls.endswith(".ResourceHandler") or self.canon == names.WEBAPP:
             why = rules.SERVLET if "Servlet" in cls else f"a Java handler ({cls or 'reference'})"
+            self.handler_dropped = cls or "a reference"
             return self._drop(elem, why)
+        self.serves_files = True
         out = etree.Element("Set", name="handler")
         out.text = elem.text
         res = etree.SubElement(out, "New", {"class": names.RESOURCE_HANDLER})
@@ -332,6 +340,33 @@ class ContextMigration:
         out.remove(anchor)
 
     # -- what a deployable descriptor needs -----------------------------------------------------
+    def _serve_only_what_jetty_served(self, out: etree._Element) -> None:
+        """Jetty serves no files from a ContextHandler or ServletContextHandler without a
+        ResourceHandler (nor a DefaultServlet, which is Java): deployer would serve its
+        resourceBase as static files, CGI scripts' source included. Such a resourceBase is
+        dropped and the context reported incomplete: it serves nothing until told what."""
+        if self.canon not in (names.CONTEXT, names.SERVLET_CONTEXT) or self.serves_files:
+            return
+        bases = [e for e in out if isinstance(e.tag, str) and e.tag == "Set"
+                 and e.get("name") == "resourceBase"]
+        if not bases:
+            return
+        handler = f" (its handler, {self.handler_dropped}, was dropped)" \
+            if self.handler_dropped else ""
+        why = (f"Jetty serves no files from this context without a ResourceHandler{handler}; "
+               "deployer would serve everything under it as static files, so it is left out")
+        for elem in bases:
+            line = elem.sourceline or 0
+            self.result.add(line, Action.DROPPED, f"<Set name=\"resourceBase\">: {why}")
+            note = writer.dropped_comment(elem, line, why, values.indent_of(elem))
+            note.tail = elem.tail
+            out.replace(elem, note)
+        self.seen.pop("resourceBase", None)
+        self.result.incomplete = (
+            f"nothing is served: the original served no files{handler}; to serve static "
+            "files add a ResourceHandler (<Set name=\"handler\">), for a Python app a war "
+            "with wsgi.py/asgi.py or <Set name=\"application\">")
+
     def _check_essentials(self, out: etree._Element) -> None:
         if self.canon == names.MOVED:
             return
@@ -339,7 +374,7 @@ class ContextMigration:
             self.result.add(self.src.root.sourceline, Action.CHANGED,
                             "no contextPath (a jetty-web.xml/jetty-env.xml fragment?): "
                             "deployer serves it at \"/\"; add <Set name=\"contextPath\">")
-        if "war" in self.seen or "resourceBase" in self.seen:
+        if "war" in self.seen or "resourceBase" in self.seen or self.result.incomplete:
             return
         webinf = self.src.path.resolve().parent
         if webinf.name == "WEB-INF":

@@ -264,7 +264,8 @@ def test_jetty12_forms_constructor_args_and_cookie_config(tmp_path):
     out = write(tmp_path / "out.xml", result.text)
     spec = load_descriptor(out).context
     assert (spec.context_path, spec.resource_base, spec.virtual_hosts) == (
-        "/j12", "static", ["j12.example"])
+        "/j12", None, ["j12.example"])  # no ResourceHandler/DefaultServlet: Jetty serves nothing
+    assert result.status is Status.INCOMPLETE
     mgr = spec.session_handler.session_manager
     assert (mgr.session_cookie, mgr.http_only) == ("J12SESSION", True)
     assert any("secure" in m for m in findings(result, Action.DROPPED))
@@ -337,3 +338,35 @@ def test_a_context_path_from_the_environment_is_kept(tmp_path):
     out = write(tmp_path / "out.xml", result.text)
     assert load_descriptor(out, properties={"ctx.path": "/from-env"}).context.context_path \
         == "/from-env"
+
+
+def test_a_context_jetty_served_no_files_from_serves_none(tmp_path):
+    """Issue 11 item 15: a Jetty 12 core ContextHandler whose handler is a CGI/FastCGI handler (or a
+    ServletContextHandler with a CGI servlet) served no files; migrated, it must not serve the
+    scripts' source either: the resourceBase is dropped and the result is incomplete (exit 1)."""
+    cases = {
+        "fcgi.xml": """<Configure class="org.eclipse.jetty.server.handler.ContextHandler">
+  <Set name="contextPath">/php</Set>
+  <Set name="baseResourceAsString">/var/www/php</Set>
+  <Set name="handler"><New class="org.eclipse.jetty.fcgi.proxy.FastCGIProxyHandler">
+    <Arg>(.+\\.php)</Arg><Arg>http://localhost:9000</Arg></New></Set>
+</Configure>""",
+        "cgi.xml": """<Configure class="org.eclipse.jetty.ee10.servlet.ServletContextHandler">
+  <Set name="contextPath">/cgi-bin</Set>
+  <Set name="resourceBase">/usr/lib/cgi-bin</Set>
+  <Call name="addServlet"><Arg>org.eclipse.jetty.ee10.cgi.CGI</Arg><Arg>/*</Arg></Call>
+</Configure>""",
+    }
+    for name, body in cases.items():
+        result = migrate_file(write(tmp_path / name, DT94 + body))
+        assert result.status is Status.INCOMPLETE and not result.ok, result.summary()
+        assert "nothing is served" in result.message
+        out = write(tmp_path / "out" / name, result.text)
+        assert load_descriptor(out).context.resource_base is None
+        assert any("without a ResourceHandler" in m for m in findings(result, Action.DROPPED))
+    served = migrate_file(write(tmp_path / "default.xml", DT94 + """
+<Configure class="org.eclipse.jetty.ee8.servlet.ServletContextHandler">
+  <Set name="contextPath">/</Set><Set name="baseResourceAsString">/srv/www</Set>
+  <Call name="addServlet"><Arg>net.example.MyDefaultServlet</Arg><Arg>/</Arg></Call>
+</Configure>"""))
+    assert "/srv/www" in served.text and served.status is Status.WITH_CHANGES
