@@ -42,6 +42,11 @@ class ContextMigration:
             raise NotAContext(f"root element <{local(root.tag)}> is no <Configure>: not a Jetty "
                               "context descriptor")
         cls = root.get("class") or ""
+        if not cls and self._is_webapp_fragment():
+            self.result.add(root.sourceline, Action.CHANGED, f"<Configure> without class in "
+                            f"{self.src.path.name}: Jetty applies it to the webapp's "
+                            "WebAppContext, so it is one here")
+            cls = names.WEBAPP
         if not cls:
             raise NotAContext("<Configure> names no class: nothing to deploy")
         canon = names.canonical_root(cls)
@@ -53,7 +58,10 @@ class ContextMigration:
         if root.get("id"):
             out.set("id", root.get("id"))
         gen = names.jetty_generation(cls, self.src.doctype)
-        if cls != canon:
+        if names.is_subclass_root(cls):
+            self.result.add(root.sourceline, Action.CHANGED, f"root class {cls} -> {canon}: a "
+                            "WebAppContext subclass; what its Java code adds is not carried over")
+        elif cls != canon:
             self.result.add(root.sourceline, Action.CHANGED, f"root class {cls} ({gen}) -> {canon}")
         else:
             self.result.add(root.sourceline, Action.KEPT, f"root class {cls} ({gen})")
@@ -78,6 +86,13 @@ class ContextMigration:
         note = writer.comment(f" Migrated by `deployer migrate` from {self.src.path.name} "
                               f"({gen}); the report lists what was kept, changed and dropped. ")
         return out, [note, *before], after
+
+    def _is_webapp_fragment(self) -> bool:
+        """jetty-web.xml (and its older names) configures the webapp it sits in."""
+        path = self.src.path
+        return path.name in ("jetty-web.xml", "web-jetty.xml", "jetty6-web.xml",
+                             "jetty7-web.xml", "jetty8-web.xml", "jetty9-web.xml") \
+            or path.parent.name == "WEB-INF"
 
     def _inline_contexts_hint(self) -> str:
         found = [n for n in self.src.root.iter("New")

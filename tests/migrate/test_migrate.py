@@ -370,3 +370,32 @@ def test_a_context_jetty_served_no_files_from_serves_none(tmp_path):
   <Call name="addServlet"><Arg>net.example.MyDefaultServlet</Arg><Arg>/</Arg></Call>
 </Configure>"""))
     assert "/srv/www" in served.text and served.status is Status.WITH_CHANGES
+
+
+def test_classless_jetty_web_xml_and_webapp_subclasses_are_webapps(tmp_path):
+    """Issue 11 item 16: a <Configure> with no class in jetty-web.xml applies to the webapp's
+    WebAppContext; VmRuntimeWebAppContext and other WebAppContext subclasses are WebAppContexts."""
+    app = tmp_path / "shop"
+    write(app / "index.html", "hi")
+    frag = write(app / "WEB-INF" / "jetty-web.xml", DT94 + """<Configure>
+  <Set name="contextPath">/shop</Set>
+  <Call name="setInitParameter"><Arg>k</Arg><Arg>v</Arg></Call>
+</Configure>""")
+    vm = write(tmp_path / "vm.xml", DT94 + """
+<Configure class="com.google.apphosting.vmruntime.jetty9.VmRuntimeWebAppContext">
+  <Set name="contextPath">/vm</Set><Set name="war">.</Set>
+</Configure>""")
+    loose = write(tmp_path / "other.xml", DT94 + "<Configure><Set name='x'>1</Set></Configure>")
+    results = {Path(r.source).name: r for r in migrate([frag, vm, loose], tmp_path / "out")}
+    shop = results["jetty-web.xml"]
+    assert shop.status is Status.WITH_CHANGES, shop.summary()
+    spec = load_descriptor(shop.output).context
+    assert (spec.kind, spec.context_path, spec.war, spec.init_params) == (
+        "webapp", "/shop", str(app), {"k": "v"})
+    assert any("applies it to the webapp's WebAppContext" in m
+               for m in findings(shop, Action.CHANGED))
+    assert any("init parameter k" in m for m in findings(shop, Action.KEPT))
+    assert results["vm.xml"].ok and load_descriptor(results["vm.xml"].output).context.kind \
+        == "webapp"
+    assert any("WebAppContext subclass" in m for m in findings(results["vm.xml"], Action.CHANGED))
+    assert results["other.xml"].status is Status.NOT_A_CONTEXT
