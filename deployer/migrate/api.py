@@ -8,33 +8,39 @@ the check repeats, so a file either comes out deployable or is reported as faile
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import conflicts, context, maven, values, writer
+from deployer.migrate import conflicts, context, maven, rules, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
-from deployer.migrate.report import Action, FileResult, Status
+from deployer.migrate.report import NO_AUTHENTICATION, Action, FileResult, Status
 
 _STATEMENTS = {"Set", "Put", "Call", "Get", "New", "Ref", "Array", "Map", "Property"}
 _SCOPES = {"Configure", "New", "Get", "Call", "Ref"}
 MAX_REPAIRS = 40
+#: a file a directory run does not take but names like a Jetty XML (jetty.xml.production,
+#: webapp.xml.bak, context.xml~): listed as skipped; README, .war and .jar files are not
+_JETTY_NAME = re.compile(r"\.xml\b|\.xml$", re.IGNORECASE)
 
 
-def iter_sources(sources: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given; directories give their *.xml files (recursively, hidden ones skipped)."""
+def iter_sources(sources: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
+    """(file, taken): files as given are taken; directories give their files recursively
+    (hidden ones left out), of which only *.xml are taken: the others are listed as skipped,
+    so a `jetty.xml.production` beside them is not passed over in silence."""
     for src in sources:
         path = Path(src)
         if path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for f in sorted(filenames):
-                    if f.endswith(".xml") and not f.startswith("."):
-                        yield Path(dirpath) / f
+                    if not f.startswith("."):
+                        yield Path(dirpath) / f, f.endswith(".xml")
         else:
-            yield path
+            yield path, True
 
 
 def _validator():
@@ -115,7 +121,7 @@ def _repair(result: FileResult, out: etree._Element, text: str, problems: list) 
             continue
         src_line = stmt.sourceline or 0
         why = f"deployer validate refuses it ({problem.message})"
-        result.add(src_line, Action.DROPPED, f"{values.describe(stmt)}: {why}")
+        result.add(src_line, Action.DROPPED, values.describe(stmt), advice=why)
         note = writer.dropped_comment(stmt, src_line, why, "    ")
         note.tail = stmt.tail
         stmt.getparent().replace(stmt, note)
@@ -147,6 +153,15 @@ def finish(result: FileResult, converted: tuple) -> None:
 
 
 def _status(result: FileResult) -> Status:
+    lost = [f.line for f in result.findings
+            if rules.drops_authentication(f.action.value, f.advice, f.message)]
+    if lost:
+        lines = ", ".join(str(n) for n in sorted(set(lost)))
+        why = (f"{NO_AUTHENTICATION}: the source protects the app (line {lines}) and deployer "
+               "has no security layer, so as migrated it is open to anyone; protect it (a front "
+               "proxy or middleware in the app) before deploying")
+        result.message = why + (f"; {result.incomplete}" if result.incomplete else "")
+        return Status.INCOMPLETE
     if result.incomplete:
         result.message = result.incomplete
         return Status.INCOMPLETE
@@ -186,9 +201,15 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
     taken: set[str] = set()
     results = []
     skip = out_dir.resolve() if out_dir is not None else None
-    for path in iter_sources(sources):
+    for path, wanted in iter_sources(sources):
         if skip is not None and skip in path.resolve().parents:
             continue  # our own output from an earlier run, inside a source directory
+        if not wanted:
+            if _JETTY_NAME.search(path.name):
+                results.append(FileResult(
+                    source=str(path), status=Status.SKIPPED,
+                    message="not a .xml file; name it on the command line to migrate it"))
+            continue
         result = migrate_file(path, out_dir, taken)
         result.findings.sort(key=lambda f: f.line)
         if write and out_dir is not None and result.text is not None \

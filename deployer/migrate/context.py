@@ -114,7 +114,7 @@ class ContextMigration:
     def _drop(self, elem: etree._Element, why: str, what: str | None = None) -> list:
         line = elem.sourceline
         what = what or values.describe(elem)
-        self.result.add(line, Action.DROPPED, f"{what}: {why}")
+        self.result.add(line, Action.DROPPED, what, advice=why)
         return [writer.dropped_comment(elem, line, why, values.indent_of(elem))]
 
     def _statement(self, elem: etree._Element) -> list:

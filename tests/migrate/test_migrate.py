@@ -11,7 +11,7 @@ from lxml import etree
 from deployer.cli import main
 from deployer.descriptor.loader import load_descriptor, validate_file
 from deployer.migrate.api import migrate, migrate_file
-from deployer.migrate.report import Action, Status
+from deployer.migrate.report import Action, Status, render_text
 
 DT94 = ('<?xml version="1.0"?>\n<!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" '
         '"http://www.eclipse.org/jetty/configure_9_3.dtd">\n')
@@ -302,8 +302,12 @@ def test_clashing_routes_and_stores_are_named_in_the_summary(tmp_path):
     a = write(tmp_path / "a.xml", body.format("/srv/sessions"))
     b = write(tmp_path / "b.xml", body.format("/srv/sessions/"))
     ra, rb = migrate([a, b], tmp_path / "out")
-    assert "contextPath /same is also used by b.xml" in ra.message
-    assert "storeDirectory /srv/sessions is also used by a.xml" in rb.message
+    assert ra.clashes == rb.clashes == ["contextPath /same", "storeDirectory /srv/sessions"]
+    text = render_text([ra, rb])
+    assert "contextPath /same is also used by another file (see the end)" in ra.summary()
+    assert "contextPath /same is used by 2 files: deployer refuses all but the first" in text
+    assert f"\n    {a}\n    {b}\n" in text
+    assert "storeDirectory /srv/sessions is used by 2 files" in text
 
 
 def test_jetty6_init_params_map_becomes_set_init_parameter_calls(tmp_path):
@@ -399,3 +403,52 @@ def test_classless_jetty_web_xml_and_webapp_subclasses_are_webapps(tmp_path):
         == "webapp"
     assert any("WebAppContext subclass" in m for m in findings(results["vm.xml"], Action.CHANGED))
     assert results["other.xml"].status is Status.NOT_A_CONTEXT
+
+
+def test_dropped_authentication_is_incomplete_and_loud(tmp_path, capsys):
+    """Issue 11 item 17: a migrated context whose realm/security handler was dropped is open to
+    anyone: "incomplete: no authentication", exit 1, and a warning in the report."""
+    src = write(tmp_path / "secure.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/admin</Set><Set name="war">.</Set>
+  <Get name="securityHandler">
+    <Set name="loginService">
+      <New class="org.eclipse.jetty.security.HashLoginService">
+        <Set name="name">Admin</Set><Set name="config">etc/realm.properties</Set>
+      </New>
+    </Set>
+  </Get>
+</Configure>""")
+    plain = write(tmp_path / "plain.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/open</Set><Set name="war">.</Set><Set name="extractWAR">false</Set>
+</Configure>""")
+    assert main(["migrate", str(src), str(plain), "--dry-run"]) == 1
+    text = capsys.readouterr().out.replace("\n    ", " ")  # wrapped lines joined
+    assert f"{src}: incomplete (3 kept, 0 changed, 1 dropped): no authentication: " in text
+    assert f"{plain}: deployable with changes" in text
+    assert "WARNING: 1 context(s) lost their authentication" in text
+    assert f"deploying: {src}\n" in text
+    assert main(["migrate", str(plain), "--dry-run"]) == 0
+
+
+def test_the_text_report_groups_advice_and_keeps_lines_short(tmp_path, capsys):
+    """Issue 11 item 17: repeated advice once per run, every line under 120 characters, and the
+    files a folder run does not take listed."""
+    long_dir = tmp_path / "a-rather-long-directory-name"
+    for i in range(6):
+        write(long_dir / f"ctx{i}.xml", DT94 + WEBAPP + f"""
+  <Set name="contextPath">/c{i}</Set><Set name="war">.</Set>
+  <Set name="extractWAR">false</Set><Set name="parentLoaderPriority">true</Set>
+  <New class="org.eclipse.jetty.plus.jndi.EnvEntry"><Arg>k</Arg><Arg>v</Arg></New>
+</Configure>""")
+    write(long_dir / "jetty.xml.production", "<Configure/>")
+    write(long_dir / "README.md", "notes")
+    main(["migrate", str(long_dir), "--dry-run"])
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) < 120
+    text = text.replace("\n    ", " ")  # wrapped lines joined
+    jndi = "JNDI (EnvEntry, Resource, Transaction, data sources) is a Java naming service"
+    assert text.count(jndi) == 1  # once, as a numbered note
+    assert text.count('dropped: <New class="org.eclipse.jetty.plus.jndi.EnvEntry"> [') == 6
+    assert f"{long_dir / 'jetty.xml.production'}: skipped: not a .xml file" in text
+    assert "README.md" not in text
+    assert "1 skipped" in text
