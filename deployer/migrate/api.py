@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import conflicts, context, maven, rules, values, writer
+from deployer.migrate import conflicts, context, maven, rules, serverstore, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
 from deployer.migrate.report import NO_AUTHENTICATION, Action, FileResult, Status
 
@@ -41,6 +41,15 @@ def iter_sources(sources: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
                         yield Path(dirpath) / f, f.endswith(".xml")
         else:
             yield path, True
+
+
+def _mentions_file_store(path: Path) -> bool:
+    """A cheap look before serverstore.find parses the file."""
+    try:
+        with path.open("rb") as f:
+            return b"FileSessionDataStoreFactory" in f.read(serverstore.MAX_LOOK)
+    except OSError:
+        return False
 
 
 def _validator():
@@ -170,9 +179,10 @@ def _status(result: FileResult) -> Status:
     return Status.AS_IS
 
 
-def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None = None
-                 ) -> FileResult:
-    """Migrate one file; never raises for bad input (the result says what went wrong)."""
+def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None = None,
+                 store: serverstore.ServerStore | None = None) -> FileResult:
+    """Migrate one file; never raises for bad input (the result says what went wrong).
+    ``store``: a server-wide file session store migrated in the same run (serverstore.py)."""
     result = FileResult(source=str(path))
     try:
         src = read(path)
@@ -188,9 +198,13 @@ def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None
     if converted is None:
         if result.status is Status.FAILED and not result.message:
             result.message = "nothing to migrate"
+        elif store is not None and store.source == str(path):
+            result.message = store.describe()
         return result
     result.name = writer.unique(writer.output_name(path, preferred), taken if taken is not None
                                 else set())
+    if store is not None and root_tag != "project":
+        serverstore.apply(store, converted[0], result)
     finish(result, converted)
     return result
 
@@ -201,7 +215,11 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
     taken: set[str] = set()
     results = []
     skip = out_dir.resolve() if out_dir is not None else None
-    for path, wanted in iter_sources(sources):
+    found = list(iter_sources(sources))
+    stores = [s for p, wanted in found if wanted and _mentions_file_store(p)
+              and (s := serverstore.find(p)) is not None]
+    store = stores[0] if len(stores) == 1 else None  # two would contradict: use neither
+    for path, wanted in found:
         if skip is not None and skip in path.resolve().parents:
             continue  # our own output from an earlier run, inside a source directory
         if not wanted:
@@ -210,7 +228,7 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
                     source=str(path), status=Status.SKIPPED,
                     message="not a .xml file; name it on the command line to migrate it"))
             continue
-        result = migrate_file(path, out_dir, taken)
+        result = migrate_file(path, out_dir, taken, store)
         result.findings.sort(key=lambda f: f.line)
         if write and out_dir is not None and result.text is not None \
                 and result.status is not Status.FAILED:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from deployer.cli import main
@@ -452,3 +453,40 @@ def test_the_text_report_groups_advice_and_keeps_lines_short(tmp_path, capsys):
     assert f"{long_dir / 'jetty.xml.production'}: skipped: not a .xml file" in text
     assert "README.md" not in text
     assert "1 skipped" in text
+
+
+def test_a_server_wide_file_store_goes_onto_each_context_of_its_base(tmp_path):
+    """Issue 11 item 16: the 9.4 session-store-file XML says its settings belong on each
+    context's session manager, and migrating a Jetty base writes them there."""
+    from tests.conftest import CORPUS
+
+    store_xml = CORPUS / "70_jetty_jetty.project_session-store.xml"
+    if not store_xml.is_file():
+        pytest.skip("../shared/jetty-corpus is not beside the repository")
+    base = tmp_path / "base"
+    write(base / "etc" / "sessions-file.xml", store_xml.read_text(encoding="utf-8"))
+    (base / "webapps" / "shop").mkdir(parents=True)
+    write(base / "webapps" / "shop.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/shop</Set>
+  <Set name="war"><Property name="jetty.base"/>/webapps/shop</Set>
+</Configure>""")
+    write(base / "webapps" / "own.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/own</Set><Set name="war">shop</Set>
+  <Get name="sessionHandler"><Get name="sessionManager">
+    <Set name="storeDirectory">/srv/own</Set></Get></Get>
+</Configure>""")
+    results = {Path(r.source).name: r for r in migrate([base], tmp_path / "out")}
+    server = results["sessions-file.xml"]
+    assert server.status is Status.NOT_A_CONTEXT
+    assert "belong on each context's HashSessionManager" in server.message
+    shop = results["shop.xml"]
+    assert shop.status is Status.WITH_CHANGES, shop.summary()
+    spec = load_descriptor(shop.output, properties={"jetty.base": str(base)}).context
+    manager = spec.session_handler.session_manager
+    assert manager.store_directory == f"{base}/sessions/shop" and manager.lazy_load
+    assert manager.delete_unrestorable_sessions is False
+    assert any("server-wide store" in m for m in findings(shop, Action.CHANGED))
+    own = load_descriptor(results["own.xml"].output).context.session_handler.session_manager
+    assert own.store_directory == "/srv/own"  # its own setting wins
+    alone = migrate([base / "webapps" / "shop.xml"], tmp_path / "out2")[0]
+    assert "storeDirectory" not in alone.text  # without the store file: nothing added
