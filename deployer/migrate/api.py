@@ -203,7 +203,7 @@ def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None
         return result
     result.name = writer.unique(writer.output_name(path, preferred), taken if taken is not None
                                 else set())
-    if store is not None and root_tag != "project":
+    if store is not None and root_tag != "project" and store.applies_to(path):
         serverstore.apply(store, converted[0], result)
     finish(result, converted)
     return result

@@ -4,13 +4,15 @@ Jetty 9.4 configures one FileSessionDataStoreFactory on the Server: every contex
 sessions in the same ``storeDir`` (file names carry the context). deployer keeps sessions per
 context (HashSessionManager, one storeDirectory each, JETTY.md §4.5), so the settings belong on each
 context's session manager. The file itself is reported as no context, saying so; when it is
-migrated together with the contexts of a Jetty base (one run), each WebAppContext that has no
-storeDirectory of its own gets ``storeDir/<its name>`` with the factory's other settings.
+migrated together with the contexts of its Jetty base (one run; the descriptors in the base's
+``webapps/``), each WebAppContext that has no storeDirectory of its own gets ``storeDir/<its name>``
+with the factory's other settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lxml import etree
 
@@ -34,13 +36,19 @@ class ServerStore:
     settings: dict[str, etree._Element] = field(default_factory=dict)  # 9.3 name -> Set
     not_carried: list[str] = field(default_factory=list)
 
+    def applies_to(self, descriptor: Path) -> bool:
+        """Whether ``descriptor`` is a context of this store's Jetty base: it sits in a
+        ``webapps/`` directory whose parent also holds the store's file."""
+        webapps = descriptor.resolve().parent
+        return webapps.name == "webapps" and webapps.parent in Path(self.source).resolve().parents
+
     def describe(self) -> str:
         carried = ", ".join(["storeDirectory (storeDir/<context>)", "lazyLoad true",
                              *self.settings])
         return (f"a server-wide file session store (line {self.line}): deployer keeps sessions "
                 f"per context, so these settings belong on each context's HashSessionManager "
-                f"({carried}); migrated with the contexts of its Jetty base in one run, it is "
-                "written into each WebAppContext that has no storeDirectory of its own")
+                f"({carried}); migrated in one run with its Jetty base's webapps/, it is written "
+                "into each WebAppContext there that has no storeDirectory of its own")
 
 
 def find(path: object) -> ServerStore | None:

@@ -490,3 +490,7 @@ def test_a_server_wide_file_store_goes_onto_each_context_of_its_base(tmp_path):
     assert own.store_directory == "/srv/own"  # its own setting wins
     alone = migrate([base / "webapps" / "shop.xml"], tmp_path / "out2")[0]
     assert "storeDirectory" not in alone.text  # without the store file: nothing added
+    flat = write(base / "etc" / "loose.xml", (base / "webapps" / "shop.xml").read_text())
+    beside = migrate([base / "etc"], tmp_path / "out3")  # not in its base's webapps/: no store
+    assert [r.status for r in beside] == [Status.AS_IS, Status.NOT_A_CONTEXT]
+    assert "storeDirectory" not in beside[0].text and beside[0].source == str(flat)
