@@ -276,7 +276,7 @@ class Statements(_Base):
     def _all_fit(self, params: tuple[Param, ...], values: list[Any], sources: list[Any]) -> bool:
         """Arguments fit parameters as Java overloads do: a declared long fits no int."""
         return all(self._fits(p.kind, v) and not (p.kind == "int" and s is not None
-                                                  and s is not v and _is_long(s))
+                                                  and _is_long(s))
                    for p, v, s in zip(params, values, sources, strict=True))
 
     def _fits(self, kind: str, value: Any) -> bool:
@@ -348,13 +348,15 @@ class Statements(_Base):
             if len(params) != len(args):
                 continue
             if named:
-                by_name = {n: v for n, v, _ in args}
+                by_name = {n: (v, a) for n, v, a in args}
                 if set(by_name) != {p.name for p in params}:
                     continue
-                values = [by_name[p.name] for p in params]
+                values = [by_name[p.name][0] for p in params]
+                sources = [by_name[p.name][1] for p in params]
             else:
                 values = [v for _, v, _ in args]
-            if self._all_fit(params, values, [a for _, _, a in args]):
+                sources = [a for _, _, a in args]
+            if self._all_fit(params, values, sources):
                 try:
                     return info.make(*values, location=self.locate(element))  # type: ignore[misc]
                 except ValueError as exc:

@@ -47,7 +47,7 @@ def reachable(virtual_hosts: Iterable[str], connector: str | None) -> bool:
     """False when every entry names a connector other than ``connector``: nothing can reach it."""
     entries = [split_virtual_host(h) for h in virtual_hosts if h and h.strip()]
     named = (connector or "").lower()
-    return not entries or any(c is None or c == named for _, c in entries)
+    return not entries or any(c is None or c and c == named for _, c in entries)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _entry(route: Route, connector: str | None) -> _Entry | None:
     """The route as this connector sees it; None when no entry admits this connector."""
     entries = [split_virtual_host(h) for h in route.virtual_hosts if h and h.strip()]
     named = (connector or "").lower()
-    mine = [h for h, c in entries if c is None or c == named]
+    mine = [h for h, c in entries if c is None or c and c == named]
     if entries and not mine:
         return None
     hosts = [h for h in mine if h]

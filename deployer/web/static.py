@@ -213,7 +213,7 @@ class StaticFiles:
                 loc = location.encode() + (b"?" + qs if qs else b"")
                 await _respond(send, 302, b"", [(b"location", loc)])
             elif self.list_directories:
-                body = await asyncio.to_thread(self._listing, entry, path)
+                body = await asyncio.to_thread(self._listing, entry, path, bool(parts))
                 await send({"type": "http.response.start", "status": 200, "headers": [
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", str(len(body)).encode())]})
@@ -224,7 +224,7 @@ class StaticFiles:
             return
         await self._send_file(scope, send, entry, method == "HEAD")
 
-    def _listing(self, entry: Entry, path: str) -> bytes:
+    def _listing(self, entry: Entry, path: str, has_parent: bool) -> bytes:
         """An HTML index of a directory: names escaped in text and in links; protected names and
         dot files left out."""
         names = sorted(n for n in self.source.list(entry)
@@ -233,7 +233,7 @@ class StaticFiles:
         rows = "".join(
             f'<li><a href="{html.escape(quote(n), quote=True)}">{html.escape(n)}</a></li>'
             for n in names)
-        up = '<li><a href="../">../</a></li>' if path.rstrip("/").count("/") else ""
+        up = '<li><a href="../">../</a></li>' if has_parent else ""  # not above the context
         return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Index of {title}"
                 f"</title></head><body><h1>Index of {title}</h1><ul>{up}{rows}</ul></body>"
                 "</html>\n").encode()

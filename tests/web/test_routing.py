@@ -139,6 +139,8 @@ def test_connector_virtual_hosts(tmp_path: Path) -> None:
     assert admin.match("z", "/both/").target == "R"
     assert not reachable(["@other"], None) and not reachable(["@other"], "main")
     assert reachable(["@Main"], "main") and reachable(["h", "@other"], None) and reachable([], None)
+    assert not reachable(["@"], None) and RouteTable([Route("/e", ("@",), "E")]).match("h", "/e/") \
+        is None  # an empty connector name names no connector, not the unnamed one
 
 
 def test_a_named_listener_serves_its_connector_contexts(tmp_path: Path) -> None:
