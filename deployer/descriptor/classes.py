@@ -164,6 +164,27 @@ COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domai
                  "Comment": ("cookie_comment", "string")}
 
 
+_COOKIE_ATTRIBUTES = {"samesite": ("same_site", _same_site), "comment": ("cookie_comment", str)}
+
+
+def _cookie_attribute(config: CookieConfigSpec, name: str, value: str | None) -> None:
+    """Servlet 6 (Jetty 12 ee10) SessionCookieConfig.setAttribute: the cookie attributes deployer
+    sends; ``SameSite`` is the one only this form (or the session handler's) can set."""
+    key = (name or "").strip().lower()
+    manager = config.manager
+    if key in ("secure", "httponly"):
+        flag = (value or "").strip().lower()
+        if flag not in ("true", "false", ""):
+            raise ValueError(f"cookie attribute {name} is true or false, got {value!r}")
+        setattr(manager, "secure_cookie" if key == "secure" else "http_only", flag != "false")
+    elif key in _COOKIE_ATTRIBUTES:
+        target, convert = _COOKIE_ATTRIBUTES[key]
+        setattr(manager, target, convert(value) if value is not None else None)
+    else:
+        raise ValueError(f"deployer sets no cookie attribute {name!r} (SameSite, Secure, "
+                         "HttpOnly and Comment; name, domain, path and maxAge have setters)")
+
+
 def _cookie_config(manager: SessionManagerSpec) -> CookieConfigSpec:
     return CookieConfigSpec(location=manager.location, manager=manager)
 
@@ -298,7 +319,9 @@ def register_all(reg: Registry) -> None:
     reg.add(ClassInfo(
         "SessionCookieConfig", "javax.servlet.SessionCookieConfig", None, CookieConfigSpec,
         props={k: Prop(f, kind, target="manager") for k, (f, kind)
-               in COOKIE_FIELDS.items()}))
+               in COOKIE_FIELDS.items()},
+        methods={"setAttribute": [Method(_m(("name", "string"), ("value", "string")),
+                                         _cookie_attribute)]}))
 
     reg.add(ClassInfo(
         "HashSessionIdManager", f"{eclipse}.server.session.HashSessionIdManager",

@@ -259,7 +259,10 @@ class Statements(_Base):
         sources = arg_elements or [None] * len(args)
         for method in methods:
             if len(method.params) == len(args) and self._all_fit(method.params, args, sources):
-                return method.run(obj, *args)
+                try:
+                    return method.run(obj, *args)
+                except ValueError as exc:  # a value the method refuses: located, not a crash
+                    raise self.fail(element, f"{info.simple}.{name}: {exc}") from None
         raise self._mismatch(f"{info.simple}.{name}", [m.params for m in methods], args, element)
 
     def _mismatch(self, what: str, signatures: list[tuple[Param, ...]], args: list[Any],

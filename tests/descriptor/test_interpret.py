@@ -406,3 +406,19 @@ def test_system_properties_have_their_natural_values(tmp_path: Path,
                        'name="user.home"/></Arg></Call>', system_properties={"user.home": "/h"},
              properties={"jetty.base": "/srv"})
     assert d.context.attributes["h"] == "/h" and d.properties["jetty.base.uri"] == "file:///srv"
+
+
+def test_a_value_a_method_refuses_is_a_located_error(tmp_path: Path) -> None:
+    found = problems(tmp_path, f"""
+      <Call name="setEnvironmentVariable"><Arg>a=b</Arg><Arg>x</Arg></Call>
+      <Get name="sessionHandler"><Get name="sessionCookieConfig">
+        <Call name="setAttribute"><Arg>SameSite</Arg><Arg>sometimes</Arg></Call>
+        <Call name="setAttribute"><Arg>Partitioned</Arg><Arg>true</Arg></Call>
+      </Get></Get>
+      <Set name="sessionHandler"><New class="{SH}"><Set name="sameSite">loose</Set></New></Set>
+    """)
+    assert [f.split(": ", 1)[0] for f in found] == ["5:7", "7:9", "8:9", "10:95"]
+    assert "'a=b' is not a usable environment variable" in found[0]
+    assert "SameSite is one of None, Lax, Strict, got 'sometimes'" in found[1]
+    assert "deployer sets no cookie attribute 'Partitioned'" in found[2]
+    assert "SessionHandler.sameSite: SameSite is one of" in found[3]

@@ -175,6 +175,9 @@ def _cookie_config_tracking(tmp_path: Path, body: str) -> SessionTracking:
      '<Set name="comment">__SAME_SITE_STRICT__</Set></Get>', "Strict"),  # Jetty 9.4's form
     ('<Set name="sameSite">LAX</Set><Get name="sessionCookieConfig">'
      '<Set name="secure">true</Set></Get>', "Lax"),  # Jetty 12's
+    ('<Get name="sessionCookieConfig"><Call name="setAttribute"><Arg>Secure</Arg><Arg>true</Arg>'
+     '</Call><Call name="setAttribute"><Arg>SameSite</Arg><Arg>None</Arg></Call></Get>',
+     "None"),  # servlet 6 (Jetty 12 ee10)
 ])
 def test_secure_cookie_config_and_same_site(tmp_path: Path, harness: Harness,
                                             ids: SessionIdManager, body: str,
