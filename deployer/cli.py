@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")
+    run.add_argument("--connector-name", metavar="NAME",
+                     help="the listener's connector name, what virtualHosts entries @NAME "
+                          "match (default: none, as Jetty's)")
+    run.add_argument("--proxy-headers", action="store_true",
+                     help="believe X-Forwarded-Proto/-For and Forwarded from "
+                          "--forwarded-allow-ips (a TLS proxy in front)")
+    run.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="ADDRS",
+                     help="comma-separated addresses or networks trusted with proxy headers, "
+                          "* for all (default 127.0.0.1)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", default="text", choices=["text", "json"],
@@ -80,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check descriptors (schema + evaluation), start nothing")
     val.add_argument("paths", nargs="+", metavar="PATH", help="descriptor files or directories")
     val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--strict", action="store_true",
+                     help="warnings fail too (a war or module missing on this machine)")
     _add_properties(val)
 
     mig = sub.add_parser("migrate", help="turn Jetty configurations into descriptors deployer runs")
