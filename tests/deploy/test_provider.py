@@ -35,7 +35,8 @@ class Recorder:
     def events(self) -> list[tuple[str, str]]:
         return [(c.kind, c.path.name) for b in self.batches for c in b]
 
-    async def wait_for(self, predicate, timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate, timeout: float = 30.0) -> None:
+        """A deadline for the event, not a figure: a busy machine may take seconds."""
         deadline = time.monotonic() + timeout
         while not predicate(self.events):
             left = deadline - time.monotonic()
