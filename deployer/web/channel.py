@@ -83,10 +83,18 @@ class Channel(TurnWriter, asyncio.Protocol):
         self._reader = wire.FrameReader()
         self._on_broken = on_broken
         self._on_free = on_free
+        self._lost: int | None = None  # requests in flight when the connection ended
 
     @property
     def in_flight(self) -> int:
         return len(self.streams)
+
+    @property
+    def stranded(self) -> int:
+        """Requests the worker's end left without their answer: counted when the connection
+        ended, since their coroutines may close their streams before the pool hears of the
+        exit."""
+        return self._lost if self._lost is not None else len(self.streams)
 
     @property
     def usable(self) -> bool:
@@ -154,5 +162,6 @@ class Channel(TurnWriter, asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.retired = True
         self.transport = None
+        self._lost = len(self.streams)
         for stream in list(self.streams.values()):
             stream.push(GONE, b"")

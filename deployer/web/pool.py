@@ -279,7 +279,7 @@ class WorkerPool:
         if proc.stopping or self.state != "serving":
             return
         self.deaths += 1
-        lost = sum(c.in_flight for c in proc.channels)
+        lost = sum(c.stranded for c in proc.channels)
         lifetime = time.monotonic() - proc.started_at
         log.error("%s: worker pid %d %s after %.1f s; %d request(s) in flight answered 502%s",
                   self.spec.name, proc.pid, describe_exit(proc.returncode), lifetime, lost,
