@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")
+    run.add_argument("--config", action="append", default=[], metavar="SERVER.XML",
+                     help="a server descriptor (<Configure id=\"Server\" class=\"org.eclipse."
+                          "jetty.server.Server\">): session beans every context uses, e.g. a "
+                          "JDBC or Redis SessionDataStoreFactory (repeatable; ids are shared)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     _add_properties(run)

@@ -52,6 +52,7 @@ class SessionManagerSpec(Spec):
     session_path: str | None = None
     max_cookie_age: int = -1
     session_id_manager: SessionIdManagerSpec | None = None
+    session_cache: Any = None  # 9.4's per-context SessionCache (descriptor/sessionstores.py)
 
 
 @dataclass
@@ -122,3 +123,4 @@ class ServerSpec(Spec):
     manager it hands out (``getSessionIdManager``) is shared by all contexts."""
 
     session_id_manager: SessionIdManagerSpec = field(default_factory=SessionIdManagerSpec)
+    beans: list[Any] = field(default_factory=list)  # a server descriptor's addBean calls

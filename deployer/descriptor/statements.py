@@ -25,6 +25,7 @@ from deployer.descriptor.registry import (
     Method,
     Param,
 )
+from deployer.descriptor.sessionstores import BEAN_KINDS as SESSION_STORE_BEANS
 from deployer.descriptor.specs import (
     ServerSpec,
     SessionHandlerSpec,
@@ -44,7 +45,7 @@ else:
 BEAN_KINDS: dict[str, type] = {
     "SessionHandler": SessionHandlerSpec, "SessionManager": SessionManagerSpec,
     "SessionIdManager": SessionIdManagerSpec, "ResourceHandler": ResourceHandlerSpec,
-    "Server": ServerSpec, "SessionCookieConfig": CookieConfigSpec,
+    "Server": ServerSpec, "SessionCookieConfig": CookieConfigSpec, **SESSION_STORE_BEANS,
 }
 # Plain Java value classes a descriptor may build with <New> (i2p's base-context.xml does).
 VALUE_CLASSES: dict[str, str] = {
@@ -212,10 +213,16 @@ class Statements(_Base):
                                          f"honour it; {MIGRATE}")
             raise self.fail(element, f"{info.simple} has no method {name!r}"
                                      f"{_nearest(name, info.method_names())}")
+        if id(obj) in self._shared and not name.startswith("get"):
+            raise self.fail(element, info.read_only_hint or f"{info.simple}.{name} changes an "
+                                     "object shared by every context")
         for method in methods:
             if len(method.params) == len(args) and all(
                     self._fits(p.kind, a) for p, a in zip(method.params, args, strict=True)):
-                return method.run(obj, *args)
+                try:
+                    return method.run(obj, *args)
+                except ValueError as exc:  # the method's own check: say it at this line
+                    raise self.fail(element, f"{info.simple}.{name}: {exc}") from None
         raise self._mismatch(f"{info.simple}.{name}", [m.params for m in methods], args, element)
 
     def _mismatch(self, what: str, signatures: list[tuple[Param, ...]], args: list[Any],
