@@ -30,6 +30,7 @@ import random
 import re
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,8 @@ from deployer.sessions.session import INVALID, LazySession, Session
 log = logging.getLogger("deployer.sessions")
 NEVER_EVICT, EVICT_ON_SESSION_EXIT = -1, 0
 _RETRY = 1.0  # seconds between retries while the store is down
+_FALLBACK = 10_000  # evicted sessions remembered for when the store is down
+_PROBE_ID = "deployer-probe-0000"  # a well-formed id no session has: asks "are you there?"
 _STOP_TIMEOUT = 30.0
 
 
@@ -97,6 +100,9 @@ class CachedSessionManager(LifeCycle):
         self._cache: dict[str, Session] = {}
         self._data: dict[str, SessionData] = {}  # the store's view of each cached session
         self._written: dict[str, bytes] = {}  # payload last written (savePeriod's test)
+        # the last copy of sessions evicted from the cache: served only while the store is
+        # down (the store is the truth whenever it answers), written back when it is up
+        self._fallback: OrderedDict[str, SessionData] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
@@ -275,6 +281,8 @@ class CachedSessionManager(LifeCycle):
 
     async def _load(self, sid: str) -> Session | None:
         await self._ready()
+        if self._outage:  # answer now; the housekeeper finds out when the store is back
+            return self._revive(sid)
         try:
             data = await self.data_store.load(sid)
         except UnreadableSession as exc:
@@ -287,14 +295,28 @@ class CachedSessionManager(LifeCycle):
             return None
         except StoreUnavailable as exc:
             self._down(exc)
-            return None
+            return self._revive(sid)
         self.loads += 1
         self._up()
+        self._fallback.pop(sid, None)
         if data is None:
             return None
         if data.expired():
             await self._delete_quietly(sid, expired_only=True)
             return None
+        return self._cached(sid, data)
+
+    def _revive(self, sid: str) -> Session | None:
+        """The store is down: this node's last copy of an evicted session, if it has one (it
+        is written back when the store returns; an update another node refused never is)."""
+        data = self._fallback.pop(sid, None)
+        if data is None or data.expired():
+            return None
+        s = self._cached(sid, data)
+        s._version += 1  # dirty: written when the store is back
+        return s
+
+    def _cached(self, sid: str, data: SessionData) -> Session:
         if sid in self._cache:  # created or taken over meanwhile
             return self._cache[sid]
         s = Session(self, sid, self.id_manager.node_id(sid), data.created,  # type: ignore[arg-type]
@@ -367,12 +389,16 @@ class CachedSessionManager(LifeCycle):
         await self._save(s)
         if (self.config.eviction == EVICT_ON_SESSION_EXIT and s._requests == 0
                 and s._version == s._saved and s._state != INVALID):
-            self._evict(s)
+            self._evict(s, remember=True)
 
-    def _evict(self, s: Session) -> None:
+    def _evict(self, s: Session, *, remember: bool = False) -> None:
         if self._cache.get(s.id) is s:
             del self._cache[s.id]
-            self._data.pop(s.id, None)
+            data = self._data.pop(s.id, None)
+            if remember and data is not None and self.data_store.shared:
+                self._fallback[s.id] = data
+                if len(self._fallback) > _FALLBACK:
+                    self._fallback.popitem(last=False)
             self._written.pop(s.id, None)
             self._locks.pop(s.id, None)
             self.id_manager.release(s.id)
@@ -400,6 +426,9 @@ class CachedSessionManager(LifeCycle):
                         and time.time() - data.last_saved < self.config.save_period):
                     return  # only times moved, and savePeriodSec has not passed
             await self._ready()
+            if self._outage:  # no request waits on a store known to be down
+                self._retry_save.add(s.id)
+                return
             try:
                 await self.data_store.store(data)
             except SessionGone as exc:
@@ -435,6 +464,7 @@ class CachedSessionManager(LifeCycle):
             del self._cache[s.id]
         self._data.pop(s.id, None)
         self._written.pop(s.id, None)
+        self._fallback.pop(s.id, None)
         s._drop()
         self.id_manager.release(s.id)
         if self._running_here():
@@ -457,6 +487,10 @@ class CachedSessionManager(LifeCycle):
 
     async def _delete_quietly(self, sid: str, *, expired_only: bool = False) -> None:
         await self._ready()
+        if self._outage:
+            if not expired_only:
+                self._retry_delete.add(sid)
+            return
         try:
             if expired_only:
                 await self.data_store.delete_if_expired(sid, time.time())
@@ -525,9 +559,19 @@ class CachedSessionManager(LifeCycle):
                 if self.config.save_on_inactive_eviction or s._version != s._saved:
                     await self._save(s)
                 if s._version == s._saved:
-                    self._evict(s)
+                    self._evict(s, remember=True)
 
     async def _retry(self) -> None:
+        """While the store is down: one probe a second; once it answers, the writes and
+        deletes it missed."""
+        if self._outage:
+            try:
+                await self.data_store.exists(_PROBE_ID)
+            except StoreUnavailable:
+                return
+            except SessionError:
+                pass
+            self._up()
         for sid in list(self._retry_delete):
             await self._delete_quietly(sid)
         for sid in list(self._retry_save):
@@ -538,7 +582,7 @@ class CachedSessionManager(LifeCycle):
                 await self._save(s)
                 if s._requests == 0 and self.config.eviction == EVICT_ON_SESSION_EXIT \
                         and s._version == s._saved:
-                    self._evict(s)
+                    self._evict(s, remember=True)
 
     async def _housekeeping(self) -> None:
         """Scavenge every interval (+ up to 10% jitter, so nodes do not all sweep at once);
@@ -549,13 +593,13 @@ class CachedSessionManager(LifeCycle):
         wake = self._wake
         assert wake is not None
         while True:
-            pending = self._retry_save or self._retry_delete
+            pending = self._retry_save or self._retry_delete or self._outage
             delay = min(next_sweep - time.monotonic(), _RETRY if pending else 3600.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), max(0.0, delay))
             wake.clear()
             try:
-                if self._retry_save or self._retry_delete:
+                if self._retry_save or self._retry_delete or self._outage:
                     await self._retry()
                 if time.monotonic() >= next_sweep:
                     await self.scavenge()

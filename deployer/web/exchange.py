@@ -93,8 +93,8 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None, mode: int) -> b
 class Exchange:
     """Forwards one request; ``run`` returns when the worker has said END (or is gone)."""
 
-    __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "where", "stream",
-                 "mode", "body_done", "watcher", "started", "complete", "disconnected")
+    __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "before_commit", "where",
+                 "stream", "mode", "body_done", "watcher", "started", "complete", "disconnected")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
                  lazy: LazySession | None, where: str,
