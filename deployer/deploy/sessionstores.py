@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from deployer.descriptor.sessionstores import (
+from deployer.descriptor.sessionspecs import (
     ClusterIdManagerSpec,
     DatabaseAdaptorSpec,
     JdbcSessionManagerSpec,

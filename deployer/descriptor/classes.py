@@ -10,11 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployer.descriptor.registry import ClassInfo, Method, Param, Prop, Registry
-from deployer.descriptor.sessionstores import (
-    SessionCacheSpec,
-    SessionDataStoreSpec,
-    register_session_stores,
-)
+from deployer.descriptor.sessionspecs import SessionCacheSpec, SessionDataStoreSpec
 from deployer.descriptor.specs import (
     ContextSpec,
     ServerSpec,
@@ -311,4 +307,6 @@ def register_all(reg: Registry) -> None:
                        "read it (<Ref refid=\"Server\"><Call name=\"getSessionIdManager\"/></Ref>) "
                        "but not change it"),
         f"{mortbay}.Server")
+    from deployer.descriptor.sessionstores import register_session_stores  # needs the above
+
     register_session_stores(reg)

@@ -25,7 +25,7 @@ from deployer.descriptor.registry import (
     Method,
     Param,
 )
-from deployer.descriptor.sessionstores import BEAN_KINDS as SESSION_STORE_BEANS
+from deployer.descriptor.sessionspecs import BEAN_KINDS as SESSION_STORE_BEANS
 from deployer.descriptor.specs import (
     ServerSpec,
     SessionHandlerSpec,
