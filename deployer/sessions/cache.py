@@ -447,8 +447,8 @@ class CachedSessionManager(LifeCycle):
             self.writes += 1
             s._saved = version
             self._retry_save.discard(s.id)
-            if payload:
-                self._written[s.id] = payload
+            if self.config.save_period > 0:
+                self._written[s.id] = payload or encode_attributes(data.attributes)
             self._up()
 
     def _gone(self, s: Session) -> None:
@@ -485,7 +485,8 @@ class CachedSessionManager(LifeCycle):
         finally:
             self._deleting.pop(sid, None)
 
-    async def _delete_quietly(self, sid: str, *, expired_only: bool = False) -> None:
+    async def _delete_quietly(self, sid: str, *, expired_only: bool = False,
+                              now: float | None = None) -> None:
         await self._ready()
         if self._outage:
             if not expired_only:
@@ -493,7 +494,7 @@ class CachedSessionManager(LifeCycle):
             return
         try:
             if expired_only:
-                await self.data_store.delete_if_expired(sid, time.time())
+                await self.data_store.delete_if_expired(sid, time.time() if now is None else now)
             else:
                 await self.data_store.delete(sid)
         except StoreUnavailable as exc:
@@ -506,12 +507,13 @@ class CachedSessionManager(LifeCycle):
             self._retry_delete.discard(sid)
             self._up()
 
-    async def _expire(self, s: Session) -> None:
+    async def _expire(self, s: Session, now: float | None = None) -> None:
         """Expired and unused here: dropped, and deleted from the store if still expired
         there (another node may just have used it)."""
         self._evict(s)
         s._drop()
-        await self._delete_quietly(s.id, expired_only=True)
+        self.id_manager.release(s.id)
+        await self._delete_quietly(s.id, expired_only=True, now=now)
 
     def _deidle(self, s: Session) -> None:  # Session's hook; nothing is ever idled here
         return None
@@ -521,18 +523,19 @@ class CachedSessionManager(LifeCycle):
         await self._ready()
         now = time.time() if now is None else now
         grace = self.config.grace_period
-        expired = 0
+        done = set()
         for s in list(self._cache.values()):  # cached and unused here
             if s._requests == 0 and s.expired(now):
-                await self._expire(s)
-                expired += 1
+                await self._expire(s, now)
+                done.add(s.id)
+        expired = len(done)
         try:
             candidates = set(await self.data_store.expired_candidates(now, node=self.node))
             if now - self._last_expiry_check >= grace:  # this context's, any node, once a grace
                 before = now - (3 * grace if not self._last_expiry_check else grace)
                 candidates |= set(await self.data_store.expired_candidates(before, node=None))
                 self._last_expiry_check = now
-            for sid in candidates:
+            for sid in candidates - done:
                 s = self._cache.get(sid)
                 if s is not None and (s._requests > 0 or not s.expired(now)):
                     continue  # in use here, or used since: never expired under a request
