@@ -4,7 +4,9 @@ evaluated Jetty beans (descriptor/sessionstores.py) wired to the stores (session
 Precedence, as in Jetty 9.4's SessionHandler.doStart: the context's own SessionCache (with its
 SessionDataStore), or its 9.3 JDBCSessionManager; a context that sets a HashSessionManager
 ``storeDirectory`` keeps it; otherwise the server descriptor's SessionDataStoreFactory and
-SessionCacheFactory beans. Nothing of that: None, and the context keeps HashSessionManager.
+SessionCacheFactory beans, or else the connection of its 9.3 JDBCSessionIdManager (in 9.3 every
+context had to say JDBCSessionManager; here the server's JDBC id manager is enough). Nothing of
+that: None, and the context keeps HashSessionManager.
 
 Defaults for a store several nodes share (deployer's, JETTY.md §9.7.5): flushOnResponseCommit,
 saveOnCreate, and eviction when the last request leaves, unless the descriptor says otherwise, so
@@ -50,6 +52,8 @@ def choose(manager: SessionManagerSpec, server: ServerSpec
     """The store and cache specs that apply to this context, or None (HashSessionManager)."""
     cache = manager.session_cache if isinstance(manager.session_cache, SessionCacheSpec) else None
     server_store = next((b for b in server.beans if isinstance(b, SessionDataStoreSpec)), None)
+    if server_store is None:
+        server_store = _jdbc_of(server.session_id_manager)
     server_cache = next((b for b in server.beans if isinstance(b, SessionCacheSpec)), None)
     if cache is not None:
         store = cache.session_data_store or server_store
@@ -59,21 +63,26 @@ def choose(manager: SessionManagerSpec, server: ServerSpec
                          "SessionDataStoreFactory; set one of them")
         return store, cache
     if isinstance(manager, JdbcSessionManagerSpec):
-        ids = manager.session_id_manager or server.session_id_manager
-        adaptor = ids.database_adaptor if isinstance(ids, ClusterIdManagerSpec) else None
-        if adaptor is None:
+        store = _jdbc_of(manager.session_id_manager or server.session_id_manager,
+                         manager.save_interval)
+        if store is None:
             raise _error(manager, "save_interval", "JDBCSessionManager needs the server's "
                          "JDBCSessionIdManager with setDriverInfo (a server descriptor given "
                          "with --config) or a sessionIdManager of its own")
-        schema = ids.session_table_schema if isinstance(ids, ClusterIdManagerSpec) else None
-        store = SessionDataStoreSpec(kind="jdbc", database_adaptor=adaptor,
-                                     session_table_schema=schema,
-                                     save_period_sec=manager.save_interval,
-                                     location=manager.location)
         return store, server_cache
     if manager.store_directory or server_store is None:
         return None
     return server_store, server_cache
+
+
+def _jdbc_of(ids: object, save_interval: int = 60) -> SessionDataStoreSpec | None:
+    """9.3: the store a JDBCSessionIdManager's connection makes (JDBCSessionManager's
+    saveInterval throttling writes of times only)."""
+    if not isinstance(ids, ClusterIdManagerSpec) or ids.database_adaptor is None:
+        return None
+    return SessionDataStoreSpec(kind="jdbc", database_adaptor=ids.database_adaptor,
+                                session_table_schema=ids.session_table_schema,
+                                save_period_sec=save_interval, location=ids.location)
 
 
 def _conninfo(adaptor: DatabaseAdaptorSpec | None, store: SessionDataStoreSpec,

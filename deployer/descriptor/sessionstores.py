@@ -165,8 +165,8 @@ def register_session_stores(reg: Registry) -> None:
         canonical="deployer.session.RedisSessionDataStoreFactory"))  # Jetty has no Redis store
 
     def jedis_pool(*args: Any, location: Any = None) -> RedisConnectionSpec:
-        host, port, ssl = (list(args[1:]) if args and isinstance(args[0], RedisConnectionSpec)
-                           else list(args)) + [None] * (3 - len(args))
+        given = list(args[1:] if args and isinstance(args[0], RedisConnectionSpec) else args)
+        host, port, ssl = given + [None] * (3 - len(given))
         return RedisConnectionSpec(url=_redis_url(host, port or 6379, bool(ssl)),
                                    location=location)
 

@@ -53,6 +53,7 @@ class FileResult:
     output: str | None = None
     name: str | None = None  # the base name of the output file, without ".xml"
     incomplete: str = ""  # why a validating descriptor still cannot be deployed
+    server: bool = False  # a server descriptor (session beans) for `run --config`
 
     def add(self, line: int | None, action: Action, message: str) -> None:
         self.findings.append(Finding(self.source, line or 0, action, message))
