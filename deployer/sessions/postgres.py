@@ -81,7 +81,7 @@ class PostgresDataStore(SessionDataStore):
 
     def __init__(self, conninfo: str, context: str, vhost: str = DEFAULT_VHOST,
                  node: str = "node0", *, schema: TableSchema | None = None,
-                 pool_size: int = 4, timeout: float = 3.0) -> None:
+                 pool_size: int = 10, timeout: float = 3.0) -> None:
         super().__init__(context, vhost, node)
         self.conninfo = conninfo
         self.schema = schema or TableSchema()
