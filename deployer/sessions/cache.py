@@ -186,6 +186,7 @@ class CachedSessionManager(LifeCycle):
             self._wake = asyncio.Event()
             self._store_started = loop.create_task(self.data_store.start())
             self._housekeeper = loop.create_task(self._housekeeping())
+            self._spawn(self._check_node())
         return loop
 
     async def _ready(self) -> None:
@@ -198,6 +199,20 @@ class CachedSessionManager(LifeCycle):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _check_node(self) -> None:
+        """Worker names must be unique among the nodes sharing a store (JETTY.md §9.5): the
+        scavenger's "my sessions" and lastNode mean nothing otherwise. The store lists its live
+        clients, each named after its node and process."""
+        await self._ready()
+        try:
+            others = await self.data_store.node_conflicts()
+        except SessionError:
+            return  # the store is down: the outage is logged elsewhere
+        if others:
+            log.error("sessions %s: worker name %r is also used by %s connected to %s: give "
+                      "each node its own --worker-name (workerName)", self.name, self.node,
+                      ", ".join(others), self.data_store.where)
 
     # -- outage bookkeeping -------------------------------------------------------------------
     def _down(self, exc: Exception) -> None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import abc
 import json
+import os
+import socket
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -129,6 +131,12 @@ def decode_attributes(session_id: str, payload: bytes | memoryview | str | None
     return attrs
 
 
+def client_name(node: str) -> str:
+    """What a store connection calls itself: the node's worker name and this process, so a node
+    can see another live process using its worker name (the server lists its clients)."""
+    return f"deployer:{node}:{socket.gethostname()[:20]}-{os.getpid()}"[:63]
+
+
 def check_id(session_id: str) -> None:
     if not is_valid_cluster_id(session_id):
         raise SessionError(f"invalid session id {session_id[:40]!r}")
@@ -186,6 +194,10 @@ class SessionDataStore(abc.ABC):
     @abc.abstractmethod
     async def delete_if_expired(self, session_id: str, now: float) -> bool:
         """Delete only if still expired at ``now`` (another node may have just used it)."""
+
+    async def node_conflicts(self) -> list[str]:
+        """Other live processes connected under this node's worker name (its client name)."""
+        return []
 
     async def delete_orphans(self, before: float) -> int:
         """Delete any context's sessions expired before ``before``; the count (0 if the store

@@ -30,6 +30,7 @@ from deployer.sessions.datastore import (
     SessionGone,
     StoreUnavailable,
     check_id,
+    client_name,
     decode_attributes,
     encode_attributes,
 )
@@ -89,7 +90,8 @@ class PostgresDataStore(SessionDataStore):
         self._pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max(1, pool_size),
                                          open=False, timeout=timeout,
                                          kwargs={"autocommit": True,
-                                                 "connect_timeout": max(1, int(timeout))},
+                                                 "connect_timeout": max(1, int(timeout)),
+                                                 "application_name": client_name(node)},
                                          reconnect_timeout=float("inf"),
                                          name=f"sessions-{context}")
         self._ready = False
@@ -260,6 +262,15 @@ class PostgresDataStore(SessionDataStore):
     async def delete_if_expired(self, session_id: str, now: float) -> bool:
         params = {**self._key(session_id), "now": int(now * 1000)}
         return bool(await self._run(self._delete_expired, params))
+
+    async def node_conflicts(self) -> list[str]:
+        me = client_name(self.node)
+        node = me.rsplit(":", 1)[0] + ":"
+        rows = await self._run(sql.SQL(
+            "SELECT DISTINCT application_name FROM pg_stat_activity "
+            "WHERE starts_with(application_name, %(node)s) AND application_name <> %(me)s"),
+            {"node": node, "me": me}, "all")
+        return [r[0] for r in rows]  # type: ignore[union-attr]
 
     async def delete_orphans(self, before: float) -> int:
         return int(await self._run(self._orphans, {"before": int(before * 1000)}))  # type: ignore

@@ -31,6 +31,7 @@ from deployer.sessions.datastore import (
     StoreUnavailable,
     UnreadableSession,
     check_id,
+    client_name,
     decode_attributes,
     encode_attributes,
 )
@@ -110,7 +111,8 @@ class RedisDataStore(SessionDataStore):
         if self._client is None:
             self._client = aredis.Redis.from_url(
                 self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
-                max_connections=self._max_connections, retry_on_timeout=False)
+                max_connections=self._max_connections, retry_on_timeout=False,
+                client_name=client_name(self.node))
             self._scripts = {"store": self._client.register_script(_STORE),
                              "expired": self._client.register_script(_DELETE_EXPIRED)}
 
@@ -204,6 +206,13 @@ class RedisDataStore(SessionDataStore):
         owners = await self._do(nodes)
         return [sid for sid, owner in zip(ids, owners, strict=True)
                 if owner is None or owner.decode(errors="replace") == node]
+
+    async def node_conflicts(self) -> list[str]:
+        me = client_name(self.node)
+        node = me.rsplit(":", 1)[0] + ":"
+        clients = await self._do(lambda r: r.client_list())
+        return sorted({c["name"] for c in clients
+                       if c.get("name", "").startswith(node) and c["name"] != me})
 
     async def delete_if_expired(self, session_id: str, now: float) -> bool:
         key = self.key(session_id)

@@ -167,3 +167,11 @@ def test_a_redeploy_keeps_the_shared_sessions(cluster: Cluster) -> None:
                                     "<Set name=\"threads\">4</Set>"))
     a.wait_line(r"redeployed .*shop\.xml", after=mark, timeout=30)
     assert hit(a, cookie).text == "3"
+
+
+def test_two_nodes_with_one_worker_name_are_reported(cluster: Cluster) -> None:
+    a = cluster.node("twin")
+    hit(a)  # its store connections are open
+    b = cluster.node("twin")
+    hit(b)
+    b.wait_line(r"worker name 'twin' is also used by deployer:twin:", timeout=20)
