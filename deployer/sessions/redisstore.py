@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aredis
@@ -35,6 +36,7 @@ from deployer.sessions.datastore import (
     decode_attributes,
     encode_attributes,
 )
+from deployer.sessions.redisbatch import CommandBatcher, is_no_script
 
 DEFAULT_PREFIX = "deployer:session:"
 
@@ -70,6 +72,10 @@ _FIELDS = ("id", "created", "accessed", "last_accessed", "max_inactive", "node",
            "saved", "map")
 
 
+async def _raise(exc: BaseException) -> None:
+    raise exc
+
+
 def redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -97,7 +103,8 @@ class RedisDataStore(SessionDataStore):
         self._index = f"{prefix}expiry:{context}:{vhost}"
         self._context_json, self._vhost_json, self._node_json = (
             json.dumps(context), json.dumps(vhost), json.dumps(node))
-        self._scripts: dict[str, object] = {}
+        self._scripts: dict[str, Any] = {}
+        self._batcher: CommandBatcher | None = None
 
     @property
     def where(self) -> str:
@@ -115,6 +122,7 @@ class RedisDataStore(SessionDataStore):
                 client_name=client_name(self.node))
             self._scripts = {"store": self._client.register_script(_STORE),
                              "expired": self._client.register_script(_DELETE_EXPIRED)}
+            self._batcher = CommandBatcher(self._client)
 
     async def stop(self) -> None:
         client, self._client = self._client, None
@@ -126,14 +134,29 @@ class RedisDataStore(SessionDataStore):
             await self.start()
         try:
             return await call(self._client)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError, ConnectionError) as exc:
             raise StoreUnavailable(f"{self.where}: {exc}") from None
         except RedisError as exc:
             raise SessionError(f"{self.where}: {exc}") from exc
 
+    async def _batched(self, *args: Any, script: str | None = None) -> Any:
+        """One command through the batcher (see redisbatch.py); ``script``: the EVALSHA of that
+        registered script, loaded and run again when the server lost it."""
+        if self._batcher is None:
+            await self.start()
+        assert self._batcher is not None
+        try:
+            return await self._batcher.call(*args)
+        except (RedisError, OSError) as exc:
+            failure = exc
+        if script is None or not is_no_script(failure):
+            return await self._do(lambda r: _raise(failure))  # the usual error mapping
+        keys, rest = args[3:3 + args[2]], args[3 + args[2]:]
+        return await self._do(lambda r: self._scripts[script](keys=list(keys), args=list(rest)))
+
     async def load(self, session_id: str) -> SessionData | None:
         key = self.key(session_id)
-        values = await self._do(lambda r: r.hmget(key, *_FIELDS))
+        values = await self._batched("HMGET", key, *_FIELDS)
         if all(v is None for v in values):
             return None
         sid, created, accessed, last, maxi, node, cookie, saved, payload = values
@@ -160,8 +183,8 @@ class RedisDataStore(SessionDataStore):
                 f'"max_inactive":"{data.max_inactive * 1000 if data.max_inactive > 0 else -1}",'
                 f'"cookie":"{int(data.cookie_set * 1000)}","saved":"{int(now * 1000)}"}}')
         args = [mode, ttl_ms, expiry_ms, data.id, meta, encode_attributes(data.attributes)]
-        result = await self._do(lambda r: self._scripts["store"](keys=[key, self._index],
-                                                                  args=args))
+        result = await self._batched("EVALSHA", self._scripts["store"].sha, 2, key, self._index,
+                                     *args, script="store")
         if result == 0:
             raise SessionGone(f"session {data.id} is no longer in {self.where} "
                               "(invalidated or expired by another node); not written back")

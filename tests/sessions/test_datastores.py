@@ -261,3 +261,40 @@ def test_bad_table_names_are_refused() -> None:
     with pytest.raises(SessionError, match="plain SQL name"):
         TableSchema(table_name="x; DROP TABLE y")
     assert TableSchema(schema_name="INFERRED").schema_name is None
+
+
+def test_redis_commands_of_one_loop_turn_share_a_pipeline(redis_prefix: str) -> None:
+    store = RedisDataStore(REDIS_URL, "_shop", prefix=redis_prefix)
+    sessions = [new_data(n=i) for i in range(50)]
+
+    async def main() -> list:
+        await store.start()
+        try:
+            await asyncio.gather(*(store.store(d) for d in sessions))
+            return await asyncio.gather(*(store.load(d.id) for d in sessions))
+        finally:
+            await store.stop()
+
+    loaded = asyncio.run(main())
+    assert [d.attributes["n"] for d in loaded] == list(range(50))
+    batcher = store._batcher
+    assert batcher is not None and batcher.commands == 100 and batcher.batches <= 10
+
+
+def test_redis_store_survives_a_server_that_lost_its_scripts(redis_prefix: str) -> None:
+    store = RedisDataStore(REDIS_URL, "_shop", prefix=redis_prefix)
+    data = new_data(n=1)
+
+    async def main() -> SessionData | None:
+        await store.start()
+        try:
+            await store.store(data)
+            await store._client.script_flush()  # type: ignore[union-attr]  # a restarted server
+            data.attributes["n"] = 2
+            await store.store(data)
+            return await store.load(data.id)
+        finally:
+            await store.stop()
+
+    got = asyncio.run(main())
+    assert got is not None and got.attributes["n"] == 2
