@@ -184,7 +184,8 @@ class DeploymentManager:
     def _start_sessions(result: _Built, old: App | None) -> None:
         sessions = result.sessions
         if (old is not None and old.context is not None and sessions is not None
-                and old.sessions is not None and old.context.state is State.STARTED):
+                and old.sessions is not None and old.context.state is State.STARTED
+                and type(old.sessions) is type(sessions)):  # a store change: no hand-over
             sessions.take_over(old.sessions)
         result.context.start()
 

@@ -175,3 +175,20 @@ def test_two_nodes_with_one_worker_name_are_reported(cluster: Cluster) -> None:
     b = cluster.node("twin")
     hit(b)
     b.wait_line(r"worker name 'twin' is also used by deployer:twin:", timeout=20)
+
+
+def test_a_redeploy_from_a_shared_store_to_memory_and_back_keeps_serving(
+        cluster: Cluster) -> None:
+    a = cluster.node("nodeA", scan="0.2")
+    cookie = cookie_of(hit(a))
+    own = CONTEXT.replace("</Configure>", (
+        '  <Get name="sessionHandler"><Get name="sessionManager">\n'
+        '    <Set name="storeDirectory">own-sessions</Set>\n'
+        "  </Get></Get>\n</Configure>"))
+    for text, expected in ((own, "1"), (CONTEXT, "2")):
+        mark = a.mark()
+        save_atomically(cluster.contexts / "shop.xml", text)
+        a.wait_line(r"redeployed .*shop\.xml", after=mark, timeout=30)
+        # its own store knows nothing of the shared session; back on the shared store, the
+        # shared session is there again
+        assert hit(a, cookie).text == expected
