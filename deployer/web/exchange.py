@@ -179,6 +179,8 @@ class Exchange:
             elif kind == _START:
                 start = self._start(payload)
                 if self.before_commit is not None and self.lazy is not None:
+                    if any(k == _END for k, _ in frames):
+                        stream.close()  # the worker is done: its slot serves others meanwhile
                     await self.before_commit(self.lazy)
                 try:
                     await send(start)
