@@ -75,7 +75,7 @@ POSTGRES = SERVER_HEAD + '''
   <New id="databaseAdaptor" class="org.eclipse.jetty.server.session.DatabaseAdaptor">
     <Call name="setDriverInfo">
       <Arg>org.postgresql.Driver</Arg>
-      <Arg>jdbc:postgresql://127.0.0.1:{port}/test?user=postgres</Arg>
+      <Arg>jdbc:postgresql://{host}:{port}/test?user=postgres</Arg>
     </Call>
   </New>
   <Call name="addBean">
@@ -98,7 +98,7 @@ REDIS = SERVER_HEAD + '''
   <Call name="addBean">
     <Arg>
       <New class="deployer.session.RedisSessionDataStoreFactory">
-        <Set name="uri">redis://127.0.0.1:{port}/0</Set>
+        <Set name="uri">redis://{host}:{port}/0</Set>
         <Set name="keyPrefix">{name}</Set>
         <Set name="gracePeriodSec">1</Set>
       </New>
@@ -119,18 +119,22 @@ class Cluster:
         (self.contexts / "shop.xml").write_text(CONTEXT)
         self.nodes: list[DeployerProcess] = []
 
-    def config(self, port: int | None = None) -> Path:
+    def config(self, port: int | None = None, host: str = "127.0.0.1") -> Path:
         default = 5432 if self.kind == "postgres" else 6379
         text = (POSTGRES if self.kind == "postgres" else REDIS).format(
-            port=port or default, name=self.name)
-        path = self.root / f"server-{port or default}.xml"
+            port=port or default, name=self.name, host=host)
+        path = self.root / f"server-{host}-{port or default}.xml"
         path.write_text(text)
         return path
 
-    def node(self, worker: str, *, port: int | None = None, scan: str = "0") -> DeployerProcess:
-        node = DeployerProcess(self.contexts, "--config", str(self.config(port)),
+    def node(self, worker: str, *, port: int | None = None, scan: str = "0",
+             store_host: str = "127.0.0.1", host: str = "127.0.0.1",
+             prefix: tuple[str, ...] = ()) -> DeployerProcess:
+        """A node; ``store_host``/``port`` where it finds the store, ``host`` where it listens
+        (with ``prefix``, e.g. ``ip netns exec NAME``, on a test host of its own)."""
+        node = DeployerProcess(self.contexts, "--config", str(self.config(port, store_host)),
                                "--worker-name", worker, "--scan-interval", scan,
-                               cwd=self.root)
+                               "--host", host, cwd=self.root, prefix=prefix, host=host)
         self.nodes.append(node)
         return node.start()
 

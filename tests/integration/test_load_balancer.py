@@ -36,8 +36,7 @@ http {{
   scgi_temp_path {tmp}/scgi;
   upstream nodes {{
     {policy}
-    server 127.0.0.1:{a} max_fails=1 fail_timeout=30s;
-    server 127.0.0.1:{b} max_fails=1 fail_timeout=30s;
+{servers}
   }}
   server {{
     listen 127.0.0.1:{port};
@@ -52,13 +51,18 @@ http {{
 
 
 class Nginx:
-    def __init__(self, tmp: Path, a: int, b: int, sticky: bool) -> None:
+    """nginx in the foreground with a configuration of its own, in front of ``upstreams``
+    (host:port each)."""
+
+    def __init__(self, tmp: Path, upstreams: list[str], sticky: bool) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         policy = "hash $cookie_JSESSIONID consistent;" if sticky else ""
         self.conf = tmp / "nginx.conf"
-        self.conf.write_text(CONF.format(tmp=tmp, policy=policy, a=a, b=b, port=self.port))
+        servers = "\n".join(f"    server {u} max_fails=1 fail_timeout=30s;" for u in upstreams)
+        self.conf.write_text(CONF.format(tmp=tmp, policy=policy, servers=servers,
+                                         port=self.port))
         self.proc = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(tmp), "-e",
                                       str(tmp / "error.log")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,7 +86,7 @@ class Nginx:
 def balanced(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
              ) -> Iterator[tuple[Cluster, Nginx]]:
     a, b = cluster.node("nodeA"), cluster.node("nodeB")
-    lb = Nginx(tmp_path, a.port, b.port, sticky=request.param)
+    lb = Nginx(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], sticky=request.param)
     try:
         yield cluster, lb
     finally:

@@ -10,8 +10,9 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
+    def __init__(self, target: tuple[str, int], port: int = 0, host: str = "127.0.0.1") -> None:
         self.target = target
+        self.host = host
         self.port = port or _free_port()
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
@@ -25,7 +26,7 @@ class TcpProxy:
     def start(self) -> TcpProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.host, self.port))
         listener.listen(64)
         self._listener = listener
         t = threading.Thread(target=self._accept, args=(listener,), daemon=True,
