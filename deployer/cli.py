@@ -60,17 +60,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")
+    run.add_argument("--connector-name", metavar="NAME",
+                     help="the listener's connector name, what virtualHosts entries @NAME "
+                          "match (default: none, as Jetty's)")
+    run.add_argument("--proxy-headers", action="store_true",
+                     help="believe X-Forwarded-Proto/-For and Forwarded from "
+                          "--forwarded-allow-ips (a TLS proxy in front)")
+    run.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="ADDRS",
+                     help="comma-separated addresses or networks trusted with proxy headers, "
+                          "* for all (default 127.0.0.1)")
     run.add_argument("--config", action="append", default=[], metavar="SERVER.XML",
                      help="a server descriptor (<Configure id=\"Server\" class=\"org.eclipse."
                           "jetty.server.Server\">): session beans every context uses, e.g. a "
                           "JDBC or Redis SessionDataStoreFactory (repeatable; ids are shared)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", default="text", choices=["text", "json"],
+                     help="json: one JSON object a line, for log shippers")
+    run.add_argument("--access-log", metavar="PATH|-",
+                     help="NCSA combined access log to PATH (- for stdout); off by default")
+    run.add_argument("--manager", metavar="HOST:PORT",
+                     help="the manager page, API, /metrics, /healthz and /readyz on a listener "
+                          "of their own (PORT alone: loopback; port 0 picks one and logs it)")
+    run.add_argument("--manager-token", metavar="TOKEN",
+                     help="the token the manager's actions need (default: a new one each start, "
+                          "written to --manager-token-file)")
+    run.add_argument("--manager-token-file", metavar="PATH", default="manager.token",
+                     help="where a generated token is written, mode 0600 (default: "
+                          "./manager.token)")
     _add_properties(run)
 
     val = sub.add_parser("validate", help="check descriptors (schema + evaluation), start nothing")
     val.add_argument("paths", nargs="+", metavar="PATH", help="descriptor files or directories")
     val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--strict", action="store_true",
+                     help="warnings fail too (a war or module missing on this machine)")
     _add_properties(val)
 
     mig = sub.add_parser("migrate", help="turn Jetty configurations into descriptors deployer runs")
@@ -78,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--out", metavar="DIR", help="where the migrated descriptors go")
     mig.add_argument("--dry-run", action="store_true", help="print the report only")
     mig.add_argument("--format", choices=["text", "json"], default="text")
+
+    st = sub.add_parser("status", help="the contexts of a running deployer, from its manager")
+    st.add_argument("--manager", metavar="URL", default="http://127.0.0.1:8081",
+                    help="the manager listener (default http://127.0.0.1:8081)")
+    st.add_argument("--format", choices=["text", "json"], default="text")
 
     ses = sub.add_parser("sessions", help="inspect a session store directory")
     ses_sub = ses.add_subparsers(dest="action", metavar="ACTION")

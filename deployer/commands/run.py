@@ -12,23 +12,26 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
-import sys
 import time
 from pathlib import Path
 
 from deployer.errors import UsageError
+from deployer.logs import configure
 
 log = logging.getLogger("deployer")
 
 
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s deployer: %(message)s"))
-    root = logging.getLogger("deployer")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+def manager_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``PORT`` (loopback); port 0 picks one."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--manager expects HOST:PORT (port 0..65535), got {text!r}")
+    return host, int(port)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -53,7 +56,9 @@ def execute(args: argparse.Namespace) -> int:
         server = load_server_config(args.config, properties=dict(args.properties),
                                     system_properties=dict(args.system_properties))
     args.server = server
-    _configure_logging(args.log_level)
+    if args.manager is not None:
+        args.manager = manager_address(args.manager)
+    configure(args.log_level, args.log_format)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
@@ -66,14 +71,23 @@ async def serve(args: argparse.Namespace) -> int:
     from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
     from deployer.deploy.provider import Provider
+    from deployer.descriptor.loader import default_jetty_base
     from deployer.web.router import Router
     from deployer.web.server import Server
 
     started = time.perf_counter()
-    router = Router()
+    router = Router(connector=args.connector_name)
+    properties = dict(args.properties)
+    system = dict(args.system_properties)
+    if "jetty.base" not in properties and "jetty.base" not in system:
+        properties["jetty.base"] = default_jetty_base(Path(args.directory).resolve())
+        log.info("jetty.base is %s, the parent of %s (--property jetty.base=... to change it)",
+                 properties["jetty.base"], args.directory)
+    else:
+        log.info("jetty.base is %s", properties.get("jetty.base", system.get("jetty.base")))
     manager = DeploymentManager(
         router,
-        properties=dict(args.properties),
+        properties=properties,
         system_properties=dict(args.system_properties),
         drain_timeout=args.drain_timeout,
         worker_name=args.worker_name,
@@ -89,10 +103,25 @@ async def serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, provider.wake)
-    server = Server(router, args.host, args.port)
+    metrics = None
+    if args.manager is not None:
+        from deployer.manage.metrics import Metrics
+        metrics = Metrics(manager)
+    access_log = None
+    if args.access_log:
+        from deployer.web.observe import AccessLog
+        access_log = AccessLog(args.access_log)
+        access_log.open()
+    front: object = router
+    if metrics is not None or access_log is not None:
+        from deployer.web.observe import Observer
+        front = Observer(router, metrics, access_log)
+    server = Server(front, args.host, args.port,
+                    forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None)
+    console = None
     try:
         await provider.start()
-        deployed = sum(1 for a in manager.apps.values() if a.context is not None)
+        deployed = sum(1 for a in manager.apps.values() if a.answers)
         log.info("%d of %d contexts deployed from %s in %.1f ms", deployed, len(manager.apps),
                  provider.directory, (time.perf_counter() - started) * 1000)
         try:
@@ -101,6 +130,10 @@ async def serve(args: argparse.Namespace) -> int:
             log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
             return 1
         log.info("ready: %d contexts on http://%s:%d", deployed, args.host, server.port)
+        if metrics is not None:
+            console = await _start_manager(args, manager, metrics)
+            if console is None:
+                return 1
         if args.scan_interval == 0:
             log.info("scan interval 0: no hot deployment")
         await stopping.wait()
@@ -109,8 +142,41 @@ async def serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await provider.stop()
+        if console is not None:
+            with contextlib.suppress(Exception):
+                await console.stop(0)
         with contextlib.suppress(Exception):
             await server.stop(args.drain_timeout)
         await manager.stop()
+        if access_log is not None:
+            access_log.close()
         log.info("stopped")
     return 0
+
+
+async def _start_manager(args: argparse.Namespace, manager: object, metrics: object) -> object:
+    """The manager listener (page, API, /metrics, health) with its token; None if it cannot
+    listen. A generated token is written 0600 to --manager-token-file."""
+    from deployer.manage.app import LOOPBACK_NAMES, ManagerApp, write_token
+    from deployer.web.server import Server
+
+    host, port = args.manager
+    token = args.manager_token or secrets.token_urlsafe(32)
+    if not args.manager_token:
+        token_file = Path(args.manager_token_file)
+        write_token(token_file, token)
+        log.info("manager token written to %s (mode 0600)", token_file)
+    loopback = host in LOOPBACK_NAMES
+    if not loopback:
+        log.warning("the manager listens on %s, not on loopback: anyone who can reach it can "
+                    "read it; its actions still need the token", host)
+    console = Server(ManagerApp(manager, metrics, token, loopback=loopback),  # type: ignore[arg-type]
+                     host, port, name="manager")
+    try:
+        await console.start()
+    except OSError as exc:
+        log.error("manager: cannot listen on %s:%d: %s", host, port, exc)
+        return None
+    log.info("manager on http://%s:%d/ (metrics at /metrics)",
+             f"[{host}]" if ":" in host else host, console.port)
+    return console

@@ -1,6 +1,7 @@
 """Migrating a Jetty server file that configures sessions into a server descriptor for
 ``deployer run --config``: JDBC (9.3 JDBCSessionIdManager, 9.4+ JDBCSessionDataStoreFactory),
-session caches, file stores and the Redis factories of JETTY.md §9.4.
+session caches and the Redis factories of JETTY.md §9.4. (A server-wide file store goes into
+each context instead: serverstore.py.)
 
 The file is kept as written where deployer evaluates it; what it cannot (connectors, thread pools,
 handlers, JNDI) is commented out and reported by the same validate-and-repair loop contexts go
@@ -24,10 +25,10 @@ from deployer.migrate.report import Action, FileResult
 
 _SESSION_CLASSES = frozenset({
     "JDBCSessionIdManager", "DefaultSessionIdManager", "HouseKeeper", "DatabaseAdaptor",
-    "JDBCSessionDataStoreFactory", "JDBCSessionDataStore", "FileSessionDataStoreFactory",
-    "FileSessionDataStore", "DefaultSessionCacheFactory", "NullSessionCacheFactory",
-    "RedisSessionDataStoreFactory", "JDBCSessionDataStore$SessionTableSchema",
-})
+    "JDBCSessionDataStoreFactory", "JDBCSessionDataStore", "DefaultSessionCacheFactory",
+    "NullSessionCacheFactory", "RedisSessionDataStoreFactory",
+    "JDBCSessionDataStore$SessionTableSchema",
+})  # a server-wide FileSessionDataStoreFactory alone is serverstore.py's: onto each context
 _ADAPTOR_IDS = ("databaseAdaptor",)
 _OVEA_IDS = "com.ovea.jetty.session.redis.RedisSessionIdManager"
 _JNDI_RESOURCES = ("org.eclipse.jetty.plus.jndi.Resource", "org.mortbay.jetty.plus.naming.Resource")

@@ -48,6 +48,7 @@ from deployer.sessions.datastore import (
 )
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.session import INVALID, LazySession, Session
+from deployer.sessions.stats import SessionStats
 
 log = logging.getLogger("deployer.sessions")
 NEVER_EVICT, EVICT_ON_SESSION_EXIT = -1, 0
@@ -119,6 +120,7 @@ class CachedSessionManager(LifeCycle):
         self._last_expiry_check = 0.0
         self._last_orphan_check = 0.0
         self.writes = self.loads = self.write_failures = 0
+        self.stats = SessionStats()  # for the manager page and /metrics, as SessionManager's
 
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
@@ -171,6 +173,7 @@ class CachedSessionManager(LifeCycle):
         if not isinstance(old, CachedSessionManager):
             return
         old._handed_over = True
+        self.stats = old.stats  # one tally across versions
         for sid, s in old._cache.items():
             s._manager = self  # type: ignore[assignment]
             self._cache[sid] = s
@@ -233,6 +236,23 @@ class CachedSessionManager(LifeCycle):
     @property
     def sessions(self) -> int:
         return len(self._cache)
+
+    def listing(self) -> list[dict[str, object]]:
+        """The sessions in this node's cache (ids, times, attribute names; no values), for an
+        operator; the store may hold more, of other nodes."""
+        return [{"id": s._id, "created": s._created, "last_accessed": s._accessed,
+                 "max_inactive_interval": s._max_inactive,
+                 "attributes": sorted(s._attrs) if s._attrs else [], "idle_saved": False}
+                for s in list(self._cache.values()) if s._state != INVALID]
+
+    def invalidate_id(self, session_id: str) -> bool:
+        """An operator ends a cached session (deleted from the store as the app's
+        ``invalidate()`` would); False if this node does not hold it."""
+        s = self._cache.get(session_id)
+        if s is None:
+            return False
+        s.invalidate()
+        return True
 
     def try_get(self, session_id: str) -> Session | None | _NeedsStore:
         if not self.id_manager.is_valid(session_id):
@@ -298,8 +318,10 @@ class CachedSessionManager(LifeCycle):
         await self._ready()
         if self._outage:  # answer now; the housekeeper finds out when the store is back
             return self._revive(sid)
+        started = time.perf_counter()
         try:
             data = await self.data_store.load(sid)
+            self.stats.load_seconds.add(time.perf_counter() - started)
         except UnreadableSession as exc:
             if self.config.remove_unloadable:
                 log.warning("sessions %s: %s; removed (removeUnloadableSessions)", self.name, exc)
@@ -344,23 +366,30 @@ class CachedSessionManager(LifeCycle):
         self.id_manager.register(sid)
         return s
 
-    def create(self, session_id: str | None = None) -> Session:
-        """A new session, used by the current request; stored at once with saveOnCreate."""
+    def create(self, session_id: str | None = None, requested: str | None = None) -> Session:
+        """A new session, used by the current request; stored at once with saveOnCreate.
+        ``requested`` (the id the request presented) is reused when another context of this
+        server uses it, as SessionManager.create does; else ``session_id`` (a worker's) if
+        well formed and unused, else a fresh id."""
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
-        if session_id is None:
-            sid = self.id_manager.new_id()
-        elif self.id_manager.claim(session_id):
-            sid = session_id
-        else:
-            raise SessionError(f"session id {session_id[:40]!r} from a worker is malformed or "
-                               "already in use")
+        ids = self.id_manager
+        sid = ids.cluster_id(requested) if requested else None
+        if sid is None or sid in self._cache or not ids.share(sid):
+            if session_id is None:
+                sid = ids.new_id()
+            elif ids.claim(session_id):
+                sid = session_id
+            else:
+                raise SessionError(f"session id {session_id[:40]!r} from a worker is "
+                                   "malformed or already in use")
         now = time.time()
         s = Session(self, sid, self.id_manager.node_id(sid), now, now, now,  # type: ignore[arg-type]
                     self.config.max_inactive_interval, is_new=True)
         s._requests = 1
         self._cache[sid] = s
         self._data[sid] = SessionData(sid, now, now, now, s._max_inactive)
+        self.stats.created += 1
         if self.config.save_on_create:
             self._spawn(self._save(s))
         return s
@@ -444,6 +473,7 @@ class CachedSessionManager(LifeCycle):
             if self._outage:  # no request waits on a store known to be down
                 self._retry_save.add(s.id)
                 return
+            started = time.perf_counter()
             try:
                 await self.data_store.store(data)
             except SessionGone as exc:
@@ -460,6 +490,8 @@ class CachedSessionManager(LifeCycle):
                 log.error("sessions %s: session %s not written: %s", self.name, s.id, exc)
                 return
             self.writes += 1
+            self.stats.saved += 1
+            self.stats.save_seconds.add(time.perf_counter() - started)
             s._saved = version
             self._retry_save.discard(s.id)
             if self.config.save_period > 0:
@@ -525,9 +557,9 @@ class CachedSessionManager(LifeCycle):
     async def _expire(self, s: Session, now: float | None = None) -> None:
         """Expired and unused here: dropped, and deleted from the store if still expired
         there (another node may just have used it)."""
-        self._evict(s)
+        self._evict(s)  # releases its id
         s._drop()
-        self.id_manager.release(s.id)
+        self.stats.expired += 1
         await self._delete_quietly(s.id, expired_only=True, now=now)
 
     def _deidle(self, s: Session) -> None:  # Session's hook; nothing is ever idled here

@@ -27,6 +27,7 @@ from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
 from deployer.sessions.scheduler import SessionScheduler
 from deployer.sessions.session import IDLED, INVALID, VALID, LazySession, Session
+from deployer.sessions.stats import SessionStats
 from deployer.sessions.store import SessionStore
 
 __all__ = ["NEEDS_STORE", "LazySession", "Session", "SessionConfig", "SessionIdManager",
@@ -57,6 +58,7 @@ class SessionManager(StoreSync, LifeCycle):
         self.config = config
         self.id_manager = id_manager
         self.name = name
+        self.stats = SessionStats()
         self.store: SessionStore | None = (
             SessionStore(config.store_directory, delete_unrestorable=config.delete_unrestorable)
             if config.store_directory is not None else None
@@ -159,6 +161,7 @@ class SessionManager(StoreSync, LifeCycle):
             old._handed_over = True
             self._taken_from = old
             old._successor = self
+            self.stats = old.stats  # one tally across versions
             self._table = table
             for s in table.sessions.values():
                 s._manager = self
@@ -232,6 +235,7 @@ class SessionManager(StoreSync, LifeCycle):
         mi = s._max_inactive  # s.expired(now) and s._touch(now), inlined: once per request
         if mi > 0 and s._accessed + mi < now and s._requests == 0:
             self._invalidate_locked(s)
+            self.stats.expired += 1
             self._wake()
             return None
         s._last_accessed = s._accessed
@@ -241,24 +245,31 @@ class SessionManager(StoreSync, LifeCycle):
         s._requests += 1
         return s
 
-    def create(self, session_id: str | None = None) -> Session:
-        """A new session; it counts as used by the current request. ``session_id`` is one drawn
-        by a worker: it is used only if well formed and unused in every context."""
+    def create(self, session_id: str | None = None, requested: str | None = None) -> Session:
+        """A new session; it counts as used by the current request. ``requested`` is the id the
+        request presented (already checked): when another context uses it, it is this session's
+        id too (Jetty's server-wide id manager). Else ``session_id``, one drawn by a worker, is
+        used if well formed and unused in every context; else a fresh id."""
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
-        if session_id is None:
-            sid = self.id_manager.new_id()
-        elif self.id_manager.claim(session_id):
-            sid = session_id
-        else:
-            raise SessionError(f"session id {session_id[:40]!r} from a worker is malformed or "
-                               "already in use")
+        ids = self.id_manager
+        table = self._table
         now = time.time()
-        s = Session(self, sid, self.id_manager.node_id(sid), now, now, now,
-                    self.config.max_inactive_interval, is_new=True)
-        s._requests = 1
-        with self._table.lock:
-            self._table.sessions[sid] = s
+        with table.lock:  # the reuse check and the insert are one step
+            sid = ids.cluster_id(requested) if requested else None
+            if sid is None or sid in table.sessions or not ids.share(sid):
+                if session_id is None:
+                    sid = ids.new_id()
+                elif ids.claim(session_id):
+                    sid = session_id
+                else:
+                    raise SessionError(f"session id {session_id[:40]!r} from a worker is "
+                                       "malformed or already in use")
+            s = Session(self, sid, ids.node_id(sid), now, now, now,
+                        self.config.max_inactive_interval, is_new=True)
+            s._requests = 1
+            table.sessions[sid] = s
+            self.stats.created += 1
         return s
 
     def complete(self, session: Session) -> None:
@@ -266,6 +277,24 @@ class SessionManager(StoreSync, LifeCycle):
         with self._table.lock:
             if session._requests > 0:
                 session._requests -= 1
+
+    def listing(self) -> list[dict[str, object]]:
+        """The sessions in memory, for an operator (ids, times, attribute names; no values: they
+        may hold anything). A lazyLoad store not yet read in full is not listed."""
+        with self._table.lock:
+            live = list(self._table.sessions.values())
+        return [{"id": s._id, "created": s._created, "last_accessed": s._accessed,
+                 "max_inactive_interval": s._max_inactive,
+                 "attributes": sorted(s._attrs) if s._attrs else [],
+                 "idle_saved": s._state == IDLED} for s in live if s._state != INVALID]
+
+    def invalidate_id(self, session_id: str) -> bool:
+        """An operator ends a session (as the app's ``invalidate()``); False if it is unknown."""
+        s = self._table.sessions.get(session_id)
+        if s is None:
+            return False
+        s.invalidate()
+        return True
 
     # -- invalidation -------------------------------------------------------------------------
     def _invalidate(self, s: Session) -> None:
@@ -277,8 +306,8 @@ class SessionManager(StoreSync, LifeCycle):
         table = self._table
         if table.sessions.get(s.id) is s:
             del table.sessions[s.id]
+            self.id_manager.release(s.id)  # once: this context no longer uses the id
         s._drop()
-        self.id_manager.release(s.id)
         if self.store is not None:
             self._doomed.add(s.id)
             if not self._loaded:
@@ -316,6 +345,7 @@ class SessionManager(StoreSync, LifeCycle):
                 for s in list(table.sessions.values()):
                     if s._requests == 0 and s.expired(now):
                         self._invalidate_locked(s)
+                        self.stats.expired += 1
             self._flush_deletes()
             idle = self.config.idle_save_period
             if idle > 0 and self.store is not None:

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from deployer.errors import AppLoadError
 from deployer.lifecycle import LifeCycle, State
@@ -22,7 +21,7 @@ from deployer.sessions.session import LazySession
 from deployer.web.exchange import Exchange
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
-from deployer.web.responses import plain
+from deployer.web.responses import absolute_location, error
 from deployer.web.static import StaticFiles
 from deployer.web.tracking import NEEDS_STORE, SessionBinder
 
@@ -76,6 +75,11 @@ class WebContext(LifeCycle):
         self._binder: SessionBinder | None = None
         self._sessions_started = False
         self._idle: asyncio.Event | None = None
+
+    @property
+    def allow_null_path_info(self) -> bool:
+        """A MovedContextHandler answers ``/ctx`` itself; every other context gets ``/ctx/``."""
+        return self.redirect is not None
 
     @property
     def kind(self) -> str:
@@ -158,7 +162,8 @@ class WebContext(LifeCycle):
                     found = binder.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
                     if found is NEEDS_STORE:
                         found = await binder.alookup(ids) if ids else None
-                    lazy = LazySession(binder.manager, found)  # type: ignore[arg-type]
+                    lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
+                                       ids[0] if ids and found is None else None)
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
                                cookies, binder.before_commit if binder else None).run()
@@ -184,9 +189,9 @@ class WebContext(LifeCycle):
             await send({"type": "websocket.close", "code": 1013})
             return
         if self.spec is None and self.static is None:  # a ContextHandler with nothing to serve
-            await plain(send, 404, b"404 Not Found\n")
+            await error(send, 404, scope)
             return
-        await plain(send, 503, b"503 Service Unavailable\n")
+        await error(send, 503, scope)
 
     async def _redirect(self, scope: dict[str, Any], send: Any) -> None:
         r = self.redirect
@@ -197,13 +202,7 @@ class WebContext(LifeCycle):
             info = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
             if info:
                 target = target.rstrip("/") + "/" + info.lstrip("/")
-        location = quote(target, safe="/;=:@!$&'()*+,~%?#")
-        if "://" not in target:
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
-            if host is None:
-                server = scope.get("server") or ("localhost", 80)
-                host = f"{server[0]}:{server[1]}"
-            location = f"{scope.get('scheme', 'http')}://{host}{location}"
+        location = absolute_location(scope, target)
         qs = scope.get("query_string", b"")
         if qs and not r.discard_query:
             location += "?" + qs.decode("latin-1")

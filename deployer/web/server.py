@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from deployer.web.exchange import ResponseAborted
+from deployer.web.forwarded import ForwardedHeaders
 
 log = logging.getLogger("deployer.web")
 
@@ -58,11 +59,16 @@ class Server:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, *,
                  access_log: bool = False, backlog: int = 2048,
-                 timeout_keep_alive: int = 5) -> None:
+                 timeout_keep_alive: int = 5, name: str = "",
+                 forwarded_allow_ips: str | list[str] | None = None) -> None:
+        """``forwarded_allow_ips``: peers whose proxy headers are believed (None: nobody's)."""
         self.app = app
+        self.name = name  # in its log lines: "manager listening on ..."
         self.host = host
         self.requested_port = port
         self.port: int | None = None
+        if forwarded_allow_ips is not None:
+            app = ForwardedHeaders(app, forwarded_allow_ips)
         self._config = uvicorn.Config(
             app, host=host, port=port, http=_http_impl(), loop="none", lifespan="off",
             access_log=access_log, log_config=None, backlog=backlog,
@@ -111,7 +117,8 @@ class Server:
         self._sock, self._server = sock, server
         self.port = sock.getsockname()[1]
         self._ticker = asyncio.ensure_future(server.main_loop())  # Date header refresh
-        log.info("listening on http://%s:%d", self.host, self.port)
+        log.info("%slistening on http://%s:%d", f"{self.name} " if self.name else "",
+                 self.host, self.port)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (at most ``drain_timeout`` s), close."""

@@ -33,7 +33,7 @@ def migrated(corpus: list[Path], number: str, out: Path) -> Path:
 
 
 @pytest.mark.parametrize("number,kind", [("61", "jdbc"), ("85", "redis"), ("86", "redis"),
-                                         ("80", "redis"), ("70", "file")])
+                                         ("80", "redis")])
 def test_store_factories_become_server_descriptors(corpus: list[Path], tmp_path: Path,
                                                    number: str, kind: str) -> None:
     path = migrated(corpus, number, tmp_path / "contexts")
