@@ -258,3 +258,21 @@ def test_empty_session_is_stored_and_loaded(nodes: Nodes) -> None:
             await stop(a, b)
 
     run(body)
+
+
+def test_eviction_after_idle_seconds_saves_and_drops_from_memory(nodes: Nodes) -> None:
+    async def body() -> None:
+        a, b = nodes(eviction_policy=60, save_on_inactive_eviction=True)
+        try:
+            sid = (await request(a, None, incr)).id
+            assert a.sessions == 1  # kept: not idle long enough
+            await a.scavenge(time.time() + 30)
+            assert a.sessions == 1
+            await a.scavenge(time.time() + 120)  # idle past evictionPolicy: stored, evicted
+            assert a.sessions == 0
+            again = await request(a, sid, incr)  # loaded back from the store
+            assert again["n"] == 2
+        finally:
+            await stop(a, b)
+
+    run(body)
