@@ -298,3 +298,33 @@ def test_redis_store_survives_a_server_that_lost_its_scripts(redis_prefix: str) 
 
     got = asyncio.run(main())
     assert got is not None and got.attributes["n"] == 2
+
+
+def test_postgres_orphans_of_any_context_are_deleted_past_the_bound(pg_schema: str) -> None:
+    """The third tier: sessions of contexts no node serves any more, expired long ago."""
+    schema = TableSchema(schema_name=pg_schema)
+    shop, gone = (PostgresDataStore(PG_URL, ctx, schema=schema) for ctx in ("_shop", "_gone"))
+    old, recent = new_data(1), new_data(1)
+    old.accessed -= 10_000
+    recent.accessed -= 100
+
+    async def main() -> tuple[int, bool, bool]:
+        await shop.start()
+        await gone.start()
+        try:
+            await gone.store(old)
+            await gone.store(recent)
+            deleted = await shop.delete_orphans(time.time() - 1000)
+            return deleted, await _row(gone, old.id), await _row(gone, recent.id)
+        finally:
+            await shop.stop()
+            await gone.stop()
+
+    assert asyncio.run(main()) == (1, False, True)
+
+
+async def _row(store: PostgresDataStore, sid: str) -> bool:
+    async with store._pool.connection() as conn:
+        cur = await conn.execute(f'SELECT 1 FROM "{store.schema.schema_name}".jettysessions '
+                                 "WHERE sessionid = %s", (sid,))
+        return await cur.fetchone() is not None
