@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="ADDRS",
                      help="comma-separated addresses or networks trusted with proxy headers, "
                           "* for all (default 127.0.0.1)")
+    run.add_argument("--config", action="append", default=[], metavar="SERVER.XML",
+                     help="a server descriptor (<Configure id=\"Server\" class=\"org.eclipse."
+                          "jetty.server.Server\">): session beans every context uses, e.g. a "
+                          "JDBC or Redis SessionDataStoreFactory (repeatable; ids are shared)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", default="text", choices=["text", "json"],

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stores import pg_schema, redis_prefix  # noqa: F401 - shared fixtures
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "jetty-corpus"
 

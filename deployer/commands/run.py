@@ -46,6 +46,16 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be 1..256, got {args.workers}")
     if not 1 <= args.threads <= 1024:
         raise UsageError(f"--threads must be 1..1024, got {args.threads}")
+    server = None
+    if args.config:  # before logging and the loop: a bad file is a plain error, exit 1
+        from deployer.descriptor.loader import load_server_config
+
+        for path in args.config:
+            if not Path(path).is_file():
+                raise UsageError(f"server descriptor not found: {path}")
+        server = load_server_config(args.config, properties=dict(args.properties),
+                                    system_properties=dict(args.system_properties))
+    args.server = server
     if args.manager is not None:
         args.manager = manager_address(args.manager)
     configure(args.log_level, args.log_format)
@@ -82,6 +92,7 @@ async def serve(args: argparse.Namespace) -> int:
         drain_timeout=args.drain_timeout,
         worker_name=args.worker_name,
         worker_defaults=WorkerDefaults(args.workers, args.threads),
+        server=getattr(args, "server", None),
     )
     provider = Provider(
         Path(args.directory), manager.apply, dependencies=manager.dependencies,

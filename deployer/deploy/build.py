@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployer.descriptor.specs import ContextSpec, SessionManagerSpec
+from deployer.deploy.sessionstores import cached_manager
+from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionManagerSpec
 from deployer.errors import AppLoadError, DescriptorError, DescriptorErrors, Location
+from deployer.sessions.cache import CachedSessionManager
 from deployer.sessions.manager import (
     SessionConfig,
     SessionIdManager,
@@ -292,15 +294,20 @@ def build_context(
     defaults: WorkerDefaults | None = None,
     environ: Mapping[str, str] | None = None,
     on_failed: Callable[[WebContext, AppLoadError], None] | None = None,
-) -> tuple[WebContext, SessionManager | None]:
+    server: ServerSpec | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> tuple[WebContext, SessionManager | CachedSessionManager | None]:
     """The WebContext for one spec (not started) and its session manager, so the caller can hand
     sessions over before start. ``scheduler`` is the server's one SessionScheduler (else each
-    manager runs its own thread). A malformed application raises AppLoadError."""
+    manager runs its own thread). ``server`` holds a server descriptor's session beans, which
+``properties`` may complete. A malformed application raises AppLoadError."""
     sessions = tracking = None
     config = None
     if resolved.manager is not None:
         config = session_config(resolved.manager, resolved.store)
-        sessions = SessionManager(config, id_manager, name, scheduler)
+        sessions = cached_manager(spec, resolved.manager, server or ServerSpec(),
+                                  properties or {}, id_manager, name) \
+            or SessionManager(config, id_manager, name, scheduler)
         tracking = session_tracking(spec, resolved.manager)
     app = webapp(spec, resolved, name, defaults=defaults or WorkerDefaults(),
                  environ=os.environ if environ is None else environ,

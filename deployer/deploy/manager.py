@@ -112,6 +112,7 @@ class DeploymentManager:
         id_manager: SessionIdManager | None = None,
         worker_name: str | None = None,
         worker_defaults: WorkerDefaults | None = None,
+        server: ServerSpec | None = None,
     ) -> None:
         self.router = router
         self.properties = dict(properties or {})
@@ -120,8 +121,10 @@ class DeploymentManager:
         self.drain_timeout = drain_timeout
         self.worker_defaults = worker_defaults or WorkerDefaults()
         # the one "Server" id every descriptor sees; its id manager is server-wide, as in Jetty
-        shared = SessionIdManagerSpec(worker_name=worker_name)
-        self.server_spec = ServerSpec(session_id_manager=shared)
+        # (a server descriptor, `run --config`, brings its own: session beans, id manager)
+        self.server_spec = server or ServerSpec(session_id_manager=SessionIdManagerSpec())
+        if worker_name is not None:
+            self.server_spec.session_id_manager.worker_name = worker_name
         self.id_manager = id_manager or SessionIdManager(
             self.server_spec.session_id_manager.worker_name
         )
@@ -246,7 +249,8 @@ class DeploymentManager:
     def _start_sessions(result: _Built, old: App | None) -> None:
         sessions = result.sessions
         if (old is not None and old.context is not None and sessions is not None
-                and old.sessions is not None and old.context.state is State.STARTED):
+                and old.sessions is not None and old.context.state is State.STARTED
+                and type(old.sessions) is type(sessions)):  # a store change: no hand-over
             sessions.take_over(old.sessions)
         result.context.start()
 
@@ -315,7 +319,8 @@ class DeploymentManager:
             context, sessions = build_context(
                 spec, resolved, self.id_manager, path.stem, self.scheduler,
                 defaults=self.worker_defaults, environ=self.environ,
-                on_failed=self._context_failed)
+                on_failed=self._context_failed, server=self.server_spec,
+                properties=self.properties)
             if sessions is not None and sessions.store is not None:
                 sessions.store.ensure_directory()  # fail here, before any hand-over
             deps = Dependencies.of_webapp(

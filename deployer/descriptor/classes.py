@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployer.descriptor.registry import ClassInfo, Method, Param, Prop, Registry
+from deployer.descriptor.sessionspecs import SessionCacheSpec, SessionDataStoreSpec
 from deployer.descriptor.specs import (
     ContextSpec,
     ServerSpec,
@@ -128,6 +129,14 @@ def _session_handler(ctx: ContextSpec) -> SessionHandlerSpec:
     if ctx.session_handler is None:
         ctx.session_handler = SessionHandlerSpec(location=ctx.location)
     return ctx.session_handler
+
+
+def _add_bean(server: ServerSpec, bean: Any) -> None:
+    """Server.addBean: the session beans a server descriptor adds (anything else is refused)."""
+    if not isinstance(bean, (SessionDataStoreSpec, SessionCacheSpec, SessionIdManagerSpec)):
+        raise ValueError("deployer's Server takes session beans only: a SessionDataStoreFactory, "
+                         "a SessionCacheFactory or a SessionIdManager")
+    server.beans.append(bean)
 
 
 def _m(*params: tuple[str, str]) -> tuple[Param, ...]:
@@ -296,7 +305,9 @@ def register_all(reg: Registry) -> None:
         getters={"SessionCookieConfig": _cookie_config}),
         f"{mortbay}.servlet.HashSessionManager", f"{eclipse}.servlet.HashSessionManager")
 
-    handler_props = {"SessionManager": Prop("session_manager", "SessionManager")}
+    handler_props = {"SessionManager": Prop("session_manager", "SessionManager"),
+                     "SessionCache": Prop("session_cache", "SessionCache",
+                                          target="session_manager")}
     for key, prop in manager.props.items():
         handler_props[key] = Prop(prop.field, prop.kind, convert=prop.convert,
                                   target="session_manager")
@@ -335,8 +346,12 @@ def register_all(reg: Registry) -> None:
 
     reg.add(ClassInfo(
         "Server", f"{eclipse}.server.Server", None, ServerSpec,
-        props={"SessionIdManager": Prop("session_id_manager", "SessionIdManager", settable=False)},
+        props={"SessionIdManager": Prop("session_id_manager", "SessionIdManager")},
+        methods={"addBean": [Method(_m(("bean", "any")), _add_bean)]},
         read_only_hint="the Server is deployer's own, shared by every context: a descriptor may "
                        "read it (<Ref refid=\"Server\"><Call name=\"getSessionIdManager\"/></Ref>) "
                        "but not change it"),
         f"{mortbay}.Server")
+    from deployer.descriptor.sessionstores import register_session_stores  # needs the above
+
+    register_session_stores(reg)

@@ -107,6 +107,20 @@ class Interpreter(Statements, Values):
             obj.init_params[key] = java_str(value)
         return obj
 
+    def run_server(self, root: etree._Element) -> ServerSpec | None:
+        """A server descriptor (``deployer run --config``): its statements act on the Server,
+        which only here may be changed (session beans: addBean, sessionIdManager)."""
+        name = root.get("class")
+        info = REGISTRY.lookup(name) if name else None
+        if info is None or info.simple != "Server":
+            self.problems.append(DescriptorError(self.locate(root), (
+                "a server descriptor is <Configure id=\"Server\" "
+                "class=\"org.eclipse.jetty.server.Server\">, not a context")))
+            return None
+        self._shared = set()
+        self._statements(self.server, root)
+        return self.server
+
     def _statements(self, obj: Any, parent: etree._Element) -> None:
         for element in parent:
             tag = element.tag

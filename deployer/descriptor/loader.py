@@ -14,7 +14,7 @@ import getpass
 import os
 import platform
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deployer.descriptor.interpret import Interpreter
@@ -111,3 +111,33 @@ def check_file(path: str | Path, **kwargs: object
 def validate_file(path: str | Path, **kwargs: object) -> list[DescriptorError]:
     """The problems of one descriptor ([] when it is valid); never raises for bad input."""
     return check_file(path, **kwargs)[0]
+
+
+def load_server_config(paths: Sequence[str | Path], *,
+                       properties: Mapping[str, str] | None = None,
+                       system_properties: Mapping[str, str] | None = None,
+                       environ: Mapping[str, str] | None = None) -> ServerSpec:
+    """Evaluate server descriptors (jetty.xml-style, session beans only) into one ServerSpec,
+    in order and sharing their ids, as Jetty's start.jar chains etc/ files (session-store.xml
+    refers to the databaseAdaptor of driver.xml). Raises DescriptorErrors with every problem."""
+    server = ServerSpec()
+    ids: dict[str, object] = {}
+    problems = []
+    for path in paths:
+        tree, locate = parse_file(path)
+        found = list(iter_problems(tree, locate))
+        if found:
+            problems += found
+            continue
+        props = descriptor_properties(path, properties, system_properties)
+        interpreter = Interpreter(
+            locate, props, dict(system_properties or {}),
+            os.environ if environ is None else environ, server,
+        )
+        interpreter.ids.update(ids)
+        interpreter.run_server(tree.getroot())
+        problems += interpreter.problems
+        ids = interpreter.ids
+    if problems:
+        raise DescriptorErrors(problems)
+    return server

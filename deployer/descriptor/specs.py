@@ -55,6 +55,7 @@ class SessionManagerSpec(Spec):
     same_site: str | None = None  # Jetty 10-12 setSameSite: None, Lax or Strict
     cookie_comment: str | None = None  # SessionCookieConfig.setComment (9.4's __SAME_SITE_*__)
     session_id_manager: SessionIdManagerSpec | None = None
+    session_cache: Any = None  # 9.4's per-context SessionCache (descriptor/sessionstores.py)
 
 
 @dataclass
@@ -126,3 +127,4 @@ class ServerSpec(Spec):
     manager it hands out (``getSessionIdManager``) is shared by all contexts."""
 
     session_id_manager: SessionIdManagerSpec = field(default_factory=SessionIdManagerSpec)
+    beans: list[Any] = field(default_factory=list)  # a server descriptor's addBean calls

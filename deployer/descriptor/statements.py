@@ -29,6 +29,7 @@ from deployer.descriptor.registry import (
     Method,
     Param,
 )
+from deployer.descriptor.sessionspecs import BEAN_KINDS as SESSION_STORE_BEANS
 from deployer.descriptor.specs import (
     ServerSpec,
     SessionHandlerSpec,
@@ -48,7 +49,7 @@ else:
 BEAN_KINDS: dict[str, type] = {
     "SessionHandler": SessionHandlerSpec, "SessionManager": SessionManagerSpec,
     "SessionIdManager": SessionIdManagerSpec, "ResourceHandler": ResourceHandlerSpec,
-    "Server": ServerSpec, "SessionCookieConfig": CookieConfigSpec,
+    "Server": ServerSpec, "SessionCookieConfig": CookieConfigSpec, **SESSION_STORE_BEANS,
 }
 # Plain Java value classes a descriptor may build with <New> (i2p's base-context.xml does).
 VALUE_CLASSES: dict[str, str] = {
@@ -256,6 +257,9 @@ class Statements(_Base):
                                          f"honour it; {MIGRATE}")
             raise self.fail(element, f"{info.simple} has no method {name!r}"
                                      f"{_nearest(name, info.method_names())}")
+        if id(obj) in self._shared and not name.startswith("get"):
+            raise self.fail(element, info.read_only_hint or f"{info.simple}.{name} changes an "
+                                     "object shared by every context")
         sources = arg_elements or [None] * len(args)
         for method in methods:
             if len(method.params) == len(args) and self._all_fit(method.params, args, sources):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import conflicts, context, maven, rules, serverstore, values, writer
+from deployer.migrate import conflicts, context, maven, rules, server, serverstore, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
 from deployer.migrate.report import NO_AUTHENTICATION, Action, FileResult, Status
 
@@ -138,11 +138,12 @@ def _repair(result: FileResult, out: etree._Element, text: str, problems: list) 
     return False
 
 
-def finish(result: FileResult, converted: tuple) -> None:
+def finish(result: FileResult, converted: tuple, validate: Callable[..., list | None] = _validate
+           ) -> None:
     out, before, after = converted
     for _ in range(MAX_REPAIRS):
         text = writer.serialize(out, before, after)
-        problems = _validate(text, result.name or "migrated", out)
+        problems = validate(text, result.name or "migrated", out)
         if problems is None:
             result.text = text
             result.status = _status(result)
@@ -191,6 +192,12 @@ def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None
         result.message = str(exc) + (f" (line {exc.line})" if exc.line else "")
         return result
     root_tag = local(src.root.tag)
+    if server.session_server(src):
+        result.server = True
+        result.name = writer.unique(writer.output_name(path, None), taken if taken is not None
+                                    else set())
+        finish(result, server.migrate_server(src, result), server.validate_server)
+        return result
     if root_tag == "project":
         converted, preferred = maven.migrate_pom(src, result, out_dir)
     else:
@@ -232,12 +239,16 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
         result.findings.sort(key=lambda f: f.line)
         if write and out_dir is not None and result.text is not None \
                 and result.status is not Status.FAILED:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            target = out_dir / f"{result.name}.xml"
+            where = out_dir / "server" if result.server else out_dir  # never a context
+            where.mkdir(parents=True, exist_ok=True)
+            target = where / f"{result.name}.xml"
             tmp = target.with_name(f".{target.name}.tmp")
             tmp.write_text(result.text, encoding="utf-8")
             os.replace(tmp, target)
             result.output = str(target)
+            if result.server:
+                result.message = (f"a server descriptor: deployer run {out_dir} --config "
+                                  f"{target}")
         results.append(result)
     conflicts.check(results, out_dir)
     return results

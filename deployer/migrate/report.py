@@ -77,6 +77,7 @@ class FileResult:
     name: str | None = None  # the base name of the output file, without ".xml"
     incomplete: str = ""  # why a validating descriptor still cannot be deployed
     clashes: list[str] = field(default_factory=list)  # e.g. "contextPath /", shared with others
+    server: bool = False  # a server descriptor (session beans) for `run --config`
 
     def add(self, line: int | None, action: Action, message: str, advice: str = "") -> None:
         """``advice`` (what to do) is appended to ``message`` after ": "."""

@@ -111,6 +111,12 @@ def walk_manager(elem: etree._Element, cls: str, plan: SessionPlan) -> None:
         plan.file_store = True
         plan.note(line, Action.CHANGED, f"{cls} (9.4 pre-release file sessions) -> "
                   "HashSessionManager with storeDirectory")
+    elif short in ("RedisSessionManager", "JDBCSessionManager"):
+        store = "Redis" if short.startswith("Redis") else "JDBC (PostgreSQL)"
+        plan.note(line, Action.CHANGED, f"{cls} -> HashSessionManager without storeDirectory: "
+                  f"with the server descriptor `deployer migrate` makes of the server file "
+                  f"(`deployer run --config`), its sessions live in that {store} store again, "
+                  "shared by every node")
     else:
         plan.note(line, Action.CHANGED, f"{cls} -> HashSessionManager: its sessions lived outside "
                   "the process; deployer keeps them in memory (add storeDirectory to persist "

@@ -166,10 +166,13 @@ class WebContext(LifeCycle):
                                        ids[0] if ids and found is None else None)
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
-                               cookies).run()
+                               cookies, binder.before_commit if binder else None).run()
         finally:
             if lazy is not None and lazy.session is not None:
-                binder.manager.complete(lazy.session)  # type: ignore[union-attr]
+                if binder.acomplete is not None:  # type: ignore[union-attr]
+                    await binder.acomplete(lazy.session)  # type: ignore[union-attr]
+                else:
+                    binder.manager.complete(lazy.session)  # type: ignore[union-attr]
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -90,13 +90,14 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None, mode: int) -> b
 class Exchange:
     """Forwards one request; ``run`` returns when the worker has said END (or is gone)."""
 
-    __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "where", "stream",
-                 "mode", "body_done", "watcher", "started", "complete", "disconnected",
+    __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "before_commit", "where",
+                 "stream", "mode", "body_done", "watcher", "started", "complete", "disconnected",
                  "replacement")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
                  lazy: LazySession | None, where: str,
                  cookies: Callable[[LazySession, str], list[tuple[bytes, bytes]]] | None = None,
+                 before_commit: Callable[[LazySession], Awaitable[None]] | None = None,
                  ) -> None:
         self.pool = pool
         self.scope = scope
@@ -104,6 +105,7 @@ class Exchange:
         self.send = send
         self.lazy = lazy
         self.cookies = cookies  # the Set-Cookie a response needs, if any (tracking.py)
+        self.before_commit = before_commit  # flushOnResponseCommit: store it before the head
         self.where = where
         self.stream: Stream | None = None
         self.mode = 0
@@ -175,8 +177,13 @@ class Exchange:
                 else:
                     self.complete = True
             elif kind == _START:
+                start = self._start(payload)
+                if self.before_commit is not None and self.lazy is not None:
+                    if any(k == _END for k, _ in frames):
+                        stream.close()  # the worker is done: its slot serves others meanwhile
+                    await self.before_commit(self.lazy)
                 try:
-                    await send(self._start(payload))
+                    await send(start)
                 except RuntimeError as exc:  # uvicorn refuses a malformed header: a lying worker
                     raise wire.ProtocolError(str(exc)) from None
             elif kind == _END:

@@ -95,6 +95,11 @@ class SessionBinder:
         # requested_ids checked every id with the manager's own id_manager: no second check
         self.try_get = (getattr(manager, "try_get_valid", manager.try_get)
                         if self.id_manager is not None else manager.try_get)
+        # a store on the network (sessions/cache.py): loads, writes and the flush before the
+        # response head are awaited on the event loop instead of run on a thread
+        self.aget = getattr(manager, "aget", None)
+        self.acomplete = getattr(manager, "acomplete", None)
+        self.before_commit = getattr(manager, "before_commit", None)
 
     # -- finding the requested session -------------------------------------------------------
     def requested_ids(self, scope: dict[str, Any]) -> Sequence[str]:
@@ -134,7 +139,8 @@ class SessionBinder:
         for sid in ids:
             s = self.try_get(sid)
             if s is NEEDS_STORE:
-                s = await asyncio.to_thread(self.manager.get, sid)
+                s = await (self.aget(sid) if self.aget is not None
+                           else asyncio.to_thread(self.manager.get, sid))
             if s is not None:
                 return s  # type: ignore[return-value]
         return None

@@ -6,6 +6,8 @@ import importlib.util
 
 import pytest
 
+from tests.integration.cluster import cluster  # noqa: F401 - the shared-store nodes fixture
+
 _LAYERS = ("deployer.descriptor.loader", "deployer.web.server", "deployer.sessions.manager")
 
 

@@ -25,10 +25,13 @@ LISTENING = re.compile(r"listening on http://[^:]+:(\d+)")
 class DeployerProcess:
     """`python -m deployer run DIR --port 0 ...`, with its stderr collected line by line."""
 
-    def __init__(self, contexts: Path, *args: str, cwd: Path | None = None) -> None:
+    def __init__(self, contexts: Path, *args: str, cwd: Path | None = None,
+                 prefix: tuple[str, ...] = (), host: str = "127.0.0.1") -> None:
         self.contexts = contexts
         self.args = ["run", str(contexts), "--port", "0", "--log-level", "debug", *args]
         self.cwd = cwd
+        self.prefix = prefix  # e.g. ("ip", "netns", "exec", NAME): a test host of its own
+        self.host = host
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self.proc: subprocess.Popen[str] | None = None
@@ -38,7 +41,7 @@ class DeployerProcess:
     def start(self, timeout: float = 20.0) -> DeployerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "deployer", *self.args], cwd=self.cwd, env=env,
+            [*self.prefix, sys.executable, "-m", "deployer", *self.args], cwd=self.cwd, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -57,7 +60,7 @@ class DeployerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def log(self) -> str:
         with self._cond:

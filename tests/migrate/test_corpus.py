@@ -52,6 +52,9 @@ def test_context_descriptors_validate(migrated):
             contexts += 1
             assert r.status in (Status.AS_IS, Status.WITH_CHANGES, Status.INCOMPLETE), r.summary()
             assert r.output and validate_file(r.output) == [], r.summary()
+        elif r.server:  # a server file's session beans: a descriptor for `run --config`
+            assert r.status in (Status.AS_IS, Status.WITH_CHANGES), r.summary()
+            assert r.output and Path(r.output).parent.name == "server", r.summary()
         else:
             assert r.status is Status.NOT_A_CONTEXT, r.summary()
             assert r.output is None
