@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")
+    run.add_argument("--max-request-head", type=int, default=8192, metavar="BYTES",
+                     help="request line + headers; longer answers 414/431 (default 8192)")
+    run.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                     help="seconds for a request head to arrive, else 408 and close (default 10)")
+    run.add_argument("--max-connections-per-client", type=int, default=256, metavar="N",
+                     help="open connections per client address; more are closed (default 256)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     _add_properties(run)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from deployer.errors import UsageError
+from deployer.web.protocol import HttpLimits
 
 log = logging.getLogger("deployer")
 
@@ -43,15 +44,20 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be 1..256, got {args.workers}")
     if not 1 <= args.threads <= 1024:
         raise UsageError(f"--threads must be 1..1024, got {args.threads}")
+    try:
+        limits = HttpLimits(max_head=args.max_request_head, header_timeout=args.header_timeout,
+                            max_per_client=args.max_connections_per_client)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     _configure_logging(args.log_level)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(serve(args))
-    return uvloop.run(serve(args))
+        return asyncio.run(serve(args, limits))
+    return uvloop.run(serve(args, limits))
 
 
-async def serve(args: argparse.Namespace) -> int:
+async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
     """Deploy, listen, wait for a signal, shut down in order."""
     from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
@@ -61,6 +67,11 @@ async def serve(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     router = Router()
+    server = Server(router, args.host, args.port, limits=limits)
+    try:
+        server.bind()  # before any app is imported: a taken port fails in a moment
+    except OSError as exc:
+        return _cannot_listen(args, exc)
     manager = DeploymentManager(
         router,
         properties=dict(args.properties),
@@ -78,7 +89,6 @@ async def serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, provider.wake)
-    server = Server(router, args.host, args.port)
     try:
         await provider.start()
         deployed = sum(1 for a in manager.apps.values() if a.context is not None)
@@ -87,8 +97,7 @@ async def serve(args: argparse.Namespace) -> int:
         try:
             await server.start()
         except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
-            return 1
+            return _cannot_listen(args, exc)
         log.info("ready: %d contexts on http://%s:%d", deployed, args.host, server.port)
         if args.scan_interval == 0:
             log.info("scan interval 0: no hot deployment")
@@ -103,3 +112,8 @@ async def serve(args: argparse.Namespace) -> int:
         await manager.stop()
         log.info("stopped")
     return 0
+
+
+def _cannot_listen(args: argparse.Namespace, exc: OSError) -> int:
+    log.error("cannot listen on %s:%d: %s", args.host, args.port, exc.strerror or exc)
+    return 1
