@@ -140,3 +140,18 @@ def test_counter_survives_a_restart_with_a_store(harness: Harness, ids: SessionI
         harness.router.swap([])
         harness.context(SAMPLES / "counter", "/p", sessions=manager(SessionIdManager(), "p", store))
         assert client.get("/p/").text == "count=3\n"
+
+
+def test_the_parsed_cookie_cache_is_bounded_by_bytes(ids: SessionIdManager) -> None:
+    """3,000 distinct 64 KB Cookie headers kept 187 MB for good (issue 12, item 3)."""
+    binder = SessionBinder(manager(ids, "x"), SessionTracking(), "/app")
+    sid = ids.new_id()
+    for i in range(3000):
+        header = b"JSESSIONID=%s; pad%d=%s" % (sid.encode(), i, b"p" * 65536)
+        assert binder.requested_ids({"headers": [(b"cookie", header)], "path": "/"}) == (sid,)
+    for i in range(3000):  # short distinct headers: cached, within the byte bound
+        header = b"JSESSIONID=%s; n=%d" % (sid.encode(), i)
+        assert binder.requested_ids({"headers": [(b"cookie", header)], "path": "/"}) == (sid,)
+    kept = sum(len(k) for k in binder._parsed)
+    assert kept == binder.parsed_bytes <= 1 << 20
+    assert kept > 0  # the cache still works for ordinary headers
