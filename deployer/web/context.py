@@ -76,6 +76,7 @@ class WebContext(LifeCycle):
         self._binder: SessionBinder | None = None
         self._sessions_started = False
         self._idle: asyncio.Event | None = None
+        self._websocket_refused = False
 
     @property
     def kind(self) -> str:
@@ -147,10 +148,11 @@ class WebContext(LifeCycle):
         binder = self._binder
         lazy = None
         try:
-            if static is not None:
+            if scope["type"] == "websocket" and (static is not None or
+                                                 pool.kind != "asgi"):  # type: ignore[union-attr]
+                await self._refuse_websocket(send)
+            elif static is not None:
                 await static(scope, receive, send)
-            elif scope["type"] == "websocket" and pool.kind != "asgi":  # type: ignore[union-attr]
-                await send({"type": "websocket.close", "code": 1003})  # a WSGI app: refused
             else:
                 cookies = None
                 if binder is not None:
@@ -168,6 +170,15 @@ class WebContext(LifeCycle):
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
+
+    async def _refuse_websocket(self, send: Any) -> None:
+        """Static files and WSGI apps take no websockets: a close before accept (the client gets
+        403), logged once per context so a client retrying in a loop does not flood the log."""
+        if not self._websocket_refused:
+            self._websocket_refused = True
+            log.warning("%s: websocket upgrade refused (403): a %s context takes no websockets",
+                        self.name, self.kind)
+        await send({"type": "websocket.close", "code": 1003})
 
     async def _unready(self, scope: dict[str, Any], send: Any) -> None:
         """Everything but a request to a started app: redirects, nothing to serve, 503."""

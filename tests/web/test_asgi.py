@@ -5,6 +5,7 @@ client's disconnect, Expect: 100-continue, HEAD, websockets, failures before and
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import textwrap
 import time
@@ -207,3 +208,27 @@ def test_a_websocket_to_a_wsgi_app_is_refused(harness: Harness, tmp_path: Path) 
 
     assert asyncio.run(attempt()) == 403
     assert httpx.get(f"{harness.url}/w/").text == "ok"
+
+
+def test_a_websocket_to_a_static_context_is_refused_and_logged_once(
+        harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It answered 500 ("ASGI callable returned without ...", the context unnamed)."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hi")
+    harness.context(tmp_path / "site", "/site")
+    url = harness.url.replace("http://", "ws://")
+
+    async def attempt() -> int:
+        try:
+            async with websockets.connect(f"{url}/site/"):
+                return 101
+        except websockets.InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert [asyncio.run(attempt()) for _ in range(3)] == [403, 403, 403]
+    refused = [r.getMessage() for r in caplog.records
+               if r.name.startswith("deployer") and "websocket" in r.getMessage()]
+    assert refused == ["/site: websocket upgrade refused (403): a static context takes no "
+                       "websockets"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert httpx.get(f"{harness.url}/site/").text == "hi"
