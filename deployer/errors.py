@@ -60,7 +60,12 @@ class AppLoadError(DeployerError):
 
 
 class ConflictError(DeployerError):
-    """Two descriptors claim the same route or the same session store."""
+    """Two descriptors claim the same route or the same session store; ``other`` is the one that
+    holds it (the message alone is what ``str()`` gives, for the log)."""
+
+    def __init__(self, message: str, other: Path) -> None:
+        super().__init__(message)
+        self.other = other
 
 
 class UsageError(DeployerError):

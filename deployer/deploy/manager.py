@@ -250,7 +250,7 @@ class DeploymentManager:
                 virtualenv=resolved.virtualenv, python_path=resolved.python_path)
             return _Built(path, context, sessions, spec, claims, deps, started)
         except ConflictError as exc:
-            return _Failed(path, str(exc), started, conflict=exc.args[1])
+            return _Failed(path, str(exc), started, conflict=exc.other)
         except Exception as exc:
             if context is not None:
                 try:

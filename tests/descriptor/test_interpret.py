@@ -113,11 +113,22 @@ def test_type_conversions(tmp_path: Path, type_: str, text: str, expected: objec
     ("integer", "1", "unknown type 'integer'"),
     ("Int", "1", "unknown type 'Int'"),
     ("List", "a", "converts an <Array>"),
+    ("int", "9" * 5000, "expects an integer (int) from -2147483648 to 2147483647, got a "
+                        "5000-digit number"),
+    ("long", "-" + "1" * 25, "got a 25-digit number"),
 ])
 def test_bad_conversions_are_located_errors(tmp_path: Path, type_: str, text: str,
                                             message: str) -> None:
     found = problems(tmp_path, f'<Call name="setAttribute"><Arg>v</Arg><Arg type="{type_}">{text}</Arg></Call>')
     assert len(found) == 1 and found[0].startswith("4:") and message in found[0], found
+
+
+def test_a_5000_digit_int_property_is_a_typed_error_not_an_internal_one(tmp_path: Path) -> None:
+    """int() refuses 4,300+ digits with a ValueError that became an "internal error"."""
+    found = problems(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
+                               f'<Set name="savePeriod">{"7" * 5000}</Set></Get></Get>')
+    assert found == ["4:55: HashSessionManager.savePeriod expects an integer (int) from "
+                     "-2147483648 to 2147483647, got a 5000-digit number"], found
 
 
 @pytest.mark.parametrize(("prop", "text", "field", "expected"), [
