@@ -34,8 +34,10 @@ def _configure_logging(level: str) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
-    if not directory.is_dir():
+    if not directory.exists():
         raise UsageError(f"contexts directory not found: {directory}")
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory (run serves a directory of *.xml)")
     if args.scan_interval < 0:
         raise UsageError("--scan-interval must be >= 0")
     if not 0 <= args.port <= 65535:

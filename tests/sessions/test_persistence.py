@@ -304,6 +304,44 @@ def test_a_truncated_database_file_is_set_aside(make_manager, tmp_path, caplog) 
     assert SessionStore(store, create=False).count() == 1
 
 
+def test_a_zero_length_database_file_is_reported_and_set_aside(make_manager, tmp_path,
+                                                               caplog) -> None:
+    """SQLite takes a 0-byte file for an empty database: 200 sessions were gone, nothing said."""
+    store = tmp_path / "zero"
+    store.mkdir(mode=0o700)
+    (store / DB_NAME).write_bytes(b"")
+    with caplog.at_level(logging.WARNING, "deployer.sessions"):
+        m = make_manager(store)
+    assert m.store.set_aside and m.store.set_aside[0].stat().st_size == 0
+    assert "the file is empty (0 bytes)" in caplog.text
+    assert str(m.store.set_aside[0]) in caplog.text
+    s = m.create()
+    s["fresh"] = 1
+    m.stop()
+    assert stored(store) == {s.id: {"fresh": 1}}
+
+
+def test_a_foreign_sqlite_file_is_set_aside_untouched(make_manager, tmp_path, caplog) -> None:
+    """Its journal mode was switched to WAL before it was found not to be a session store."""
+    store = tmp_path / "foreign"
+    store.mkdir(mode=0o700)
+    with sqlite3.connect(store / DB_NAME) as c:
+        c.execute("CREATE TABLE users (name TEXT)")
+        c.execute("INSERT INTO users VALUES ('ada')")
+    c.close()
+    before = (store / DB_NAME).read_bytes()
+    with caplog.at_level(logging.WARNING, "deployer.sessions"):
+        m = make_manager(store)
+    aside = m.store.set_aside[0]
+    assert aside.read_bytes() == before
+    assert not Path(f"{aside}-wal").exists()
+    with sqlite3.connect(aside) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert c.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    c.close()
+    assert "not a deployer session store" in caplog.text
+
+
 def test_a_lazy_manager_survives_a_garbage_database(make_manager, tmp_path) -> None:
     store = tmp_path / "garbage"
     store.mkdir(mode=0o700)
