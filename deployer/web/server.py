@@ -5,8 +5,8 @@ routes and the sessions; webapps run in worker processes of their own (pool.py).
 handlers: the caller owns SIGTERM/SIGINT/SIGHUP. We bind the socket ourselves so port 0 works and
 ``.port`` is the real one, and drive uvicorn's startup/shutdown directly instead of ``serve()``,
 which would capture signals. Connections are uvicorn's httptools protocol with bounds on the
-request head, its arrival time and connections per client (protocol.py). ``loop_factory()`` gives the loop to run it all in (uvloop when
-available).
+request head, its arrival time and connections per client (protocol.py). ``loop_factory()``
+gives the loop to run it all in (uvloop when available).
 """
 
 from __future__ import annotations

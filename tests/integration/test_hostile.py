@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.harness import descriptor, write_counter_app
+import httpx
+
+from deployer.sessions.store import DB_NAME
+from tests.integration.harness import DeployerProcess, descriptor, write_counter_app
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_deployer(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -30,3 +41,30 @@ def test_a_taken_port_fails_before_any_app_is_imported(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert not (app / "imported").exists(), "the app was imported before the port was checked"
     assert "Traceback" not in done.stderr
+
+
+def test_the_shipped_counter_keeps_its_counts_across_kill_9(tmp_path: Path) -> None:
+    """Without a savePeriod nothing was saved before a graceful stop (issue 12, item 16)."""
+    shutil.copytree(ROOT / "contexts", tmp_path / "contexts")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    store = tmp_path / "sessions" / "counter"
+    with DeployerProcess(tmp_path / "contexts") as run, httpx.Client(base_url=run.url) as client:
+        counts = [client.get("/counter/").text for _ in range(3)]
+        assert counts == ["count=1\n", "count=2\n", "count=3\n"]
+        sid = client.cookies["JSESSIONID"].split(".")[0]
+        wait_for(lambda: _stored_count(store, sid) == 3, timeout=30, what="the periodic save")
+        run.send(signal.SIGKILL)
+        run.wait_exit()
+    with DeployerProcess(tmp_path / "contexts") as run, \
+            httpx.Client(base_url=run.url, cookies={"JSESSIONID": sid}) as client:
+        assert client.get("/counter/").text == "count=4\n"
+
+
+def _stored_count(store: Path, sid: str) -> int | None:
+    if not (store / DB_NAME).exists():
+        return None
+    with contextlib.closing(sqlite3.connect(f"{(store / DB_NAME).as_uri()}?mode=ro",
+                                            uri=True)) as c:
+        row = c.execute("SELECT attributes FROM sessions WHERE id = ?", (sid,)).fetchone()
+    return json.loads(row[0]).get("count") if row else None
