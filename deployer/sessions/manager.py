@@ -23,6 +23,7 @@ import time
 from deployer.errors import SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
+from deployer.sessions import lock as store_lock
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
 from deployer.sessions.scheduler import SessionScheduler
@@ -81,8 +82,13 @@ class SessionManager(StoreSync, LifeCycle):
     def do_start(self) -> None:
         if self.store is not None:
             self.store.ensure_directory()
-            if not self.config.lazy_load and not self._loaded:
-                self._bulk_load()
+            store_lock.acquire(self.store.directory)  # no second process on this store
+            try:
+                if not self.config.lazy_load and not self._loaded:
+                    self._bulk_load()
+            except BaseException:
+                store_lock.release(self.store.directory)
+                raise
         self._accepting = True
         now = time.monotonic()
         self._next_scavenge = now + self.config.scavenge_interval
@@ -112,6 +118,7 @@ class SessionManager(StoreSync, LifeCycle):
                           self.name, self.store.path, exc)
             finally:
                 self.store.close()
+                store_lock.release(self.store.directory)
             if not keep:
                 with table.lock:
                     passivated = list(table.sessions.values())

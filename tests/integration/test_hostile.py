@@ -68,3 +68,20 @@ def _stored_count(store: Path, sid: str) -> int | None:
                                             uri=True)) as c:
         row = c.execute("SELECT attributes FROM sessions WHERE id = ?", (sid,)).fetchone()
     return json.loads(row[0]).get("count") if row else None
+
+
+def test_a_second_run_on_the_same_store_is_refused_naming_the_store_and_pid(
+        tmp_path: Path) -> None:
+    write_counter_app(tmp_path / "apps" / "counter")
+    (tmp_path / "contexts").mkdir()
+    (tmp_path / "contexts" / "c.xml").write_text(
+        descriptor("/c", "../apps/counter", store="../sessions/c"))
+    store = (tmp_path / "sessions" / "c").resolve()
+    with DeployerProcess(tmp_path / "contexts") as first, \
+            DeployerProcess(tmp_path / "contexts") as second:
+        assert first.proc is not None
+        second.wait_line(rf"session store {store} is in use by another process "
+                         rf"\(pid {first.proc.pid}\)")
+        assert httpx.get(f"{second.url}/c/").status_code in (404, 503)
+        with httpx.Client(base_url=first.url) as client:
+            assert [client.get("/c/").text.split()[-1] for _ in range(2)] == ["1", "2"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from deployer.errors import SessionError
 from deployer.sessions.manager import NEEDS_STORE
+from deployer.sessions.lock import LOCK_NAME
 from deployer.sessions.store import DB_NAME, SessionStore
 from tests.support.waiting import wait_for
 
@@ -181,7 +182,7 @@ def test_path_traversal_id_reads_nothing(make_manager, tmp_path) -> None:
         assert m.try_get(bad) is None
         assert m.get(bad) is None
     assert m.store.opens == 0 and m.store.rows_read == 0
-    assert os.listdir(tmp_path / "store" / "ctx") == []
+    assert os.listdir(tmp_path / "store" / "ctx") == [LOCK_NAME]  # the lock alone
 
 
 def test_store_files_are_private(make_manager, tmp_path) -> None:
