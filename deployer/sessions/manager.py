@@ -22,8 +22,8 @@ import time
 
 from deployer.errors import SessionError
 from deployer.lifecycle import LifeCycle, State
-from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
 from deployer.sessions import lock as store_lock
+from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
 from deployer.sessions.scheduler import SessionScheduler

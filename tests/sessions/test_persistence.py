@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from deployer.errors import SessionError
-from deployer.sessions.manager import NEEDS_STORE
 from deployer.sessions.lock import LOCK_NAME
+from deployer.sessions.manager import NEEDS_STORE
 from deployer.sessions.store import DB_NAME, SessionStore
 from tests.support.waiting import wait_for
 
