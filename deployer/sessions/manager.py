@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from deployer.errors import SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions import lock as store_lock
 from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
+from deployer.sessions.health import StoreHealth
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
 from deployer.sessions.scheduler import SessionScheduler
@@ -34,6 +37,8 @@ __all__ = ["NEEDS_STORE", "LazySession", "Session", "SessionConfig", "SessionIdM
            "SessionManager", "SessionScheduler"]
 
 log = logging.getLogger("deployer.sessions")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class _Table:
@@ -77,6 +82,7 @@ class SessionManager(StoreSync, LifeCycle):
         self._own_scheduler = scheduler is None
         self._scheduler = scheduler or SessionScheduler(threads=1, name=f"sessions-{name}")
         self._next_scavenge = self._next_save = float("inf")  # time.monotonic
+        self.health = StoreHealth(name)  # store failures: logged once per outage
 
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
@@ -222,16 +228,27 @@ class SessionManager(StoreSync, LifeCycle):
         if s is None:
             if self._loaded:
                 return None
-            s = self._load_one(sid)
+            s = self._stored(self._load_one, sid)
             if s is None:
                 return None
         with self._table.lock:
             s = self._access_locked(s, time.time())
         if s is not None and s._state == IDLED:
-            self._deidle(s)
+            self._stored(self._deidle, s)
             if s._state == INVALID:
                 return None
         return s
+
+    def _stored(self, read: Callable[[_T], _R], arg: _T) -> _R:
+        """A store read for a request: a failure is counted in ``health`` (one log line per
+        outage) and raised as the SessionError it is, for the web layer to answer 503."""
+        try:
+            result = read(arg)
+        except SessionError as exc:
+            self.health.failed("reading a session", exc)
+            raise
+        self.health.ok()
+        return result
 
     def _access_locked(self, s: Session, now: float) -> Session | None:
         if s._state == INVALID:
@@ -340,24 +357,35 @@ class SessionManager(StoreSync, LifeCycle):
         """One run for the scheduler: pending work, then the scavenge and save that are due.
         A failing step is logged and tried again at its next time. Returns the next time due
         (time.monotonic)."""
-        try:
-            if self._bulk_requested and not self._loaded:
-                with self._sweep:
-                    self._bulk_load()
-            self._flush_deletes()
-        except Exception:
-            log.exception("sessions %s: background work failed; will retry", self.name)
+        self._background("loading or deleting", self._pending_work)
         now = time.monotonic()
         if now >= self._next_scavenge:
-            try:
-                self.scavenge()
-            except Exception:
-                log.exception("sessions %s: scavenge failed; will retry", self.name)
+            self._background("the scavenge", self.scavenge)
             self._next_scavenge = time.monotonic() + self.config.scavenge_interval
         if now >= self._next_save:
-            try:
-                self.save()
-            except Exception:
-                log.exception("sessions %s: periodic save failed; will retry", self.name)
+            self._background("the periodic save", self.save)
             self._next_save = time.monotonic() + self.config.save_period
         return min(self._next_scavenge, self._next_save)
+
+    def _pending_work(self) -> bool:
+        loading = self._bulk_requested and not self._loaded
+        if loading:
+            with self._sweep:
+                self._bulk_load()
+        deleting = bool(self._doomed)
+        self._flush_deletes()
+        return loading or deleting
+
+    def _background(self, what: str, step: Callable[[], object]) -> None:
+        """Run one step; a store failure goes to ``health`` (logged once per outage, sessions
+        kept in memory), anything else is a bug and logged with its traceback. A step that
+        returns something true used the store, which proves it works again."""
+        try:
+            used_store = step()
+        except SessionError as exc:
+            self.health.failed(what, exc)
+        except Exception:
+            log.exception("sessions %s: %s failed; will retry", self.name, what)
+        else:
+            if used_store:
+                self.health.ok()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from deployer.errors import AppLoadError
+from deployer.errors import AppLoadError, SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.session import LazySession
 from deployer.web.exchange import Exchange
@@ -159,7 +159,11 @@ class WebContext(LifeCycle):
                     ids = binder.requested_ids(scope)
                     found = binder.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
                     if found is NEEDS_STORE:
-                        found = await binder.alookup(ids) if ids else None
+                        try:
+                            found = await binder.alookup(ids) if ids else None
+                        except SessionError:  # the manager logged it, once per outage
+                            await self._unready(scope, send)  # 503, as for a failed context
+                            return
                     lazy = LazySession(binder.manager, found)  # type: ignore[arg-type]
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
+from deployer.sessions.store import DB_NAME
 from deployer.web.tracking import (
     SessionBinder,
     SessionTracking,
@@ -155,3 +156,30 @@ def test_the_parsed_cookie_cache_is_bounded_by_bytes(ids: SessionIdManager) -> N
     kept = sum(len(k) for k in binder._parsed)
     assert kept == binder.parsed_bytes <= 1 << 20
     assert kept > 0  # the cache still works for ordinary headers
+
+
+def test_a_lazy_store_that_cannot_be_read_answers_503_and_logs_once(
+        harness: Harness, ids: SessionIdManager, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """It gave 500 and "Exception in ASGI application" with a traceback to every request that
+    carried a stored cookie (issue 12, item 7)."""
+    store = tmp_path / "store"
+    first = harness.context(SAMPLES / "counter", "/p", sessions=manager(ids, "p", store))
+    with httpx.Client(base_url=harness.url) as client:
+        assert client.get("/p/").text == "count=1\n"
+        harness.run(first.astop())  # saved
+        harness.router.swap([])
+        db = store / DB_NAME
+        db.rename(store / "moved")
+        db.mkdir()  # the store cannot be opened: EISDIR, a real OS error whoever runs this
+        lazy = SessionManager(SessionConfig(store_directory=store, lazy_load=True),
+                              SessionIdManager(), "p")
+        harness.context(SAMPLES / "counter", "/p", sessions=lazy)
+        assert [client.get("/p/").status_code for _ in range(3)] == [503, 503, 503]
+        db.rmdir()
+        (store / "moved").rename(db)
+        assert client.get("/p/").text == "count=2\n"  # the stored session, read at last
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "reading a session failed" in m]) == 1, messages
+    assert len([m for m in messages if "the store works again after 3 failed" in m]) == 1
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
