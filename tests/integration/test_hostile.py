@@ -85,3 +85,21 @@ def test_a_second_run_on_the_same_store_is_refused_naming_the_store_and_pid(
         assert httpx.get(f"{second.url}/c/").status_code in (404, 503)
         with httpx.Client(base_url=first.url) as client:
             assert [client.get("/c/").text.split()[-1] for _ in range(2)] == ["1", "2"]
+
+
+def test_a_store_that_fails_at_start_is_retried_by_itself_once_fixed(tmp_path: Path) -> None:
+    """It stayed FAILED after the store was fixed, until some file was touched (item 7)."""
+    write_counter_app(tmp_path / "apps" / "counter")
+    (tmp_path / "contexts").mkdir()
+    (tmp_path / "contexts" / "c.xml").write_text(
+        descriptor("/c", "../apps/counter", store="../sessions/c"))
+    broken = tmp_path / "sessions" / "c" / DB_NAME
+    broken.mkdir(parents=True)  # cannot be opened (EISDIR), whoever runs the test
+    with DeployerProcess(tmp_path / "contexts") as run:
+        run.wait_line(r"FAILED .*c\.xml.*unable to open database file; trying again in 1 s")
+        run.wait_line(r"FAILED .*c\.xml.*trying again in 2 s")  # backing off
+        assert httpx.get(f"{run.url}/c/").status_code in (404, 503)
+        mark = run.mark()
+        broken.rmdir()
+        run.wait_line(r"deployed .*c\.xml", after=mark, timeout=30)
+        assert httpx.get(f"{run.url}/c/").text.split()[-1] == "1"
