@@ -51,6 +51,10 @@ class SessionError(DeployerError):
     """A session-layer problem: bad id, attribute that cannot be stored, unusable store."""
 
 
+class SessionLimitError(SessionError):
+    """maxActiveSessions reached and nothing can be passivated: no new session now (503)."""
+
+
 class AppLoadError(DeployerError):
     """A webapp could not be imported or started; carries the formatted traceback."""
 

@@ -142,6 +142,7 @@ MANAGER_PROPS: dict[str, Prop] = {
     "SessionPath": Prop("session_path", "string"),
     "MaxCookieAge": Prop("max_cookie_age", "int"),
     "SessionIdManager": Prop("session_id_manager", "SessionIdManager"),
+    "MaxActiveSessions": Prop("max_active_sessions", "int", convert=_bounded(1, 100_000_000)),
 }
 
 COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domain", "string"),

@@ -52,6 +52,7 @@ class SessionManagerSpec(Spec):
     session_path: str | None = None
     max_cookie_age: int = -1
     session_id_manager: SessionIdManagerSpec | None = None
+    max_active_sessions: int = 100_000  # deployer's (Tomcat's name): sessions in memory
 
 
 @dataclass

@@ -367,6 +367,12 @@ class SessionStore:
 
         return self._run(_transaction, remove)
 
+    def expired_ids(self, now: float) -> list[str]:
+        """Ids of stored sessions expired at ``now`` (as ``purge`` means it)."""
+        return [r[0] for r in self._run(lambda c: c.execute(
+            "SELECT id FROM sessions WHERE max_inactive > 0 AND accessed + max_inactive < ?",
+            (now,)).fetchall())]
+
     def purge(self, now: float | None = None, *, everything: bool = False) -> int:
         """Delete expired sessions (max_inactive > 0 and accessed + max_inactive < now)."""
         now = time.time() if now is None else now

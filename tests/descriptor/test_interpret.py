@@ -123,6 +123,14 @@ def test_bad_conversions_are_located_errors(tmp_path: Path, type_: str, text: st
     assert len(found) == 1 and found[0].startswith("4:") and message in found[0], found
 
 
+def test_max_active_sessions_is_bounded(tmp_path: Path) -> None:
+    found = problems(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
+                               '<Set name="maxActiveSessions">0</Set></Get></Get>')
+    assert len(found) == 1 and "maxActiveSessions: must be from 1 to 100000000, got 0" in found[0]
+    default = ctx(tmp_path, "").session_handler
+    assert default is None or default.session_manager.max_active_sessions == 100_000
+
+
 def test_a_5000_digit_int_property_is_a_typed_error_not_an_internal_one(tmp_path: Path) -> None:
     """int() refuses 4,300+ digits with a ValueError that became an "internal error"."""
     found = problems(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
@@ -144,6 +152,7 @@ def test_a_5000_digit_int_property_is_a_typed_error_not_an_internal_one(tmp_path
     ("nodeIdInSessionId", "true", "node_id_in_session_id", True),
     ("checkingRemoteSessionIdEncoding", "true", "check_remote_session_id_encoding", True),
     ("refreshCookieAge", "60", "refresh_cookie_age", 60),
+    ("maxActiveSessions", "500", "max_active_sessions", 500),
     ("sessionDomain", "example.com", "session_domain", "example.com"),
     ("sessionPath", "/p", "session_path", "/p"), ("maxCookieAge", "100", "max_cookie_age", 100),
 ])

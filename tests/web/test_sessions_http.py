@@ -183,3 +183,20 @@ def test_a_lazy_store_that_cannot_be_read_answers_503_and_logs_once(
     assert len([m for m in messages if "reading a session failed" in m]) == 1, messages
     assert len([m for m in messages if "the store works again after 3 failed" in m]) == 1
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+def test_sessions_over_max_active_sessions_without_a_store_get_503(
+        harness: Harness, ids: SessionIdManager) -> None:
+    """100,000 cookie-less requests made 100,000 sessions (issue 12, item 5)."""
+    sessions = SessionManager(SessionConfig(max_active_sessions=3), ids, "few")
+    harness.context(SAMPLES / "counter", "/few", sessions=sessions)
+    clients = [httpx.Client(base_url=harness.url) for _ in range(5)]
+    try:
+        answers = [c.get("/few/") for c in clients]
+        assert [a.status_code for a in answers] == [200, 200, 200, 503, 503]
+        assert "set-cookie" not in answers[3].headers
+        assert [c.get("/few/").text for c in clients[:3]] == ["count=2\n"] * 3
+        assert sessions.sessions == 3
+    finally:
+        for c in clients:
+            c.close()
