@@ -103,3 +103,22 @@ def test_a_store_that_fails_at_start_is_retried_by_itself_once_fixed(tmp_path: P
         broken.rmdir()
         run.wait_line(r"deployed .*c\.xml", after=mark, timeout=30)
         assert httpx.get(f"{run.url}/c/").text.split()[-1] == "1"
+
+
+def test_a_huge_descriptor_dropped_into_a_live_directory_is_refused_others_serve(
+        tmp_path: Path) -> None:
+    write_counter_app(tmp_path / "apps" / "counter")
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    (contexts / "good.xml").write_text(descriptor("/good", "../apps/counter"))
+    attrs = " ".join(f'a{i}=""' for i in range(390_000))
+    huge = ('<?xml version="1.0"?>\n<Configure class="org.eclipse.jetty.webapp.WebAppContext">\n'
+            f'  <Set name="contextPath" {attrs}>/huge</Set>\n</Configure>\n')
+    with DeployerProcess(contexts) as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/good/").status_code == 200
+        (tmp_path / "huge.tmp").write_text(huge)
+        (tmp_path / "huge.tmp").rename(contexts / "huge.xml")
+        run.wait_line(rf"FAILED {contexts / 'huge.xml'}.*huge\.xml:3:3: <Set> has 390,001 "
+                      r"attributes; at most 32 are read", timeout=30)
+        assert [client.get("/good/").status_code for _ in range(3)] == [200] * 3
+        assert client.get("/huge/").status_code == 404
