@@ -19,7 +19,7 @@ from urllib.parse import quote
 from deployer.errors import AppLoadError, SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.session import LazySession
-from deployer.web.exchange import Exchange
+from deployer.web.exchange import Exchange, ResponseAborted
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
 from deployer.web.responses import plain
@@ -77,6 +77,7 @@ class WebContext(LifeCycle):
         self._sessions_started = False
         self._idle: asyncio.Event | None = None
         self._websocket_refused = False
+        self.cut = 0  # requests cut by a drain timeout
 
     @property
     def kind(self) -> str:
@@ -168,12 +169,30 @@ class WebContext(LifeCycle):
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
                                cookies).run()
+        except asyncio.CancelledError:  # the server's drain ran out: uvicorn cancels what is left
+            await self._cut(scope, send)
         finally:
             if lazy is not None and lazy.session is not None:
                 binder.manager.complete(lazy.session)  # type: ignore[union-attr]
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
+
+    async def _cut(self, scope: dict[str, Any], send: Any) -> None:
+        """A request still running when the drain timeout ends: 503 (the server is stopping,
+        so uvicorn adds ``Connection: close``) if nothing was answered yet, else its connection
+        is cut. Not re-raised: it is an expected end, not "Exception in ASGI application" and a
+        500 with a traceback; and a request that waited for a worker never reaches one."""
+        self.cut += 1
+        if self.cut == 1:
+            log.warning("%s: the drain timeout ended with requests in flight: answered 503 (or "
+                        "cut off, if their answer had started)", self.name)
+        if scope["type"] != "http":
+            return
+        try:
+            await plain(send, 503, b"503 Service Unavailable: the server is stopping\n")
+        except RuntimeError:  # the answer had started
+            raise ResponseAborted(f"{self.name}: cut off by the drain timeout") from None
 
     async def _refuse_websocket(self, send: Any) -> None:
         """Static files and WSGI apps take no websockets: a close before accept (the client gets

@@ -122,3 +122,75 @@ def test_a_huge_descriptor_dropped_into_a_live_directory_is_refused_others_serve
                       r"by here: more than 10,000 attributes", timeout=30)
         assert [client.get("/good/").status_code for _ in range(3)] == [200] * 3
         assert client.get("/huge/").status_code == 404
+
+
+SLOW_WSGI = """\
+import os, time
+
+
+def application(environ, start_response):
+    session = environ["deployer.session"]
+    session["n"] = session.get("n", 0) + 1
+    open(os.path.join("entered", str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists("gate") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"finished"]
+"""
+
+
+def test_requests_cut_by_the_drain_get_503_and_nothing_runs_after_the_sessions_stop(
+        tmp_path: Path) -> None:
+    """A drain overrun gave 500s with CancelledError tracebacks, and queued requests ran after
+    their session manager had stopped (issue 12, item 14). One request is in the app (one
+    thread), four wait for it in the front; SIGTERM with a drain timeout shorter than the app."""
+    app = tmp_path / "apps" / "slow"
+    (app / "entered").mkdir(parents=True)
+    (app / "wsgi.py").write_text(SLOW_WSGI)
+    (tmp_path / "contexts").mkdir()
+    (tmp_path / "contexts" / "s.xml").write_text(
+        descriptor("/s", "../apps/slow", store="../sessions/s").replace(
+            "</Configure>", '  <Set name="threads">1</Set>\n</Configure>'))
+    with DeployerProcess(tmp_path / "contexts", "--drain-timeout", "0.5") as run:
+        clients = [socket.create_connection(("127.0.0.1", run.port), timeout=30)
+                   for _ in range(5)]
+        try:
+            for c in clients:
+                c.sendall(b"GET /s/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: any((app / "entered").iterdir()), what="a request in the app")
+            ports = {c.getsockname()[1] for c in clients}
+            wait_for(lambda: _all_read(run.port, ports), what="the front to read all 5")
+            run.send(signal.SIGTERM)
+            answers = [_read_until_closed(c) for c in clients]
+        finally:
+            for c in clients:
+                c.close()
+        assert run.wait_exit(30) == 0
+        log = run.log()
+    heads = [a.split(b"\r\n\r\n")[0].lower() for a in answers]
+    assert [h.split(b" ")[1] if h else b"" for h in heads] == [b"503"] * 5, answers
+    assert all(b"connection: close" in h for h in heads), heads
+    assert "Traceback" not in log and "CancelledError" not in log, log
+    assert "is not running" not in log, log
+    assert len(list((app / "entered").iterdir())) == 1, "a queued request ran after the cut"
+
+
+def _all_read(port: int, client_ports: set[int]) -> bool:
+    """The front has read every byte the clients sent (the rx_queue of its sockets is 0)."""
+    read = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in client_ports:
+            if int(queues.split(":")[1], 16) == 0:
+                read.add(int(remote.split(":")[1], 16))
+    return read == client_ports
+
+
+def _read_until_closed(s: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(OSError):
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
