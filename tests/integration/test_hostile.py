@@ -181,10 +181,9 @@ def _all_read(port: int, client_ports: set[int]) -> bool:
     read = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        local, remote, queues = fields[1], fields[2], fields[4]
-        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in client_ports:
-            if int(queues.split(":")[1], 16) == 0:
-                read.add(int(remote.split(":")[1], 16))
+        local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if local == port and remote in client_ports and int(fields[4].split(":")[1], 16) == 0:
+            read.add(remote)
     return read == client_ports
 
 
