@@ -24,12 +24,15 @@ log = logging.getLogger("deployer")
 
 
 def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s deployer: %(message)s"))
-    root = logging.getLogger("deployer")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    """deployer's lines, and watchdog's (an inotify overflow, a watch it could not add) in the
+    same shape, with a timestamp, instead of Python's bare last-resort handler."""
+    for name, least in (("deployer", level.upper()), ("watchdog", "WARNING")):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {name}: %(message)s"))
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(max(logging.getLevelName(least), logging.getLevelName(level.upper())))
+        logger.propagate = False
 
 
 def execute(args: argparse.Namespace) -> int:

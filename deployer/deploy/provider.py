@@ -27,6 +27,7 @@ import logging
 import os
 import stat
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,40 @@ _SOURCE_EVENTS: list[type[FileSystemEvent]] = [
     FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
 ]
 _NO_DEPENDENCIES = Dependencies()
+
+
+class _Overflows(logging.Filter):
+    """An inotify queue overflow (events were lost) reaches no event handler: watchdog logs it
+    and rebuilds its own watches. This filter on watchdog's logger turns it into a full rescan of
+    every running provider (what SIGHUP does), and lets one such line a minute through (12,000
+    directories logged it 33 times in 10 s)."""
+
+    QUIET = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.providers: weakref.WeakSet[Provider] = weakref.WeakSet()
+        self.last = -self.QUIET
+        self.count = 0  # overflows seen
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "overflow" not in record.getMessage():
+            return True
+        self.count += 1
+        for provider in list(self.providers):
+            provider.overflows += 1
+            provider.wake()
+        now = time.monotonic()
+        if now - self.last < self.QUIET:
+            return False
+        self.last = now
+        record.msg = f"{record.msg} (a full rescan follows; logged at most once a minute)"
+        return True
+
+
+_overflows = _Overflows()
+for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
+    logging.getLogger(_name).addFilter(_overflows)
 
 
 def is_descriptor_name(name: str) -> bool:
@@ -169,7 +204,11 @@ class Provider:
         self._observer: Any = None
         self._watches: dict[tuple[Path, bool], _Watched] = {}
         self._task: asyncio.Task[None] | None = None
+        self._contexts_watch: _Watched | None = None  # contexts/ itself
+        self._contexts_identity: tuple[int, int] | None = None  # as the last look found it
         self.scans = 0
+        self.wakes = 0  # events on contexts/ (its watch is alive)
+        self.overflows = 0  # inotify queue overflows, each answered by a full rescan
         self.reads = 0  # source signatures read from the disk: what watching costs
         self.marks = 0  # events under a webapp that concerned one of its sources
 
@@ -180,6 +219,7 @@ class Provider:
             raise FileNotFoundError(f"contexts directory not found: {self.directory}")
         self._loop = asyncio.get_running_loop()
         if self.scan_interval > 0:
+            _overflows.providers.add(self)
             self._start_observer()
         while await self._scan_once():
             await asyncio.sleep(self.settle)
@@ -191,6 +231,7 @@ class Provider:
         self._call(self._wake_all)
 
     async def stop(self) -> None:
+        _overflows.providers.discard(self)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -211,6 +252,7 @@ class Provider:
             loop.call_soon_threadsafe(callback, *args)
 
     def _poke(self) -> None:
+        self.wakes += 1
         self._call(self._wake_event.set)
 
     def _mark(self, sources: tuple[Source, ...]) -> None:
@@ -250,6 +292,7 @@ class Provider:
         self._wake_event.clear()
         current = await asyncio.to_thread(self._look, self._to_read())
         self.scans += 1
+        self._rewatch_contexts()
         changes: list[Change] = []
         unstable = False
         delivered = self._delivered
@@ -299,11 +342,13 @@ class Provider:
     def _look(self, fresh: set[Source]) -> dict[Path, tuple[Any, Any]]:
         found: dict[Path, tuple[Any, Any]] = {}
         read: dict[Source, Any] = {}
+        self._contexts_identity = _identity(self.directory)
         try:
             entries = list(os.scandir(self.directory))
-        except OSError:
-            log.warning("cannot list %s", self.directory)
-            return dict(self._delivered)
+        except OSError as exc:
+            if self._contexts_identity is not None:
+                log.warning("cannot list %s: %s", self.directory, exc.strerror or exc)
+            return dict(self._delivered)  # gone (or unreadable): what was deployed keeps serving
         names = self._names
         for entry in entries:
             path = names.get(entry.name, False)
@@ -371,8 +416,42 @@ class Provider:
     def _start_observer(self) -> None:
         self._observer = PollingObserver(timeout=0.05) if self.poll else Observer(timeout=0.05)
         self._observer.daemon = True
-        self._observer.schedule(_Wake(self._poke), str(self.directory), recursive=False)
+        self._contexts_identity = _identity(self.directory)
+        self._watch_contexts()
         self._observer.start()
+
+    def _watch_contexts(self) -> None:
+        identity = self._contexts_identity
+        if identity is None or self._observer is None:
+            return
+        try:
+            watch = self._observer.schedule(_Wake(self._poke), str(self.directory),
+                                            recursive=False)
+        except OSError as exc:
+            log.warning("cannot watch %s: %s; rescanning every %g s", self.directory, exc,
+                        self.scan_interval)
+            return
+        self._contexts_watch = _Watched(watch, _Route(self._mark), identity)
+
+    def _rewatch_contexts(self) -> None:
+        """contexts/ deleted (its inotify watch dies with it) or replaced by a new directory:
+        the contexts keep serving meanwhile, and the new directory is watched from the first
+        scan that sees it, so hot deployment is event-driven again, not once per rescan."""
+        watched = self._contexts_watch
+        identity = self._contexts_identity
+        if self._observer is None or (watched is not None and watched.identity == identity):
+            return
+        if watched is not None:
+            self._contexts_watch = None
+            with contextlib.suppress(Exception):
+                self._observer.unschedule(watched.watch)
+            if identity is None:
+                log.warning("contexts directory %s is gone: what is deployed keeps serving "
+                            "until it comes back", self.directory)
+        if identity is not None:
+            self._watch_contexts()
+            if watched is not None or self._contexts_watch is not None:
+                log.info("watching %s again", self.directory)
 
     def _refresh_watches(self) -> None:
         """Watch each source's directory (a war recursively, an archive's or site-packages'

@@ -488,3 +488,86 @@ def test_an_empty_file_waits_for_its_content(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert rec.events == [("add", "a.xml")]
+
+
+def test_contexts_deleted_and_recreated_is_watched_again(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Its inotify watch died with the old directory: only the rescan saw changes (issue 12,
+    item 12). Deployed contexts stay while it is gone; the new one gives events again."""
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    (contexts / "a.xml").write_text("<x/>")
+    rec = Recorder()
+
+    async def main() -> None:
+        provider = Provider(contexts, rec, scan_interval=0.2)
+        await provider.start()
+        try:
+            await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
+            shutil.rmtree(contexts)
+            await _until(lambda: "is gone" in caplog.text)
+            assert ("remove", "a.xml") not in rec.events  # it keeps serving
+            contexts.mkdir()
+            await _until(lambda: "watching" in caplog.text and provider.scans > 0)
+            wakes = provider.wakes
+            (contexts / "a.xml").write_text("<x/>")
+            await _until(lambda: provider.wakes > wakes)  # an event: inotify is alive again
+            await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+        finally:
+            await provider.stop()
+
+    asyncio.run(main())
+
+
+async def _until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def _until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_an_inotify_queue_overflow_gives_a_full_rescan_and_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A real overflow: another process creates 20,000 files in contexts/ while this process's
+    observer thread cannot run (a regular expression holds the GIL), so more than the kernel's
+    16,384 queued events pile up (issue 12, item 13)."""
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    rec = Recorder()
+
+    async def main() -> None:
+        provider = Provider(contexts, rec, scan_interval=3600)
+        await provider.start()
+        try:
+            for _ in range(2):
+                maker = subprocess.Popen([sys.executable, "-c", (
+                    "import os, sys\n"
+                    "for i in range(20000): open(os.path.join(sys.argv[1], f'f{i}'), 'w').close()"
+                ), str(contexts)])
+                deadline = time.monotonic() + 30
+                while maker.poll() is None and time.monotonic() < deadline:
+                    re.match(r"(a+)+b", "a" * 22)  # holds the GIL for a while: no reading
+                maker.wait(30)
+                await _until(lambda: provider.overflows > 0 or provider.wakes > 0)
+                if provider.overflows:
+                    break
+                for f in contexts.iterdir():
+                    f.unlink()
+            assert provider.overflows > 0, "no overflow could be provoked"
+            verify_scans = provider.scans
+            await _until(lambda: provider.scans > verify_scans)  # the rescan, not the hour
+        finally:
+            await provider.stop()
+
+    with caplog.at_level(logging.WARNING, "watchdog"):
+        asyncio.run(main())
+    overflow_lines = [r for r in caplog.records if "overflow" in r.getMessage()]
+    assert len(overflow_lines) == 1, [r.getMessage() for r in overflow_lines]
+    assert "a full rescan follows" in overflow_lines[0].getMessage()

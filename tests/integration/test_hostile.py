@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import socket
@@ -193,3 +194,28 @@ def _read_until_closed(s: socket.socket) -> bytes:
         while chunk := s.recv(65536):
             data += chunk
     return data
+
+
+def test_an_inotify_overflow_gives_a_full_rescan_and_one_timestamped_line(
+        tmp_path: Path) -> None:
+    """A real overflow: the server is stopped (SIGSTOP) while 20,000 files appear in contexts/,
+    more than the kernel's 16,384 queued events; the descriptor written last has its event
+    lost, and with a scan interval of an hour only the rescan the overflow asks for deploys it
+    (issue 12, item 13). watchdog's line comes through deployer's log, once."""
+    write_counter_app(tmp_path / "apps" / "counter")
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    with DeployerProcess(contexts, "--scan-interval", "3600") as run:
+        run.send(signal.SIGSTOP)
+        try:
+            for i in range(20_000):
+                (contexts / f"noise{i}.txt").touch()
+            (contexts / "c.xml").write_text(descriptor("/c", "../apps/counter"))
+        finally:
+            run.send(signal.SIGCONT)
+        run.wait_line(r"deployed .*c\.xml", timeout=60)
+        assert httpx.get(f"{run.url}/c/").status_code == 200
+        overflow = [line for line in run.lines if "queue overflowed" in line]
+    assert len(overflow) == 1, overflow
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ WARNING watchdog: Inotify queue "
+                    r"overflowed.*a full rescan follows", overflow[0]), overflow
