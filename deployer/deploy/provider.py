@@ -51,7 +51,7 @@ from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from deployer.deploy.patterns import is_ignored_name
-from deployer.deploy.watch import Dependencies, Source
+from deployer.deploy.watch import CodeTree, Dependencies, Source
 
 log = logging.getLogger("deployer.deploy")
 
@@ -136,15 +136,23 @@ class _Wake(FileSystemEventHandler):
 
 class _Route(FileSystemEventHandler):
     """A webapp directory: marks the sources an event concerns (in the observer's thread, so
-    the writes of an app's data never reach the event loop)."""
+    the writes of an app's data never reach the event loop). A directory made or moved right
+    under it may change where its sources are watched (CodeTree.watch_roots)."""
 
-    def __init__(self, mark: Callable[[tuple[Source, ...]], None]) -> None:
+    def __init__(self, mark: Callable[[tuple[Source, ...]], None], directory: Path,
+                 restructure: Callable[[], None]) -> None:
         self._mark = mark
+        self._directory = str(directory)
+        self._restructure = restructure
         self.sources: tuple[Source, ...] = ()  # replaced whole, read without a lock
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory and event.event_type == "modified":
             return  # a file in it changed: that file's own event says whether it matters
+        if event.is_directory and event.event_type in ("created", "moved") and any(
+                os.path.dirname(os.fsdecode(p)) == self._directory
+                for p in (event.src_path, event.dest_path) if p):
+            self._restructure()
         gone = event.event_type in ("deleted", "moved")
         paths = [os.fsdecode(p) for p in (event.src_path, event.dest_path) if p]
         hit = tuple(s for s in self.sources
@@ -158,6 +166,17 @@ class _Watched:
     watch: ObservedWatch
     route: _Route
     identity: tuple[int, int]  # the directory's (inode, device): a new directory needs a new watch
+
+
+def _nothing() -> None:
+    pass
+
+
+def _watch_roots(source: Source) -> tuple[tuple[Path, bool], ...]:
+    """The (directory, recursive) watches a source needs (a war may need several)."""
+    if isinstance(source, CodeTree):
+        return source.watch_roots()
+    return ((source.directory, source.recursive),)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -205,6 +224,7 @@ class Provider:
         self._watches: dict[tuple[Path, bool], _Watched] = {}
         self._task: asyncio.Task[None] | None = None
         self._contexts_watch: _Watched | None = None  # contexts/ itself
+        self._watches_stale = False  # a new directory may change where sources are watched
         self._contexts_identity: tuple[int, int] | None = None  # as the last look found it
         self.scans = 0
         self.wakes = 0  # events on contexts/ (its watch is alive)
@@ -251,6 +271,11 @@ class Provider:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(callback, *args)
 
+    def _restructure(self) -> None:
+        """Any thread: a directory appeared under a watched one; re-plan the watches."""
+        self._watches_stale = True
+        self._poke()
+
     def _poke(self) -> None:
         self.wakes += 1
         self._call(self._wake_event.set)
@@ -293,6 +318,9 @@ class Provider:
         current = await asyncio.to_thread(self._look, self._to_read())
         self.scans += 1
         self._rewatch_contexts()
+        if self._watches_stale:
+            self._watches_stale = False
+            await asyncio.to_thread(self._refresh_watches)
         changes: list[Change] = []
         unstable = False
         delivered = self._delivered
@@ -431,7 +459,8 @@ class Provider:
             log.warning("cannot watch %s: %s; rescanning every %g s", self.directory, exc,
                         self.scan_interval)
             return
-        self._contexts_watch = _Watched(watch, _Route(self._mark), identity)
+        self._contexts_watch = _Watched(watch, _Route(self._mark, self.directory, _nothing),
+                                        identity)
 
     def _rewatch_contexts(self) -> None:
         """contexts/ deleted (its inotify watch dies with it) or replaced by a new directory:
@@ -463,7 +492,8 @@ class Provider:
             self._due.pop(gone, None)
         wanted: dict[tuple[Path, bool], list[Source]] = {}
         for source in sorted(live, key=repr):
-            wanted.setdefault((source.directory, source.recursive), []).append(source)
+            for key in _watch_roots(source):
+                wanted.setdefault(key, []).append(source)
         for key in set(self._watches) - set(wanted):
             self._unschedule(key)
         unwatched: set[Source] = set()
@@ -484,8 +514,8 @@ class Provider:
     def _schedule(self, key: tuple[Path, bool], identity: tuple[int, int]) -> _Watched | None:
         if self._observer is None or self.poll:
             return None
-        route = _Route(self._mark)
         directory, recursive = key
+        route = _Route(self._mark, directory, self._restructure)
         try:
             watch = self._observer.schedule(route, str(directory), recursive=recursive,
                                             event_filter=_SOURCE_EVENTS)
