@@ -436,7 +436,8 @@ class SessionManager(StoreSync, LifeCycle):
         A failing step is logged and tried again at its next time. Returns the next time due
         (time.monotonic)."""
         self._background("loading or deleting", self._pending_work)
-        if self.store is not None and len(self._table.sessions) > self.config.max_active_sessions:
+        over = self.store is not None and self.sessions > self.config.max_active_sessions
+        if over:
             self._background("passivating sessions over maxActiveSessions", self._passivate)
         now = time.monotonic()
         if now >= self._next_scavenge:
@@ -445,6 +446,8 @@ class SessionManager(StoreSync, LifeCycle):
         if now >= self._next_save:
             self._background("the periodic save", self.save)
             self._next_save = time.monotonic() + self.config.save_period
+        if over and self.sessions > self.config.max_active_sessions and not self.health.failures:
+            return now + 0.01  # sessions were made while it ran: again, shortly
         return min(self._next_scavenge, self._next_save)
 
     def _pending_work(self) -> bool:

@@ -13,6 +13,7 @@ from deployer.errors import SessionError
 from deployer.sessions.lock import LOCK_NAME
 from deployer.sessions.manager import NEEDS_STORE
 from deployer.sessions.store import DB_NAME, SessionStore
+from tests.sessions.conftest import idle_sessions
 from tests.support.waiting import wait_for
 
 
@@ -436,12 +437,7 @@ def test_idle_save_racing_requests_loses_no_update(make_manager, tmp_path) -> No
     import threading
 
     m = make_manager(tmp_path / "race", idle_save_period=0.001)
-    mine = []
-    for _ in range(6):
-        s = m.create()
-        s["n"] = 0
-        m.complete(s)
-        mine.append(s.id)
+    mine = idle_sessions(m, 6, n=0)
     done = threading.Event()
     errors: list[BaseException] = []
 
