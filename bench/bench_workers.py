@@ -62,7 +62,9 @@ from pathlib import Path
 import httpx
 from bench_deploy import WSGI as VERSIONED_COUNTER
 from bench_deploy import pct, save, until
-from wrk import cpu_seconds, run_wrk
+from wrk import children as _children
+from wrk import cpu_of as _cpu
+from wrk import run_wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -117,16 +119,6 @@ def application(environ, start_response):
 
 
 # -- processes -------------------------------------------------------------------------------------
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                kids += [int(k) for k in Path(f"/proc/{pid}/task/{task}/children").read_text()
-                         .split()]
-    return kids
-
-
 def rss_mb(pid: int) -> float:
     """VmRSS from /proc/PID/status, in MB (0 when gone)."""
     with contextlib.suppress(OSError):
@@ -144,14 +136,6 @@ def _started(pid: int) -> int | None:
     except (OSError, IndexError):
         return None
     return None if fields[0] == "Z" else int(fields[19])
-
-
-def _cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += cpu_seconds(pid)
-    return total
 
 
 class Server:

@@ -3,6 +3,7 @@ CPU time of the processes it loads (from /proc)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +15,26 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (and its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (those gone count nothing)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += cpu_seconds(pid)
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (of any of its threads)."""
+    kids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                kids += [int(k) for k in Path(f"/proc/{pid}/task/{task}/children").read_text()
+                         .split()]
+    return kids
 
 
 def run_wrk(port: int, duration: float, connections: int, script: Path | None,

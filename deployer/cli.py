@@ -73,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="open connections per client address; more are closed (default 256)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"], help="default info")
+    run.add_argument("--log-format", default="text", choices=["text", "json"],
+                     help="json: one JSON object a line, for log shippers")
+    run.add_argument("--access-log", metavar="PATH|-",
+                     help="NCSA combined access log to PATH (- for stdout); off by default")
+    run.add_argument("--manager", metavar="HOST:PORT",
+                     help="the manager page, API, /metrics, /healthz and /readyz on a listener "
+                          "of their own (PORT alone: loopback; port 0 picks one and logs it)")
+    run.add_argument("--manager-token", metavar="TOKEN",
+                     help="the token the manager's actions need (default: a new one each start, "
+                          "written to --manager-token-file)")
+    run.add_argument("--manager-token-file", metavar="PATH", default="manager.token",
+                     help="where a generated token is written, mode 0600 (default: "
+                          "./manager.token)")
     _add_properties(run)
 
     val = sub.add_parser(
@@ -92,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--out", metavar="DIR", help="where the migrated descriptors go")
     mig.add_argument("--dry-run", action="store_true", help="print the report only")
     mig.add_argument("--format", choices=["text", "json"], default="text")
+
+    st = sub.add_parser(
+        "status", help="the contexts of a running deployer, from its manager",
+        description="Print the contexts of a running deployer (state, version, sessions, "
+                    "errors), read from its manager listener.")
+    st.add_argument("--manager", metavar="URL", default="http://127.0.0.1:8081",
+                    help="the manager listener (default http://127.0.0.1:8081)")
+    st.add_argument("--format", choices=["text", "json"], default="text")
 
     ses = sub.add_parser(
         "sessions", help="inspect a session store directory",

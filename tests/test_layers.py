@@ -13,8 +13,11 @@ PKG = Path(__file__).resolve().parents[1] / "deployer"
 
 FORBIDDEN = {
     "descriptor": ("deployer.web", "deployer.sessions", "deployer.deploy", "uvicorn", "watchdog"),
-    "sessions": ("deployer.web", "deployer.descriptor", "deployer.deploy", "lxml", "uvicorn"),
-    "web": ("deployer.descriptor", "deployer.deploy", "lxml", "watchdog"),
+    "sessions": ("deployer.web", "deployer.descriptor", "deployer.deploy", "deployer.manage",
+                 "lxml", "uvicorn"),
+    "web": ("deployer.descriptor", "deployer.deploy", "deployer.manage", "lxml", "watchdog"),
+    "deploy": ("deployer.manage", "deployer.commands"),
+    "manage": ("deployer.commands", "deployer.cli"),
 }
 # the framework adapters import their framework, which the app's environment has
 ADAPTERS = {"flask.py": "flask", "django.py": "django"}

@@ -12,27 +12,27 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
-import sys
 import time
 from pathlib import Path
 
 from deployer.errors import UsageError
+from deployer.logs import configure
 from deployer.web.protocol import HttpLimits
 
 log = logging.getLogger("deployer")
 
 
-def _configure_logging(level: str) -> None:
-    """deployer's lines, and watchdog's (an inotify overflow, a watch it could not add) in the
-    same shape, with a timestamp, instead of Python's bare last-resort handler."""
-    for name, least in (("deployer", level.upper()), ("watchdog", "WARNING")):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {name}: %(message)s"))
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(max(logging.getLevelName(least), logging.getLevelName(level.upper())))
-        logger.propagate = False
+def manager_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``PORT`` (loopback); port 0 picks one."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--manager expects HOST:PORT (port 0..65535), got {text!r}")
+    return host, int(port)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -49,12 +49,14 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be 1..256, got {args.workers}")
     if not 1 <= args.threads <= 1024:
         raise UsageError(f"--threads must be 1..1024, got {args.threads}")
+    if args.manager is not None:
+        args.manager = manager_address(args.manager)
     try:
         limits = HttpLimits(max_head=args.max_request_head, header_timeout=args.header_timeout,
                             max_per_client=args.max_connections_per_client)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _configure_logging(args.log_level)
+    configure(args.log_level, args.log_format)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
@@ -72,11 +74,6 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
 
     started = time.perf_counter()
     router = Router()
-    server = Server(router, args.host, args.port, limits=limits)
-    try:
-        server.bind()  # before any app is imported: a taken port fails in a moment
-    except OSError as exc:
-        return _cannot_listen(args, exc)
     manager = DeploymentManager(
         router,
         properties=dict(args.properties),
@@ -89,14 +86,35 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
         Path(args.directory), manager.apply, dependencies=manager.dependencies,
         scan_interval=args.scan_interval, poll=args.poll,
     )
+    metrics = None
+    if args.manager is not None:
+        from deployer.manage.metrics import Metrics
+        metrics = Metrics(manager)
+    access_log = None
+    if args.access_log:
+        from deployer.web.observe import AccessLog
+        access_log = AccessLog(args.access_log)
+        access_log.open()
+    front: object = router
+    if metrics is not None or access_log is not None:
+        from deployer.web.observe import Observer
+        front = Observer(router, metrics, access_log)
+    server = Server(front, args.host, args.port, limits=limits)
+    try:
+        server.bind()  # before any app is imported: a taken port fails in a moment
+    except OSError as exc:
+        if access_log is not None:
+            access_log.close()
+        return _cannot_listen(args, exc)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, provider.wake)
+    console = None
     try:
         await provider.start()
-        deployed = sum(1 for a in manager.apps.values() if a.context is not None)
+        deployed = sum(1 for a in manager.apps.values() if a.answers)
         log.info("%d of %d contexts deployed from %s in %.1f ms", deployed, len(manager.apps),
                  provider.directory, (time.perf_counter() - started) * 1000)
         try:
@@ -104,6 +122,10 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
         except OSError as exc:
             return _cannot_listen(args, exc)
         log.info("ready: %d contexts on http://%s:%d", deployed, args.host, server.port)
+        if metrics is not None:
+            console = await _start_manager(args, manager, metrics)
+            if console is None:
+                return 1
         if args.scan_interval == 0:
             log.info("scan interval 0: no hot deployment")
         await stopping.wait()
@@ -112,9 +134,14 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await provider.stop()
+        if console is not None:
+            with contextlib.suppress(Exception):
+                await console.stop(0)
         with contextlib.suppress(Exception):
             await server.stop(args.drain_timeout)
         await manager.stop()
+        if access_log is not None:
+            access_log.close()
         log.info("stopped")
     return 0
 
@@ -122,3 +149,31 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
 def _cannot_listen(args: argparse.Namespace, exc: OSError) -> int:
     log.error("cannot listen on %s:%d: %s", args.host, args.port, exc.strerror or exc)
     return 1
+
+
+async def _start_manager(args: argparse.Namespace, manager: object, metrics: object) -> object:
+    """The manager listener (page, API, /metrics, health) with its token; None if it cannot
+    listen. A generated token is written 0600 to --manager-token-file."""
+    from deployer.manage.app import LOOPBACK_NAMES, ManagerApp, write_token
+    from deployer.web.server import Server
+
+    host, port = args.manager
+    token = args.manager_token or secrets.token_urlsafe(32)
+    if not args.manager_token:
+        token_file = Path(args.manager_token_file)
+        write_token(token_file, token)
+        log.info("manager token written to %s (mode 0600)", token_file)
+    loopback = host in LOOPBACK_NAMES
+    if not loopback:
+        log.warning("the manager listens on %s, not on loopback: anyone who can reach it can "
+                    "read it; its actions still need the token", host)
+    console = Server(ManagerApp(manager, metrics, token, loopback=loopback),  # type: ignore[arg-type]
+                     host, port, name="manager")
+    try:
+        await console.start()
+    except OSError as exc:
+        log.error("manager: cannot listen on %s:%d: %s", host, port, exc)
+        return None
+    log.info("manager on http://%s:%d/ (metrics at /metrics)",
+             f"[{host}]" if ":" in host else host, console.port)
+    return console

@@ -8,18 +8,21 @@ an edit did not take effect while the old version goes on answering.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deployer.deploy.watch import Dependencies
+from deployer.lifecycle import State
 
 
 class AppState(enum.Enum):
     DEPLOYED = "deployed"  # the last attempt succeeded; context serves it
     FAILED = "failed"  # the last attempt failed; context (if any) is the older version
     REFUSED = "refused"  # conflicts with another descriptor; retried when that one goes away
-    UNDEPLOYED = "undeployed"
+    UNDEPLOYED = "undeployed"  # gone, or undeployed by an operator until its file changes
+    STOPPED = "stopped"  # stopped by an operator until started again (file changes wait)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,31 @@ class App:
     dependencies: Dependencies = field(default_factory=Dependencies)  # what redeploys it
     error: str | None = None  # the last failure: file:line:col message, or a traceback
     conflicts_with: Path | None = None
+    held: AppState | None = None  # STOPPED or UNDEPLOYED by an operator (the manager's actions)
+    deployed_at: float | None = None  # time.time() of the serving version's swap
+    retired_workers: Counter[str] = field(default_factory=Counter)  # starts/deaths/restarts
+
+    def retire_workers(self, context: Any) -> None:
+        """Keep the worker counts of a version that leaves, so the totals never go back."""
+        pool = getattr(context, "pool", None)
+        if pool is not None:
+            self.retired_workers.update(
+                starts=pool.starts, deaths=pool.deaths, restarts=pool.restarts)
+
+    def worker_counts(self) -> dict[str, int]:
+        pool = getattr(self.context, "pool", None)
+        now = Counter(starts=pool.starts, deaths=pool.deaths, restarts=pool.restarts) \
+            if pool is not None else Counter()
+        return {k: self.retired_workers[k] + now[k] for k in ("starts", "deaths", "restarts")}
+
+    @property
+    def answers(self) -> bool:
+        """Its context serves requests now (not 503, not stopped)."""
+        context = self.context
+        if context is None or context.state is not State.STARTED:
+            return False
+        pool = context.pool
+        return context.spec is None or (pool is not None and pool.state == "serving")
 
     @property
     def context_path(self) -> str:

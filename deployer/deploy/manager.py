@@ -17,7 +17,7 @@ import os
 import time
 import traceback
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,8 @@ class DeploymentManager:
         self._retries: set[asyncio.Task[None]] = set()
         self._retry_delays: dict[Path, float] = {}
         self._lock = asyncio.Lock()
+        # hears "deploy", "redeploy", "failure", "undeploy" with the App and the seconds it took
+        self.on_event: Callable[[str, App, float], None] | None = None
 
     def dependencies(self, path: Path) -> Dependencies:
         """What redeploys the version of ``path`` that serves (or failed at start)."""
@@ -147,8 +149,9 @@ class DeploymentManager:
     async def apply(self, changes: list[Change]) -> None:
         """Removals first (a rename frees its route and store before the add), then builds."""
         async with self._lock:
+            log.debug("changes: %s", ", ".join(f"{c.kind} {c.path.name}" for c in changes))
             removed = [c.path for c in changes if c.kind == "remove"]
-            built = [c.path for c in changes if c.kind != "remove"]
+            built = [c.path for c in changes if c.kind != "remove" and not self._held(c)]
             if removed:
                 await self._undeploy(removed)
             touched = set(removed) | set(built)
@@ -160,6 +163,67 @@ class DeploymentManager:
                 prepared = await asyncio.to_thread(self._prepare_all, built + retry)
                 results = await asyncio.gather(*(self._start(r) for r in prepared))
                 self._install(list(results))
+
+    def _held(self, change: Change) -> bool:
+        """A stopped context waits for start; an undeployed one comes back when its file
+        changes (the provider's first sight of a file, "add", is no change)."""
+        app = self.apps.get(change.path)
+        if app is None or app.held is None:
+            return False
+        if app.held is AppState.UNDEPLOYED and change.kind == "change":
+            app.held = None
+            return False
+        log.info("%s changed; stopped until started", app.path)
+        return True
+
+    def _emit(self, kind: str, app: App, seconds: float) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, app, seconds)
+
+    # -- an operator's actions (the manager listener) ----------------------------------------------
+    def app(self, path: Path) -> App:
+        app = self.apps.get(path)
+        if app is None:
+            raise KeyError(path)
+        return app
+
+    async def redeploy(self, path: Path) -> App:
+        """Build the descriptor again (build, swap, stop), as if its files had changed; a
+        stopped or undeployed context starts."""
+        self.app(path).held = None
+        await self.apply([Change("change", path)])
+        return self.app(path)
+
+    async def start_context(self, path: Path) -> App:
+        """Start a stopped, undeployed or failed context; one that answers is left alone."""
+        app = self.app(path)
+        if app.held is None and app.answers and app.state is AppState.DEPLOYED:
+            return app
+        return await self.redeploy(path)
+
+    async def stop_context(self, path: Path) -> App:
+        """Stop serving (404; sessions with a store saved) until started again."""
+        return await self._hold(path, AppState.STOPPED)
+
+    async def undeploy_context(self, path: Path) -> App:
+        """Stop serving; the descriptor stays, and deploys again when it changes or on start."""
+        return await self._hold(path, AppState.UNDEPLOYED)
+
+    async def _hold(self, path: Path, state: AppState) -> App:
+        async with self._lock:
+            app = self.app(path)
+            started = time.perf_counter()
+            app.held, app.state = state, state
+            context, app.context, app.deployed_at = app.context, None, None
+            self._swap()
+            if context is not None:
+                app.retire_workers(context)
+                await self._retire(context)
+                self.counts["undeploy"] += 1
+                self._emit("undeploy", app, time.perf_counter() - started)
+                log.info("%s %s (%s) by the manager in %s", state.value, app.path,
+                         app.context_path, _ms(started))
+            return app
 
     async def _start(self, result: _Built | _Failed) -> _Built | _Failed:
         """Workers first (every one READY), then the sessions taken over and started. A new
@@ -280,10 +344,12 @@ class DeploymentManager:
             kind = "redeployed" if app.context is not None else "deployed"
             if app.context is not None:
                 olds.append(app.context)
+                app.retire_workers(app.context)
             app.context, app.sessions, app.spec = result.context, result.sessions, result.spec
             app.claims, app.dependencies = result.claims, result.dependencies
             app.version += 1
             app.conflicts_with = None
+            app.deployed_at = time.time()
             failed = result.context.state is State.FAILED
             app.state = AppState.FAILED if failed else AppState.DEPLOYED
             app.error = _describe(result.context.error) if failed else None
@@ -294,8 +360,11 @@ class DeploymentManager:
                 self.counts["failure"] += 1
                 log.error("FAILED %s (%s) in %s, answering 503: %s", app.path,
                           app.context_path, _ms(swap_started, result.took), app.error)
+                self._emit("failure", app, time.perf_counter() - swap_started + result.took)
                 continue
-            self.counts["deploy" if kind == "deployed" else "redeploy"] += 1
+            event = "deploy" if kind == "deployed" else "redeploy"
+            self.counts[event] += 1
+            self._emit(event, app, time.perf_counter() - swap_started + result.took)
             log.info("%s %s (%s) v%d in %s", kind, app.path, app.context_path, app.version,
                      _ms(swap_started, result.took))
         for old in olds:
@@ -310,6 +379,7 @@ class DeploymentManager:
                 app.state = AppState.FAILED
                 app.error = _describe(error)
                 self.counts["failure"] += 1
+                self._emit("failure", app, 0.0)
 
     def _fail(self, app: App, result: _Failed) -> None:
         app.error = result.error
@@ -326,6 +396,7 @@ class DeploymentManager:
         where = f" ({app.context_path})" if app.spec is not None else ""
         again = f"; trying again in {self._retry(app.path):g} s" if result.retry else ""
         log.error("FAILED %s%s in %s%s: %s%s", app.path, where, took, still, result.error, again)
+        self._emit("failure", app, result.took)
 
     def _retry(self, path: Path) -> float:
         """A session store fault (read-only, full, locked by another process) may be fixed
@@ -352,6 +423,9 @@ class DeploymentManager:
             for a in self.apps.values() if a.context is not None
         ]
         self.router.swap(routes)
+        log.debug("routes: %s", ", ".join(
+            f"{r.context_path or '/'}{'@' + ','.join(r.virtual_hosts) if r.virtual_hosts else ''}"
+            f" -> {r.target.name}" for r in routes) or "none")
 
     async def _retire(self, context: Any) -> None:
         """The old version: no new requests reach it; let those in flight finish, then stop."""

@@ -33,6 +33,7 @@ from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
 from deployer.sessions.scheduler import SessionScheduler
 from deployer.sessions.session import IDLED, INVALID, VALID, LazySession, Session
+from deployer.sessions.stats import SessionStats
 from deployer.sessions.store import SessionStore
 
 __all__ = ["NEEDS_STORE", "LazySession", "Session", "SessionConfig", "SessionIdManager",
@@ -66,6 +67,7 @@ class SessionManager(StoreSync, LifeCycle):
         self.config = config
         self.id_manager = id_manager
         self.name = name
+        self.stats = SessionStats()
         self.store: SessionStore | None = (
             SessionStore(config.store_directory, delete_unrestorable=config.delete_unrestorable)
             if config.store_directory is not None else None
@@ -182,6 +184,7 @@ class SessionManager(StoreSync, LifeCycle):
             old._handed_over = True
             self._taken_from = old
             old._successor = self
+            self.stats = old.stats  # one tally across versions
             self._table = table
             for s in table.sessions.values():
                 s._manager = self
@@ -269,6 +272,7 @@ class SessionManager(StoreSync, LifeCycle):
         mi = s._max_inactive  # s.expired(now) and s._touch(now), inlined: once per request
         if mi > 0 and s._accessed + mi < now and s._requests == 0:
             self._invalidate_locked(s)
+            self.stats.expired += 1
             self._wake()
             return None
         s._last_accessed = s._accessed
@@ -297,6 +301,7 @@ class SessionManager(StoreSync, LifeCycle):
         s._requests = 1
         with self._table.lock:
             self._table.sessions[sid] = s
+            self.stats.created += 1
         return s
 
     def _admit(self) -> None:
@@ -364,6 +369,24 @@ class SessionManager(StoreSync, LifeCycle):
             if session._requests > 0:
                 session._requests -= 1
 
+    def listing(self) -> list[dict[str, object]]:
+        """The sessions in memory, for an operator (ids, times, attribute names; no values: they
+        may hold anything). A lazyLoad store not yet read in full is not listed."""
+        with self._table.lock:
+            live = list(self._table.sessions.values())
+        return [{"id": s._id, "created": s._created, "last_accessed": s._accessed,
+                 "max_inactive_interval": s._max_inactive,
+                 "attributes": sorted(s._attrs) if s._attrs else [],
+                 "idle_saved": s._state == IDLED} for s in live if s._state != INVALID]
+
+    def invalidate_id(self, session_id: str) -> bool:
+        """An operator ends a session (as the app's ``invalidate()``); False if it is unknown."""
+        s = self._table.sessions.get(session_id)
+        if s is None:
+            return False
+        s.invalidate()
+        return True
+
     # -- invalidation -------------------------------------------------------------------------
     def _invalidate(self, s: Session) -> None:
         with self._table.lock:
@@ -413,6 +436,7 @@ class SessionManager(StoreSync, LifeCycle):
                 for s in list(table.sessions.values()):
                     if s._requests == 0 and s.expired(now):
                         self._invalidate_locked(s)
+                        self.stats.expired += 1
             self._flush_deletes()
             if self._passivated and self.store is not None:
                 with self._io:  # expired while passivated: only the store holds them

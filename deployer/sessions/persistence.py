@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
@@ -19,9 +20,11 @@ from deployer.sessions.store import Record, SessionStore
 if TYPE_CHECKING:
     from deployer.sessions.ids import SessionIdManager
     from deployer.sessions.manager import _Table
+    from deployer.sessions.stats import SessionStats
 
 log = logging.getLogger("deployer.sessions")
 _CHUNK = 4096
+_BIG = 16 * 1048576  # a store this large (~50,000 sessions) takes seconds: it is announced
 
 
 def _not_json(value: object) -> object:
@@ -52,6 +55,7 @@ class StoreSync:
     _generation: int
     _io: threading.RLock
     _sweep: threading.Lock
+    stats: SessionStats
 
     def _invalidate_locked(self, s: Session) -> None:  # pragma: no cover - see SessionManager
         raise NotImplementedError
@@ -74,7 +78,9 @@ class StoreSync:
                 return s
             if sid in self._table.tombstones:
                 return None
+            began = time.perf_counter()
             rec = self.store.get(sid)
+            self.stats.load_seconds.add(time.perf_counter() - began)
             if not self._bulk_requested:
                 self._bulk_requested = True
                 self._wake()
@@ -93,7 +99,16 @@ class StoreSync:
         assert self.store is not None
         if self._loaded:
             return
+        began = time.perf_counter()
+        try:
+            size = os.stat(self.store.path).st_size  # no query: it would create the database
+        except OSError:
+            size = 0
+        if size >= _BIG:  # the only line until it is done: say it has begun
+            log.info("sessions %s: restoring %.0f MB of sessions from %s", self.name,
+                     size / 1048576, self.store.path)
         records = self.store.load_all()
+        self.stats.load_seconds.add(time.perf_counter() - began)
         now = time.time()
         expired = [r[0] for r in records if r[4] > 0 and r[2] + r[4] < now]
         made = [self._make(r) for r in records if not (r[4] > 0 and r[2] + r[4] < now)]
@@ -160,7 +175,10 @@ class StoreSync:
             ]
         except (TypeError, ValueError, RuntimeError, RecursionError):
             live, versions, records = self._records_one_by_one(live, versions)
+        began = time.perf_counter()
         self.store.save(records)
+        self.stats.save_seconds.add(time.perf_counter() - began)
+        self.stats.saved += len(records)
         with self._table.lock:
             for s, version in zip(live, versions, strict=True):
                 s._saved = version

@@ -22,7 +22,7 @@ from deployer.sessions.session import LazySession
 from deployer.web.exchange import Exchange, ResponseAborted
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
-from deployer.web.responses import plain
+from deployer.web.responses import error
 from deployer.web.static import StaticFiles
 from deployer.web.tracking import NEEDS_STORE, SessionBinder
 
@@ -190,7 +190,7 @@ class WebContext(LifeCycle):
         if scope["type"] != "http":
             return
         try:
-            await plain(send, 503, b"503 Service Unavailable: the server is stopping\n")
+            await error(send, 503, scope)
         except RuntimeError:  # the answer had started
             raise ResponseAborted(f"{self.name}: cut off by the drain timeout") from None
 
@@ -215,9 +215,9 @@ class WebContext(LifeCycle):
             await send({"type": "websocket.close", "code": 1013})
             return
         if self.spec is None and self.static is None:  # a ContextHandler with nothing to serve
-            await plain(send, 404, b"404 Not Found\n")
+            await error(send, 404, scope)
             return
-        await plain(send, 503, b"503 Service Unavailable\n")
+        await error(send, 503, scope)
 
     async def _redirect(self, scope: dict[str, Any], send: Any) -> None:
         r = self.redirect

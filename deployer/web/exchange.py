@@ -23,7 +23,7 @@ from deployer.errors import SessionLimitError
 from deployer.sessions.session import LazySession
 from deployer.web.channel import GONE, Stream
 from deployer.web.pool import PoolUnavailable, WorkerPool
-from deployer.web.responses import plain
+from deployer.web.responses import error, error_body, error_headers
 from deployer.web.sessionwire import apply_changes, snapshot
 from deployer.worker import wire
 
@@ -31,9 +31,6 @@ log = logging.getLogger("deployer.web")
 _encode = wire.dumps
 _TIMEOUT = -1  # pseudo-frame: requestTimeout passed
 _START, _BODY, _BODY_LAST, _END = wire.START, wire.BODY, wire.BODY_LAST, wire.END
-_BAD_GATEWAY = b"502 Bad Gateway\n"
-_UNAVAILABLE = b"503 Service Unavailable\n"
-_TIMED_OUT = b"504 Gateway Timeout\n"
 
 
 class ResponseAborted(Exception):
@@ -96,7 +93,8 @@ class Exchange:
     """Forwards one request; ``run`` returns when the worker has said END (or is gone)."""
 
     __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "where", "stream",
-                 "mode", "body_done", "watcher", "started", "complete", "disconnected", "refused")
+                 "mode", "body_done", "watcher", "started", "complete", "disconnected",
+                 "replacement", "refused")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
                  lazy: LazySession | None, where: str,
@@ -114,6 +112,7 @@ class Exchange:
         self.body_done = False
         self.watcher: asyncio.Task[None] | None = None
         self.started = self.complete = self.disconnected = self.refused = False
+        self.replacement: bytes | None = None  # the front's 500 page for the worker's own
 
     def head(self) -> bytes:
         return encode_head(self.scope, self.lazy, self.mode)
@@ -127,7 +126,7 @@ class Exchange:
             stream = pool.open(self.head) or await pool.open_wait(self.head)
         except PoolUnavailable:
             if http:
-                await plain(self.send, 503, _UNAVAILABLE)
+                await error(self.send, 503, self.scope)
             else:
                 await self.send({"type": "websocket.close", "code": 1013})
             return
@@ -148,7 +147,7 @@ class Exchange:
             if self.started:
                 raise ResponseAborted(f"{self.where}: {exc}") from None
             if http:
-                await plain(self.send, 502, _BAD_GATEWAY)
+                await error(self.send, 502, self.scope)
             else:
                 await self.send({"type": "websocket.close", "code": 1011})
         finally:
@@ -173,7 +172,8 @@ class Exchange:
                 if self.refused:  # answered 503 instead: the app's body goes nowhere
                     stream.taken_by_client(len(payload))
                     continue
-                await send({"type": "http.response.body", "body": payload, "more_body": more})
+                body = payload if self.replacement is None else self._replaced()
+                await send({"type": "http.response.body", "body": body, "more_body": more})
                 stream.taken_by_client(len(payload))
                 if more:
                     self._watch()
@@ -187,7 +187,7 @@ class Exchange:
                 except SessionLimitError:  # the app made a session the manager cannot keep
                     self.started = self.complete = self.refused = True
                     self.lazy = None  # its later changes have no session to go to
-                    await plain(send, 503, _UNAVAILABLE)
+                    await error(send, 503, self.scope)
             elif kind == _END:
                 if payload or not self.complete:
                     self._end(payload)
@@ -207,9 +207,18 @@ class Exchange:
         status, changes, lines = wire.split_start(payload)
         if not 100 <= status <= 599:
             raise wire.ProtocolError(f"bad START status {status}")
-        headers = self._session_applied(changes, wire.split_header_lines(lines))
+        if status == 500 and lines == wire.ERROR_LINES:  # the worker's answer to a failed app
+            ctype, self.replacement = error_body(500, self.scope)
+            headers = self._session_applied(changes, error_headers(ctype, self.replacement))
+        else:
+            headers = self._session_applied(changes, wire.split_header_lines(lines))
         self.started = True
         return {"type": "http.response.start", "status": status, "headers": headers}
+
+    def _replaced(self) -> bytes:
+        """The error page, in place of the worker's first body chunk; nothing after."""
+        body, self.replacement = self.replacement or b"", b""
+        return body
 
     def _session_applied(self, changes: Any, headers: list[tuple[bytes, bytes]],
                          ) -> list[tuple[bytes, bytes]]:
@@ -244,9 +253,9 @@ class Exchange:
         if timed_out:
             log.error("%s: %s %s passed requestTimeout; answered 504", self.where,
                       self.scope.get("method"), self.scope["path"])
-            await plain(self.send, 504, _TIMED_OUT)
+            await error(self.send, 504, self.scope)
         else:
-            await plain(self.send, 502, _BAD_GATEWAY)
+            await error(self.send, 502, self.scope)
 
     # -- the client's side: body and disconnect ------------------------------------------------
     async def _forward_body(self) -> None:

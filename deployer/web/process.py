@@ -239,8 +239,13 @@ class WorkerProcess:
 
     # -- output and exit -------------------------------------------------------------------------
     def output_line(self, line: str) -> None:
-        self.output.append(line)
-        app_log.info("%s[%d]: %s", self.spec.name, self.pid, line)
+        report = wire.split_record(line)
+        if report is None:  # the app's own output
+            self.output.append(line)
+            app_log.info("%s[%d]: %s", self.spec.name, self.pid, line)
+        else:  # the worker's report of a failure: one record, its traceback in it
+            self.output.extend(report.split("\n"))
+            app_log.error("%s[%d]: %s", self.spec.name, self.pid, report)
 
     def last_output(self) -> str:
         return "\n".join(self.output)

@@ -1,13 +1,68 @@
-"""The short plain-text answers the front gives itself: 404, 502, 503, 504."""
+"""The answers the front gives itself: short error pages (404, 502, 503, 504, ...).
+
+As Jetty's ErrorHandler: a small HTML page with the status, its reason and the context path, never a
+stack trace or a file path, and ``Cache-Control: must-revalidate,no-cache,no-store`` so no cache
+keeps an outage. A client that prefers text (``Accept`` without ``text/html``: curl, wrk, load
+balancers' probes) gets one line of plain text instead.
+"""
 
 from __future__ import annotations
 
+from html import escape
+from http import HTTPStatus
 from typing import Any
+
+_CACHE = (b"cache-control", b"must-revalidate,no-cache,no-store")
+_HTML = b"text/html; charset=utf-8"
+_TEXT = b"text/plain; charset=utf-8"
+_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{status} {reason}</title>
+<style>body{{font:16px system-ui,sans-serif;margin:3em auto;max-width:40em;color:#222}}
+h1{{font-size:1.4em}} p{{color:#555}}</style></head>
+<body><h1>{status} {reason}</h1><p>{detail}</p></body></html>
+"""
+
+
+def reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def prefers_html(scope: dict[str, Any]) -> bool:
+    """True when the client's Accept names text/html (a browser); False for curl's */* or none."""
+    for k, v in scope.get("headers", ()):
+        if k == b"accept":
+            return b"text/html" in v
+    return False
+
+
+def error_body(status: int, scope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(content type, body) of the error page for ``scope``'s client."""
+    phrase = reason(status)
+    if not prefers_html(scope):
+        return _TEXT, f"{status} {phrase}\n".encode()
+    detail = f"Context path: {escape(scope.get('root_path') or '/')}"
+    page = _PAGE.format(status=status, reason=escape(phrase), detail=detail)
+    return _HTML, page.encode()
+
+
+def error_headers(ctype: bytes, body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", ctype), (b"content-length", b"%d" % len(body)), _CACHE]
+
+
+async def error(send: Any, status: int, scope: dict[str, Any],
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole error response (HTML or text, by the client's Accept) through an ASGI ``send``."""
+    ctype, body = error_body(status, scope)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*error_headers(ctype, body), *(extra or ())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def plain(send: Any, status: int, body: bytes) -> None:
     """A whole text/plain response through an ASGI ``send``."""
     await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", b"%d" % len(body))]})
+        (b"content-type", _TEXT), (b"content-length", b"%d" % len(body))]})
     await send({"type": "http.response.body", "body": body})

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.web.responses import plain
+from deployer.web.responses import error
 
 
 def normalize_context_path(path: str) -> str:
@@ -82,8 +82,6 @@ def request_host(scope: dict[str, Any]) -> str:
     return str(server[0]).lower() if server else ""
 
 
-_NOT_FOUND = b"404 Not Found\n"
-
 
 class Router:
     """The ASGI app the server runs: dispatch to the matching route's target."""
@@ -108,8 +106,9 @@ class Router:
         table = self._table
         entry = table.match(request_host(scope) if table.uses_hosts else "", scope["path"])
         if entry is None:
+            scope["deployer.unrouted"] = True  # for the metrics: no context's request
             if kind == "http":
-                await plain(send, 404, _NOT_FOUND)
+                await error(send, 404, scope)
             elif kind == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
             return

@@ -53,8 +53,10 @@ class Server:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, *,
                  access_log: bool = False, backlog: int = 2048,
-                 timeout_keep_alive: int = 5, limits: HttpLimits | None = None) -> None:
+                 timeout_keep_alive: int = 5, name: str = "",
+                 limits: HttpLimits | None = None) -> None:
         self.app = app
+        self.name = name  # in its log lines: "manager listening on ..."
         self.limits = limits or HttpLimits()
         self.clients = ClientConnections(self.limits.max_per_client)
         protocol = functools.partial(BoundedHttpProtocol, limits=self.limits, clients=self.clients)
@@ -116,7 +118,8 @@ class Server:
             raise
         self._server = server
         self._ticker = asyncio.ensure_future(server.main_loop())  # Date header refresh
-        log.info("listening on http://%s:%d", self.host, self.port)
+        log.info("%slistening on http://%s:%d", f"{self.name} " if self.name else "",
+                 self.host, self.port)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (at most ``drain_timeout`` s), close."""

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from deployer.web.responses import error
+
 SMALL = 256 * 1024  # read in one go below this size
 CHUNK = 256 * 1024
 PROTECTED = ("web-inf", "meta-inf")
@@ -174,20 +176,20 @@ class StaticFiles:
             return
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await _respond(send, 405, b"405 Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
+            await error(send, 405, scope, [(b"allow", b"GET, HEAD")])
             return
         path = scope["path"]
         root = scope.get("root_path", "")
         rel = path[len(root):] if root and path.startswith(root) else path
         parts = clean_parts(rel)
         if parts is None:
-            await _respond(send, 404, b"404 Not Found\n")
+            await error(send, 404, scope)
             return
         info = scope.get("deployer.context")
         welcome = getattr(info, "welcome_files", None) or self.welcome_files
         entry = await asyncio.to_thread(self._find, parts, welcome, rel.endswith("/"))
         if entry is None:
-            await _respond(send, 404, b"404 Not Found\n")
+            await error(send, 404, scope)
             return
         if entry.is_dir:
             if not rel.endswith("/"):
@@ -196,7 +198,7 @@ class StaticFiles:
                 loc = location.encode() + (b"?" + qs if qs else b"")
                 await _respond(send, 302, b"", [(b"location", loc)])
             else:
-                await _respond(send, 403, b"403 Forbidden\n")
+                await error(send, 403, scope)
             return
         await self._send_file(scope, send, entry, method == "HEAD")
 

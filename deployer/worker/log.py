@@ -1,4 +1,4 @@
-"""The worker's own messages: plain lines on stderr, which the front reads, tags and logs.
+"""The worker's own messages: report lines on stderr, which the front reads, tags and logs.
 
 Not the ``logging`` module: the app configures that as it likes (Django replaces its handlers),
 and a worker's failure report must get out whatever the app did to it.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+from deployer.worker.wire import record_line
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: the worker's own code failed
 
@@ -27,8 +29,9 @@ def fatal(what: str) -> None:
 
 
 def log(message: str) -> None:
+    """A report for the front's log: one record, at ERROR, its traceback with it."""
     try:
-        sys.stderr.write(message + "\n")
+        sys.stderr.write(record_line(message) + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr closed by the app: nothing better to do
         pass

@@ -208,6 +208,20 @@ def start_frame(stream: int, status: int, session: Any, lines: bytes) -> bytes:
     return _pack(len(payload), START, stream) + payload
 
 
+# A worker's own report (an app that failed, ...) on stderr: one line, so the front logs it as one
+# record (its traceback with it) at ERROR; the app's own output stays line by line.
+RECORD, UNIT = "\x1e", "\x1f"
+
+
+def record_line(message: str) -> str:
+    return RECORD + message.replace("\n", UNIT)
+
+
+def split_record(line: str) -> str | None:
+    """The message of a worker's report line, newlines restored; None for any other line."""
+    return line[1:].replace(UNIT, "\n") if line.startswith(RECORD) else None
+
+
 ERROR_BODY = b"Internal Server Error"  # what a client sees of an app that failed before starting
 ERROR_LINES = b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(ERROR_BODY)
 

@@ -196,6 +196,17 @@ def descriptor(context_path: str, war: str, *, version: str = "1", store: str | 
 """)
 
 
+def one_app(tmp_path: Path, source: str, name: str = "w") -> tuple[Path, Path]:
+    """contexts/NAME.xml serving apps/NAME/wsgi.py (``source``) at /NAME: (contexts, app dir)."""
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    app = tmp_path / "apps" / name
+    app.mkdir(parents=True)
+    (app / "wsgi.py").write_text(source)
+    (contexts / f"{name}.xml").write_text(descriptor(f"/{name}", f"../apps/{name}"))
+    return contexts, app
+
+
 def save_atomically(path: Path, text: str) -> None:
     """What editors do: write a temp file beside it, then rename over."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -217,5 +217,5 @@ def test_an_inotify_overflow_gives_a_full_rescan_and_one_timestamped_line(
         assert httpx.get(f"{run.url}/c/").status_code == 200
         overflow = [line for line in run.lines if "queue overflowed" in line]
     assert len(overflow) == 1, overflow
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ WARNING watchdog: Inotify queue "
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ WARNING deployer: Inotify queue "
                     r"overflowed.*a full rescan follows", overflow[0]), overflow

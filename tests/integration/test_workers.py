@@ -12,7 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.harness import DeployerProcess, descriptor, poll, save_atomically
+from tests.integration.harness import (
+    DeployerProcess,
+    one_app,
+    poll,
+    save_atomically,
+)
 
 GOOD = """\
 import os, time
@@ -36,14 +41,8 @@ def application(environ, start_response):
 """
 
 
-def setup(tmp_path: Path, source: str, *extra: str) -> tuple[Path, Path]:
-    contexts = tmp_path / "contexts"
-    contexts.mkdir()
-    app = tmp_path / "apps" / "w"
-    app.mkdir(parents=True)
-    (app / "wsgi.py").write_text(source)
-    (contexts / "w.xml").write_text(descriptor("/w", "../apps/w"))
-    return contexts, app
+def setup(tmp_path: Path, source: str) -> tuple[Path, Path]:
+    return one_app(tmp_path, source)
 
 
 def test_a_broken_edit_logs_its_traceback_once_and_the_old_version_serves(

@@ -138,7 +138,7 @@ def test_response_headers_are_checked_in_the_worker(harness: Harness, client: ht
     make(harness, tmp_path)
     for path in ("/ctx/inject", "/ctx/bad-name"):  # start_response raises: the app fails
         r = client.get(path)
-        assert r.status_code == 500 and r.text == "Internal Server Error"
+        assert r.status_code == 500 and r.text == "500 Internal Server Error\n"
         assert "set-cookie" not in r.headers and "x-a" not in r.headers
     r = client.get("/ctx/latin1")  # obs-text is a field value HTTP allows
     assert [v for k, v in r.headers.raw if k.lower() == b"x-name"] == [b"caf\xe9"]
