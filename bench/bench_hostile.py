@@ -46,7 +46,7 @@ COUNTER = """<?xml version="1.0"?>
   <Set name="war"><Property name="jetty.webapps" default="."/>/../samples/counter</Set>
   <Get name="sessionHandler"><Get name="sessionManager">
     <Set name="storeDirectory"><Property name="jetty.webapps" default="."/>/../sessions</Set>
-    <Set name="savePeriod">2</Set>
+    <Set name="savePeriod">2</Set>{max_active}
   </Get></Get>
 </Configure>
 """
@@ -192,7 +192,7 @@ def session_flood(port: int, stop: threading.Event, seconds: float) -> str:
     total = re.search(r"(\d+) requests in", out.stdout)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
     return (f"{total.group(1) if total else '?'} cookie-less requests, "
-            f"{bad.group(1) if bad else 0} refused (503)")
+            f"{bad.group(1) if bad else 0} answered 503")
 
 
 def huge_descriptor(contexts: Path, stop: threading.Event) -> str:
@@ -242,6 +242,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=12.0, help="seconds per attack")
     ap.add_argument("--only", choices=["huge-headers", "slowloris", "session-flood",
                                        "huge-descriptor"], action="append")
+    ap.add_argument("--max-active-sessions", type=int, metavar="N",
+                    help="the counter's maxActiveSessions (default: deployer's, 100,000)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -251,7 +253,9 @@ def main() -> int:
         (base / "site" / "index.html").write_text("<p>hello</p>\n")
         contexts = base / "contexts"
         contexts.mkdir()
-        (contexts / "counter.xml").write_text(COUNTER)
+        bound = args.max_active_sessions
+        (contexts / "counter.xml").write_text(COUNTER.format(max_active="" if bound is None else
+            f'\n    <Set name="maxActiveSessions">{bound}</Set>'))
         (contexts / "static.xml").write_text(STATIC)
         front = Front(contexts)
         seconds = args.duration
