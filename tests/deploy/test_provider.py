@@ -497,33 +497,20 @@ def test_contexts_deleted_and_recreated_is_watched_again(tmp_path: Path,
     contexts = tmp_path / "contexts"
     contexts.mkdir()
     (contexts / "a.xml").write_text("<x/>")
-    rec = Recorder()
 
-    async def main() -> None:
-        provider = Provider(contexts, rec, scan_interval=0.2)
-        await provider.start()
-        try:
-            await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
-            shutil.rmtree(contexts)
-            await _until(lambda: "is gone" in caplog.text)
-            assert ("remove", "a.xml") not in rec.events  # it keeps serving
-            contexts.mkdir()
-            await _until(lambda: "watching" in caplog.text and provider.scans > 0)
-            wakes = provider.wakes
-            (contexts / "a.xml").write_text("<x/>")
-            await _until(lambda: provider.wakes > wakes)  # an event: inotify is alive again
-            await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
-        finally:
-            await provider.stop()
+    async def body(provider: Provider, rec: Recorder) -> None:
+        await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
+        shutil.rmtree(contexts)
+        await until(lambda: "is gone" in caplog.text, "the loss noticed")
+        assert ("remove", "a.xml") not in rec.events  # it keeps serving
+        contexts.mkdir()
+        await until(lambda: "watching" in caplog.text, "the new directory watched")
+        wakes = provider.wakes
+        (contexts / "a.xml").write_text("<x/>")
+        await until(lambda: provider.wakes > wakes, "an event: inotify is alive again")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
 
-    asyncio.run(main())
-
-
-async def _until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+    watching(contexts, Dependencies(), body, scan_interval=0.2)
 
 
 def test_node_modules_and_a_virtualenv_in_a_war_are_not_watched(tmp_path: Path) -> None:

@@ -278,6 +278,12 @@ def test_a_garbage_database_file_is_set_aside(make_manager, tmp_path, caplog) ->
     store = tmp_path / "garbage"
     store.mkdir(mode=0o700)
     (store / DB_NAME).write_bytes(os.urandom(8192))
+    assert_set_aside_then_fresh(make_manager, store, caplog)
+
+
+def assert_set_aside_then_fresh(make_manager, store, caplog) -> Path:
+    """A manager on ``store`` sets its database file aside, says where, and starts afresh;
+    returns where the file went."""
     with caplog.at_level(logging.WARNING, "deployer.sessions"):
         m = make_manager(store)
     assert m.store.set_aside and m.store.set_aside[0].exists()
@@ -286,6 +292,7 @@ def test_a_garbage_database_file_is_set_aside(make_manager, tmp_path, caplog) ->
     s["fresh"] = 1
     m.stop()
     assert stored(store) == {s.id: {"fresh": 1}}
+    return m.store.set_aside[0]
 
 
 def test_a_truncated_database_file_is_set_aside(make_manager, tmp_path, caplog) -> None:
@@ -312,15 +319,8 @@ def test_a_zero_length_database_file_is_reported_and_set_aside(make_manager, tmp
     store = tmp_path / "zero"
     store.mkdir(mode=0o700)
     (store / DB_NAME).write_bytes(b"")
-    with caplog.at_level(logging.WARNING, "deployer.sessions"):
-        m = make_manager(store)
-    assert m.store.set_aside and m.store.set_aside[0].stat().st_size == 0
+    assert assert_set_aside_then_fresh(make_manager, store, caplog).stat().st_size == 0
     assert "the file is empty (0 bytes)" in caplog.text
-    assert str(m.store.set_aside[0]) in caplog.text
-    s = m.create()
-    s["fresh"] = 1
-    m.stop()
-    assert stored(store) == {s.id: {"fresh": 1}}
 
 
 def test_a_foreign_sqlite_file_is_set_aside_untouched(make_manager, tmp_path, caplog) -> None:
