@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds for a request head to arrive, else 408 and close (default 10)")
     run.add_argument("--max-connections-per-client", type=int, default=256, metavar="N",
                      help="open connections per client address; more are closed (default 256)")
+    run.add_argument("--connector-name", metavar="NAME",
+                     help="the listener's connector name, what virtualHosts entries @NAME "
+                          "match (default: none, as Jetty's)")
+    run.add_argument("--proxy-headers", action="store_true",
+                     help="believe X-Forwarded-Proto/-For and Forwarded from "
+                          "--forwarded-allow-ips (a TLS proxy in front)")
+    run.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="ADDRS",
+                     help="comma-separated addresses or networks trusted with proxy headers, "
+                          "* for all (default 127.0.0.1)")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"], help="default info")
     run.add_argument("--log-format", default="text", choices=["text", "json"],
@@ -94,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "problem as path:line:col: message. Exit 0 when all are valid, 1 otherwise.")
     val.add_argument("paths", nargs="+", metavar="PATH", help="descriptor files or directories")
     val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--strict", action="store_true",
+                     help="warnings fail too (a war or module missing on this machine)")
     _add_properties(val)
 
     mig = sub.add_parser(

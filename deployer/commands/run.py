@@ -69,14 +69,23 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
     from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
     from deployer.deploy.provider import Provider
+    from deployer.descriptor.loader import default_jetty_base
     from deployer.web.router import Router
     from deployer.web.server import Server
 
     started = time.perf_counter()
-    router = Router()
+    router = Router(connector=args.connector_name)
+    properties = dict(args.properties)
+    system = dict(args.system_properties)
+    if "jetty.base" not in properties and "jetty.base" not in system:
+        properties["jetty.base"] = default_jetty_base(Path(args.directory).resolve())
+        log.info("jetty.base is %s, the parent of %s (--property jetty.base=... to change it)",
+                 properties["jetty.base"], args.directory)
+    else:
+        log.info("jetty.base is %s", properties.get("jetty.base", system.get("jetty.base")))
     manager = DeploymentManager(
         router,
-        properties=dict(args.properties),
+        properties=properties,
         system_properties=dict(args.system_properties),
         drain_timeout=args.drain_timeout,
         worker_name=args.worker_name,
@@ -99,7 +108,8 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
     if metrics is not None or access_log is not None:
         from deployer.web.observe import Observer
         front = Observer(router, metrics, access_log)
-    server = Server(front, args.host, args.port, limits=limits)
+    server = Server(front, args.host, args.port, limits=limits,
+                    forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None)
     try:
         server.bind()  # before any app is imported: a taken port fails in a moment
     except OSError as exc:

@@ -1,8 +1,12 @@
 """`deployer validate PATH...`: schema + evaluation as a dry run; nothing is started.
 
 Exit 0 when every descriptor is valid, 1 when any is not, 2 for bad usage (a path that does not
-exist). Text output is one ``path:line:col: message`` line per problem and
-a summary; ``--format json`` prints one JSON document with an entry per file.
+exist). Besides the language, it checks what `run` would refuse: errors for what is wrong in the
+file itself (nothing to serve), warnings for what depends on this machine (a war, virtualenv or
+application module that is not here) and for what `run` ignores (JVM-only settings); warnings
+leave the exit code alone unless ``--strict``. Text output is one ``path:line:col: message`` line
+per problem (``warning:`` before a warning's message) and a summary; ``--format json`` prints one
+JSON document with an entry per file.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-from deployer.descriptor.loader import validate_file
+from deployer.deploy.build import check, missing_application
+from deployer.descriptor.loader import check_file
 from deployer.errors import DescriptorError, Location, UsageError
+
+Found = tuple[Path, list[DescriptorError], list[DescriptorError]]  # file, errors, warnings
 
 
 def collect(paths: list[str]) -> list[Path]:
@@ -31,20 +38,31 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def _check(path: Path, args: argparse.Namespace) -> list[DescriptorError]:
+def _check(path: Path, args: argparse.Namespace) -> Found:
     try:
-        return validate_file(
+        errors, descriptor = check_file(
             path, properties=dict(args.properties), system_properties=dict(args.system_properties)
         )
+        if descriptor is None:
+            return path, errors, []
+        warnings = list(descriptor.warnings)
+        checked = check(descriptor.context, path)
+        errors.extend(checked.errors)
+        warnings.extend(checked.machine)
+        if checked.resolved is not None:
+            missing = missing_application(descriptor.context, checked.resolved, path)
+            warnings.extend([missing] if missing else [])
+        return path, errors, warnings
     except Exception as exc:  # never a traceback for any input; a bug still names the file
-        return [DescriptorError(Location(str(path)), f"internal error ({type(exc).__name__}: "
-                                                     f"{exc}); please report it")]
+        return path, [DescriptorError(Location(str(path)), f"internal error "
+                                      f"({type(exc).__name__}: {exc}); please report it")], []
 
 
 def execute(args: argparse.Namespace) -> int:
     files = collect(list(args.paths))
-    results = [(path, _check(path, args)) for path in files]
-    invalid = sum(1 for _, problems in results if problems)
+    results = [_check(path, args) for path in files]
+    strict = getattr(args, "strict", False)
+    invalid = sum(1 for _, errors, warnings in results if errors or strict and warnings)
     try:
         _report(results, invalid, args.format)
     except BrokenPipeError:  # `deployer validate ... | head`: the reader left, the verdict stands
@@ -53,24 +71,30 @@ def execute(args: argparse.Namespace) -> int:
     return 1 if invalid else 0
 
 
-def _report(results: list[tuple[Path, list[DescriptorError]]], invalid: int, fmt: str) -> None:
-    files = [path for path, _ in results]
+def _json(p: DescriptorError) -> dict[str, object]:
+    return {"file": p.location.file, "line": p.location.line, "column": p.location.column,
+            "message": p.message}
+
+
+def _report(results: list[Found], invalid: int, fmt: str) -> None:
     if fmt == "json":
         json.dump({
             "ok": invalid == 0,
             "files": [{
                 "file": str(path),
-                "ok": not problems,
-                "problems": [{"file": p.location.file, "line": p.location.line,
-                              "column": p.location.column, "message": p.message}
-                             for p in problems],
-            } for path, problems in results],
+                "ok": not errors,
+                "problems": [_json(p) for p in errors],
+                "warnings": [_json(w) for w in warnings],
+            } for path, errors, warnings in results],
         }, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for _, problems in results:
-            for problem in problems:
-                print(problem)
-        total = sum(len(p) for _, p in results)
-        print(f"{len(files)} descriptor(s) checked: {len(files) - invalid} valid, {invalid} "
-              f"invalid, {total} problem(s)")
+        lines = sorted([(p.location, str(p)) for _, errors, _ in results for p in errors]
+                       + [(w.location, f"{w.location}: warning: {w.message}")
+                          for _, _, warnings in results for w in warnings])
+        for _, line in lines:
+            print(line)
+        total = sum(len(e) for _, e, _ in results)
+        warned = sum(len(w) for _, _, w in results)
+        print(f"{len(results)} descriptor(s) checked: {len(results) - invalid} valid, {invalid} "
+              f"invalid, {total} problem(s), {warned} warning(s)")

@@ -9,6 +9,7 @@ same thing whoever starts the server from wherever.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ INIT_PATH_PARAMETER = "org.eclipse.jetty.servlet.SessionIdPathParameterName"
 INIT_DOMAIN = "org.eclipse.jetty.servlet.SessionDomain"
 INIT_PATH = "org.eclipse.jetty.servlet.SessionPath"
 INIT_MAX_AGE = "org.eclipse.jetty.servlet.MaxAge"
+INIT_DIR_ALLOWED = "org.eclipse.jetty.servlet.Default.dirAllowed"  # DefaultServlet's listing
 DEFAULT_MAX_INACTIVE = 1800  # webdefault.xml's 30 minutes
 
 
@@ -77,9 +79,21 @@ class Resolved:
     python_path: tuple[Path, ...] = ()
 
 
-def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
+@dataclass
+class Checked:
+    """What ``check`` found: errors in the file itself, and what depends on this machine (a war
+    or virtualenv that is not here); ``resolved`` when there were neither."""
+
+    errors: list[DescriptorError]
+    machine: list[DescriptorError]
+    resolved: Resolved | None = None
+
+
+def check(spec: ContextSpec, descriptor: Path) -> Checked:
     """Resolve paths and check that the webapp exists, naming the line where it was set."""
     base_dir = descriptor.parent
+    errors: list[DescriptorError] = []
+    machine: list[DescriptorError] = []
     base: Path | None = None
     if spec.kind != "moved":
         if spec.base:
@@ -88,16 +102,13 @@ def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
                 prop = "war" if spec.war else "resourceBase"
                 where = _where(spec, "war" if spec.war else "resource_base") or Location.of(
                     descriptor)
-                raise DescriptorErrors([DescriptorError(
-                    where, f"{prop} {base} does not exist (resolved against {base_dir})"
-                )])
+                machine.append(DescriptorError(
+                    where, f"{prop} {base} does not exist (resolved against {base_dir})"))
         elif spec.application:
             base = base_dir
         else:
-            where = spec.location or Location.of(descriptor)
-            raise DescriptorErrors([DescriptorError(
-                where, "no war or resourceBase set: nothing to serve"
-            )])
+            errors.append(DescriptorError(spec.location or Location.of(descriptor),
+                                          "no war or resourceBase set: nothing to serve"))
     manager = session_manager_spec(spec)
     store = None
     if manager is not None and manager.store_directory:
@@ -107,11 +118,48 @@ def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
         venv = resolve_path(spec.virtualenv, base_dir)
         if not os.access(venv / "bin" / "python", os.X_OK):
             where = _where(spec, "virtualenv") or Location.of(descriptor)
-            raise DescriptorErrors([DescriptorError(
+            machine.append(DescriptorError(
                 where, f"virtualenv {venv} has no bin/python (resolved against {base_dir}; "
-                       f"make one with: python3 -m venv {venv})")])
+                       f"make one with: python3 -m venv {venv})"))
     paths = tuple(resolve_path(p, base_dir) for p in spec.python_path)
-    return Resolved(base, store, manager, venv, paths)
+    if errors or machine:
+        return Checked(errors, machine)
+    return Checked([], [], Resolved(base, store, manager, venv, paths))
+
+
+def resolve(spec: ContextSpec, descriptor: Path) -> Resolved:
+    """``check``, raising what it found: `run` refuses both kinds."""
+    checked = check(spec, descriptor)
+    if checked.resolved is None:
+        raise DescriptorErrors(checked.errors + checked.machine)
+    return checked.resolved
+
+
+def missing_application(spec: ContextSpec, resolved: Resolved,
+                        descriptor: Path) -> DescriptorError | None:
+    """An ``application`` whose module is found neither under the war, its ``lib/`` and
+    pythonPath, nor (without a virtualenv) in deployer's own interpreter: the workers would fail
+    to import it. None when it is found, or cannot be told without starting the app."""
+    if not spec.application or resolved.base is None or not resolved.base.is_dir():
+        return None
+    module = spec.application.partition(":")[0]
+    rel = Path(*module.split("."))
+    roots = [resolved.base, resolved.base / "lib", *resolved.python_path]
+    for root in roots:
+        if (root / rel.with_suffix(".py")).is_file() or (root / rel / "__init__.py").is_file() \
+                or (root / rel).is_dir():
+            return None
+    if resolved.virtualenv is None and importlib.util.find_spec(module.split(".")[0]) is not None:
+        return None
+    if resolved.virtualenv is not None:
+        found = list(resolved.virtualenv.glob(f"lib/python3*/site-packages/{rel.parts[0]}*"))
+        if found:
+            return None
+    where = _where(spec, "application") or Location.of(descriptor)
+    searched = ", ".join(str(r) for r in roots)
+    return DescriptorError(where, f"application module {module!r} is not found under "
+                                  f"{searched}{' or the virtualenv' if resolved.virtualenv else ''}"
+                                  ": its workers would fail to start")
 
 
 def session_manager_spec(spec: ContextSpec) -> SessionManagerSpec | None:
@@ -160,17 +208,28 @@ def session_tracking(spec: ContextSpec, manager: SessionManagerSpec) -> SessionT
                 where or Location("?"),
                 f"init-param {INIT_MAX_AGE} must be an integer, found {init[INIT_MAX_AGE]!r}",
             )]) from None
+    comment = manager.cookie_comment or ""
     return SessionTracking(
         cookie_name=cookie,
         path_parameter=parameter,
-        http_only=manager.http_only,
+        http_only=manager.http_only or "__HTTP_ONLY__" in comment,
         secure_request_only=manager.secure_request_only,
         using_cookies=manager.using_cookies,
         domain=domain,
         path=path,
         max_age=max_age,
         refresh_cookie_age=manager.refresh_cookie_age,
+        secure=manager.secure_cookie,
+        same_site=manager.same_site or _same_site_comment(comment),
     )
+
+
+def _same_site_comment(comment: str) -> str | None:
+    """Jetty 9.4's way to ask for SameSite: ``__SAME_SITE_LAX__`` (etc.) in the cookie comment."""
+    for value in ("None", "Lax", "Strict"):
+        if f"__SAME_SITE_{value.upper()}__" in comment:
+            return value
+    return None
 
 
 def worker_environment(spec: ContextSpec, venv: Path | None,
@@ -206,7 +265,9 @@ def webapp(spec: ContextSpec, resolved: Resolved, name: str, *, defaults: Worker
         return None
     found = find_app(base, spec.application)
     if not found.is_python:
-        return StaticFiles(base, list(spec.welcome_files))
+        allowed = spec.init_params.get(INIT_DIR_ALLOWED, "").strip().lower() == "true"
+        return StaticFiles(base, list(spec.welcome_files),
+                           list_directories=spec.directories_listed or allowed)
     python = str(resolved.virtualenv / "bin" / "python") if resolved.virtualenv else sys.executable
     return WorkerSpec(
         name=name, base=base, entry=found.entry or "", kind=found.kind, python=python,

@@ -31,7 +31,7 @@ from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerS
 from deployer.errors import AppLoadError, ConflictError, DeployerError, SessionError
 from deployer.lifecycle import State
 from deployer.sessions.manager import SessionIdManager, SessionScheduler
-from deployer.web.router import Route, Router, normalize_context_path
+from deployer.web.router import Route, Router, normalize_context_path, normalize_host, reachable
 
 log = logging.getLogger("deployer.deploy")
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds before a store fault's first and longest retry
@@ -67,7 +67,8 @@ def _ms(since: float, extra: float = 0.0) -> str:
 
 def _claims(spec: ContextSpec, store: Path | None) -> Claims:
     # "@connector" entries name connectors, not hosts: the router serves those on any host
-    hosts = [h.lower() for h in spec.virtual_hosts if h and not h.startswith("@")] or [""]
+    hosts = [normalize_host(h) for h in spec.virtual_hosts
+             if h and not h.startswith("@")] or [""]
     path = normalize_context_path(spec.context_path) or "/"
     return Claims(frozenset((path, h) for h in hosts), store)
 
@@ -305,6 +306,14 @@ class DeploymentManager:
                 environ=self.environ, server=self.server_spec,
             )
             spec = descriptor.context
+            for warning in descriptor.warnings:
+                log.warning("%s", warning)
+            if not reachable(spec.virtual_hosts, self.router.connector):
+                where = spec.locations.get("virtual_hosts") or spec.location or path
+                log.warning("%s: virtualHosts %s name only connectors this server does not have "
+                            "(its listener is %s): the context can never be reached", where,
+                            ", ".join(spec.virtual_hosts),
+                            repr(self.router.connector) if self.router.connector else "unnamed")
             resolved = resolve(spec, path)
             claims = _claims(spec, resolved.store)
             _check_conflicts(path, claims, routes, stores)

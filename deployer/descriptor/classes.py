@@ -101,6 +101,19 @@ def _path_parameter(value: str | None) -> str | None:
     return None if value in (None, "none") else value
 
 
+_SAME_SITE = {"none": "None", "lax": "Lax", "strict": "Strict"}
+
+
+def _same_site(value: str | None) -> str | None:
+    """Jetty 10-12's HttpCookie.SameSite (NONE, LAX, STRICT), in any case; null unsets it."""
+    if value is None:
+        return None
+    found = _SAME_SITE.get(value.strip().lower())
+    if found is None:
+        raise ValueError(f"SameSite is one of None, Lax, Strict, got {value!r}")
+    return found
+
+
 def _merge_handler(ctx: ContextSpec, handler: ResourceHandlerSpec) -> None:
     if handler.resource_base is not None:
         ctx.resource_base = handler.resource_base
@@ -141,17 +154,48 @@ MANAGER_PROPS: dict[str, Prop] = {
     "SessionDomain": Prop("session_domain", "string"),
     "SessionPath": Prop("session_path", "string"),
     "MaxCookieAge": Prop("max_cookie_age", "int"),
+    "SameSite": Prop("same_site", "string", convert=_same_site),
     "SessionIdManager": Prop("session_id_manager", "SessionIdManager"),
     "MaxActiveSessions": Prop("max_active_sessions", "int", convert=_bounded(1, 100_000_000)),
 }
 
 COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domain", "string"),
                  "Path": ("session_path", "string"), "MaxAge": ("max_cookie_age", "int"),
-                 "HttpOnly": ("http_only", "bool")}
+                 "HttpOnly": ("http_only", "bool"), "Secure": ("secure_cookie", "bool"),
+                 "Comment": ("cookie_comment", "string")}
+
+
+_COOKIE_ATTRIBUTES = {"samesite": ("same_site", _same_site), "comment": ("cookie_comment", str)}
+
+
+def _cookie_attribute(config: CookieConfigSpec, name: str, value: str | None) -> None:
+    """Servlet 6 (Jetty 12 ee10) SessionCookieConfig.setAttribute: the cookie attributes deployer
+    sends; ``SameSite`` is the one only this form (or the session handler's) can set."""
+    key = (name or "").strip().lower()
+    manager = config.manager
+    if key in ("secure", "httponly"):
+        flag = (value or "").strip().lower()
+        if flag not in ("true", "false", ""):
+            raise ValueError(f"cookie attribute {name} is true or false, got {value!r}")
+        setattr(manager, "secure_cookie" if key == "secure" else "http_only", flag != "false")
+    elif key in _COOKIE_ATTRIBUTES:
+        target, convert = _COOKIE_ATTRIBUTES[key]
+        setattr(manager, target, convert(value) if value is not None else None)
+    else:
+        raise ValueError(f"deployer sets no cookie attribute {name!r} (SameSite, Secure, "
+                         "HttpOnly and Comment; name, domain, path and maxAge have setters)")
 
 
 def _cookie_config(manager: SessionManagerSpec) -> CookieConfigSpec:
     return CookieConfigSpec(location=manager.location, manager=manager)
+
+
+def _set_attribute(ctx: ContextSpec, name: str, value: Any) -> None:
+    """ContextHandler.setAttribute: a null value removes the attribute (JETTY.md §10)."""
+    if value is None:
+        ctx.attributes.pop(name, None)
+    else:
+        ctx.attributes[name] = value
 
 
 def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: bool,
@@ -173,7 +217,7 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
         "addVirtualHosts": [Method(_m(("virtualHosts", "strings")),
                                    lambda c, v: c.virtual_hosts.extend(v))],
     }
-    getters: dict[str, Any] = {}
+    getters: dict[str, Any] = {"InitParams": lambda c: c.init_params} if kind != "moved" else {}
     constructors: list[tuple[Param, ...]] = [()]
     if kind == "moved":
         props.update({
@@ -187,7 +231,6 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
         props.update({
             "ResourceBase": Prop("resource_base", "path"),
             "BaseResourceAsString": Prop("resource_base", "path"),
-            "InitParams": Prop("init_params", "map"),
             "WelcomeFiles": Prop("welcome_files", "strings"),
             "Application": Prop("application", "string", convert=_application),
         })
@@ -197,15 +240,15 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
                                         lambda c, k, v: c.init_params.__setitem__(k, v))],
             "getInitParameter": [Method(_m(("name", "string")),
                                         lambda c, k: c.init_params.get(k))],
-            "setAttribute": [Method(_m(("name", "string"), ("value", "any")),
-                                    lambda c, k, v: c.attributes.__setitem__(k, v))],
+            "setAttribute": [Method(_m(("name", "string"), ("value", "any")), _set_attribute)],
             "getAttribute": [Method(_m(("name", "string")), lambda c, k: c.attributes.get(k))],
             "removeAttribute": [Method(_m(("name", "string")),
                                        lambda c, k: c.attributes.pop(k, None))],
             "setEnvironmentVariable": [Method(_m(("name", "string"), ("value", "string")),
                                               _set_environment)],
         })
-        constructors.append(_m(("contextPath", "string")))
+        if not war and not sessions:  # ContextHandler(String contextPath); WebAppContext and
+            constructors.append(_m(("contextPath", "string")))  # ServletContextHandler: none
     if war:
         props["War"] = Prop("war", "path")
         constructors.append(_m(("webApp", "path"), ("contextPath", "string")))
@@ -215,7 +258,7 @@ def _context(simple: str, canonical: str, kind: str, *, war: bool, sessions: boo
     if handler:
         props["Handler"] = Prop("resource_base", "ResourceHandler", apply=_merge_handler)
     return ClassInfo(simple, canonical, make, ContextSpec, props, getters, methods,
-                     constructors, is_context=True)
+                     constructors, is_context=True, named_args=not war)
 
 
 def register_all(reg: Registry) -> None:
@@ -277,7 +320,9 @@ def register_all(reg: Registry) -> None:
     reg.add(ClassInfo(
         "SessionCookieConfig", "javax.servlet.SessionCookieConfig", None, CookieConfigSpec,
         props={k: Prop(f, kind, target="manager") for k, (f, kind)
-               in COOKIE_FIELDS.items()}))
+               in COOKIE_FIELDS.items()},
+        methods={"setAttribute": [Method(_m(("name", "string"), ("value", "string")),
+                                         _cookie_attribute)]}))
 
     reg.add(ClassInfo(
         "HashSessionIdManager", f"{eclipse}.server.session.HashSessionIdManager",

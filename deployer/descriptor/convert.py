@@ -184,3 +184,35 @@ def to_kind(value: Any, kind: str) -> Any:
     if kind == "any":
         return value
     raise AssertionError(kind)
+
+
+def csv_split(text: str) -> list[str]:
+    """Jetty's StringUtil.csvSplit for ``arg=`` and ``item=`` lists: items trimmed, a double-quoted
+    item may hold commas (``\\"`` and ``\\\\`` escape inside quotes); ``"x,y",z`` is two items."""
+    items: list[str] = []
+    i, n = 0, len(text)
+    if not text.strip():
+        return items
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            buf = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                buf.append(text[i])
+                i += 1
+            i += 1  # the closing quote
+            item = "".join(buf)
+            comma = text.find(",", i)
+            end = n if comma < 0 else comma
+        else:
+            comma = text.find(",", i)
+            end = n if comma < 0 else comma
+            item = text[i:end].strip()
+        items.append(item)
+        if comma < 0:
+            return items
+        i = end + 1

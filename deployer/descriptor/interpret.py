@@ -38,7 +38,9 @@ class Interpreter(Statements, Values):
         self.server = server
         self.ids: dict[str, Any] = {"Server": server}
         self.problems: list[DescriptorError] = []
+        self.warnings: list[DescriptorError] = []  # what Jetty accepts and deployer ignores
         self._failed_ids: set[str] = set()
+        self._id_elements: dict[str, etree._Element] = {}  # where each id of this file is given
         self._shared = {id(server), id(server.session_id_manager)}
         self._depth = 0
         self._handlers: dict[str, Callable[[Any, etree._Element], Any]] = {
@@ -50,6 +52,9 @@ class Interpreter(Statements, Values):
     # -- errors ---------------------------------------------------------------------------
     def fail(self, element: etree._Element, message: str) -> _Fail:
         return _Fail(DescriptorError(self.locate(element), message))
+
+    def warn(self, element: etree._Element, message: str) -> None:
+        self.warnings.append(DescriptorError(self.locate(element), message))
 
     def _class(self, name: str, element: etree._Element) -> ClassInfo:
         info = REGISTRY.lookup(name)
@@ -96,7 +101,7 @@ class Interpreter(Statements, Values):
                 self.problems.append(failed.error)
             return None
         if root.get("id"):
-            self.ids[root.get("id")] = obj
+            self._register(root, obj)
         self._statements(obj, root)
         for key, value in list(obj.init_params.items()):
             obj.init_params[key] = java_str(value)
@@ -129,6 +134,10 @@ class Interpreter(Statements, Values):
     def _register(self, element: etree._Element, value: Any, id_: str | None = None) -> None:
         id_ = id_ if id_ is not None else element.get("id")
         if id_:
+            first = self._id_elements.setdefault(id_, element)
+            if first is not element:  # Jetty's DTD declares id an ID: unique in a file
+                raise self.fail(element, f"id {id_!r} is already given at line "
+                                         f"{self.locate(first).line}; ids are unique in a file")
             self.ids[id_] = value
 
     def _then(self, value: Any, element: etree._Element, what: str) -> Any:
@@ -182,6 +191,8 @@ class Interpreter(Statements, Values):
                 for item in items)
         if type_ is None:
             return result.strip() if isinstance(result, str) else result
+        if result is None:
+            return "" if type_ == "String" else None  # JETTY.md §10: a missing Property as ""
         try:
             return convert_type(result, type_)
         except ConversionError as exc:

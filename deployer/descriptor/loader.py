@@ -1,13 +1,19 @@
 """One descriptor file -> Descriptor: hardened parse, schema, evaluation; every problem at once.
 
-The property map is WebAppProvider's (JETTY.md 1.9): jetty.home and jetty.base from the system
-properties (default "."), jetty.webapp (the descriptor's canonical path) and jetty.webapps (its
-directory), then the caller's properties on top.
+The property map is WebAppProvider's (JETTY.md 1.9): jetty.home (default "."), jetty.base (default:
+the parent of the descriptor's directory, as a Jetty base keeps its descriptors in webapps/),
+jetty.webapp (the descriptor's canonical path) and jetty.webapps (its directory), their ``.uri``
+forms as ``file:`` URIs (JETTY.md §10), then the caller's properties on top. SystemProperty sees
+the JVM's usual ones with their natural Python values (user.dir, user.home, java.io.tmpdir...),
+jetty.home and jetty.base, then ``-D`` values on top.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import platform
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,18 +24,56 @@ from deployer.descriptor.specs import Descriptor, ServerSpec
 from deployer.errors import DescriptorError, DescriptorErrors
 
 
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME (a bare container)
+        return str(os.getuid()) if hasattr(os, "getuid") else ""
+
+
+def natural_system_properties() -> dict[str, str]:
+    """The JVM system properties Jetty files read, as this process sees them (JETTY.md §10)."""
+    return {
+        "user.dir": os.getcwd(),
+        "user.home": os.path.expanduser("~"),
+        "user.name": _user_name(),
+        "java.io.tmpdir": tempfile.gettempdir(),
+        "file.separator": os.sep,
+        "path.separator": os.pathsep,
+        "line.separator": os.linesep,
+        "os.name": platform.system(),
+        "os.arch": platform.machine(),
+    }
+
+
+def default_jetty_base(webapps: str | Path) -> str:
+    """jetty.base when nobody set it: the parent of the descriptors' directory (a Jetty base
+    keeps its descriptors in ``webapps/`` beneath it)."""
+    return os.path.dirname(os.path.abspath(webapps))
+
+
 def descriptor_properties(path: str | Path, properties: Mapping[str, str] | None,
                           system_properties: Mapping[str, str] | None) -> dict[str, str]:
     system = system_properties or {}
     real = os.path.realpath(path)
+    webapps = os.path.dirname(real)
     result = {
         "jetty.home": system.get("jetty.home", "."),
-        "jetty.base": system.get("jetty.base", "."),
+        "jetty.base": system.get("jetty.base", default_jetty_base(webapps)),
         "jetty.webapp": real,
-        "jetty.webapps": os.path.dirname(real),
+        "jetty.webapps": webapps,
     }
     result.update(properties or {})
+    for name in ("jetty.home", "jetty.base", "jetty.webapps"):
+        where = os.path.join(webapps, os.path.expanduser(result[name]))  # relative: as build
+        result.setdefault(f"{name}.uri", Path(os.path.abspath(where)).as_uri())
     return result
+
+
+def system_properties_of(props: Mapping[str, str],
+                         system_properties: Mapping[str, str] | None) -> dict[str, str]:
+    return {**natural_system_properties(), "jetty.home": props["jetty.home"],
+            "jetty.base": props["jetty.base"], **(system_properties or {})}
 
 
 def load_descriptor(path: str | Path, *, properties: Mapping[str, str] | None = None,
@@ -43,20 +87,27 @@ def load_descriptor(path: str | Path, *, properties: Mapping[str, str] | None = 
         raise DescriptorErrors(problems)
     props = descriptor_properties(path, properties, system_properties)
     interpreter = Interpreter(
-        locate, props, dict(system_properties or {}),
+        locate, props, system_properties_of(props, system_properties),
         os.environ if environ is None else environ, server or ServerSpec(),
     )
     context = interpreter.run(tree.getroot())
     if interpreter.problems or context is None:
         raise DescriptorErrors(interpreter.problems)
     ids = {k: v for k, v in interpreter.ids.items() if k != "Server"}
-    return Descriptor(path=str(path), context=context, ids=ids, properties=props)
+    return Descriptor(path=str(path), context=context, ids=ids, properties=props,
+                      warnings=sorted(interpreter.warnings, key=lambda w: w.location))
+
+
+def check_file(path: str | Path, **kwargs: object
+               ) -> tuple[list[DescriptorError], Descriptor | None]:
+    """The problems of one descriptor and, when it has none, what it evaluates to (with its
+    warnings); never raises for bad input."""
+    try:
+        return [], load_descriptor(path, **kwargs)  # type: ignore[arg-type]
+    except DescriptorErrors as errors:
+        return errors.problems, None
 
 
 def validate_file(path: str | Path, **kwargs: object) -> list[DescriptorError]:
     """The problems of one descriptor ([] when it is valid); never raises for bad input."""
-    try:
-        load_descriptor(path, **kwargs)  # type: ignore[arg-type]
-    except DescriptorErrors as errors:
-        return errors.problems
-    return []
+    return check_file(path, **kwargs)[0]

@@ -89,11 +89,25 @@ JAVA_ONLY_PROPERTIES: frozenset[str] = frozenset({
     "AliasChecks", "ClassPath", "Logger", "Server", "Handlers", "GzipHandler",
     "SessionDataStore", "SessionStore", "SessionCache", "DenyUncoveredHttpMethods",
 })
+# The Java-only settings that only tune the JVM (unpacking, class loading, temp dirs, logging):
+# `run` warns and goes on, as nothing a request sees depends on them. The others (web.xml,
+# security, servlets, handlers, form limits) change behaviour and stay errors.
+JVM_TUNING_PROPERTIES: frozenset[str] = frozenset({
+    "ExtractWAR", "CopyWebDir", "CopyWebInf", "DefaultsDescriptor", "ParentLoaderPriority",
+    "ConfigurationClasses", "Configurations", "ExtraClasspath", "SystemClasses", "ServerClasses",
+    "TempDirectory", "PersistTempDirectory", "ThrowUnavailableOnStartupException",
+    "LogUrlOnStart", "ConfigurationDiscovered", "AllowDuplicateFragmentNames", "ClassPath",
+    "Logger",
+})
 JAVA_ONLY_METHODS: frozenset[str] = frozenset({
     "addServlet", "addFilter", "addEventListener", "addBean", "setErrorHandler",
     "prependServerClass", "addServerClass", "addSystemClass", "prependSystemClass",
     "addAliasCheck", "addOverrideDescriptor", "addConfiguration", "addLifeCycleListener",
     "setSecurityHandler", "setClassLoader", "addServletContainerInitializer", "insertHandler",
+})
+JVM_TUNING_METHODS: frozenset[str] = frozenset({
+    "prependServerClass", "addServerClass", "addSystemClass", "prependSystemClass",
+    "addConfiguration",
 })
 
 
@@ -148,6 +162,7 @@ class ClassInfo:
     constructors: list[tuple[Param, ...]] = field(default_factory=lambda: [()])
     is_context: bool = False
     read_only_hint: str = ""         # why its properties cannot be set (the Server)
+    named_args: bool = True          # Jetty matches <Arg name=...> to its constructors' @Name
 
     def property_names(self) -> list[str]:
         """Jetty spelling (lower camel) of every settable property, for suggestions."""

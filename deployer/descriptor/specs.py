@@ -51,6 +51,9 @@ class SessionManagerSpec(Spec):
     session_domain: str | None = None
     session_path: str | None = None
     max_cookie_age: int = -1
+    secure_cookie: bool = False  # SessionCookieConfig.setSecure: Secure on every response
+    same_site: str | None = None  # Jetty 10-12 setSameSite: None, Lax or Strict
+    cookie_comment: str | None = None  # SessionCookieConfig.setComment (9.4's __SAME_SITE_*__)
     session_id_manager: SessionIdManagerSpec | None = None
     max_active_sessions: int = 100_000  # deployer's (Tomcat's name): sessions in memory
 
@@ -115,6 +118,7 @@ class Descriptor:
     context: ContextSpec
     ids: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
+    warnings: list[Any] = field(default_factory=list)  # DescriptorErrors that do not stop it
 
 
 @dataclass

@@ -15,12 +15,16 @@ from deployer.descriptor.classes import MANAGER_PROPS, CookieConfigSpec, Resourc
 from deployer.descriptor.convert import (
     ConversionError,
     convert_type,
+    csv_split,
     describe,
     to_kind,
 )
 from deployer.descriptor.registry import (
     JAVA_ONLY_METHODS,
     JAVA_ONLY_PROPERTIES,
+    JVM_TUNING_METHODS,
+    JVM_TUNING_PROPERTIES,
+    REGISTRY,
     ClassInfo,
     Method,
     Param,
@@ -73,6 +77,14 @@ def _nearest(name: str, choices: list[str]) -> str:
     return f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
 
 
+_LONG_TYPES = frozenset({"long", "Long", "java.lang.Long", "java.lang.Long.TYPE"})
+
+
+def _is_long(element: Any) -> bool:
+    """Whether an Arg or Set declares a Java long (which no int parameter takes, as in Java)."""
+    return element.get("type") in _LONG_TYPES
+
+
 def _cap(name: str) -> str:
     return name[:1].upper() + name[1:]
 
@@ -90,10 +102,13 @@ class Statements(_Base):
         if element.get("class"):
             raise self.fail(element, f"<Set class=...> sets a static Java field; deployer has no "
                                      f"Java classes ({MIGRATE})")
+        if self._jvm_tuning(obj, _cap(name), f"set{_cap(name)}", element):
+            return
         type_ = element.get("type")
         prop_name = element.get("property")
         if prop_name is not None:  # 9.4+: applies only when the property is defined
             if prop_name not in self.sources["Property"]:
+                self.target_property(obj, name, element)  # a wrong name is still an error
                 return
             value: Any = self.sources["Property"][prop_name]
             if type_ is not None:
@@ -106,7 +121,21 @@ class Statements(_Base):
         self.assign(obj, name, value, element)
         self._register(element, value)
 
-    def assign(self, obj: Any, name: str, value: Any, element: etree._Element) -> None:
+    def _jvm_tuning(self, obj: Any, key: str, method: str, element: etree._Element) -> bool:
+        """A Java-only setting that only tunes the JVM: warned about and skipped, arguments
+        unevaluated (they may build Java objects); True when it was one."""
+        info = REGISTRY.info_for(obj)
+        if info is None or not info.is_context or key in info.props or method in info.methods:
+            return False
+        if key not in JVM_TUNING_PROPERTIES and method not in JVM_TUNING_METHODS:
+            return False
+        shown = method if element.tag == "Call" else key[:1].lower() + key[1:]
+        self.warn(element, f"{info.simple}.{shown} only tunes the JVM; deployer ignores it")
+        return True
+
+    def target_property(self, obj: Any, name: str, element: etree._Element) -> tuple[ClassInfo,
+                                                                                      Any]:
+        """The class and settable property ``name`` of obj, or the located reason there is none."""
         info = self._info(obj, element)
         key = _cap(name)
         prop = info.props.get(key)
@@ -119,11 +148,22 @@ class Statements(_Base):
                 raise self.fail(element, f"{info.simple}.{name} is a Java-only setting deployer "
                                          f"cannot honour; {MIGRATE}")
             hint = _nearest(name, info.property_names())
+            if key in info.getters:
+                raise self.fail(element, f"{info.simple}.{name} can only be read, as in Jetty "
+                                         f"(no setter): <Get name=\"{name}\"> and change it there")
             if info.is_context and key in MANAGER_PROPS:
                 hint = ("; it is a session manager setting: put it inside "
                         "<Get name=\"sessionHandler\"><Get name=\"sessionManager\">...</Get></Get>")
             raise self.fail(element, f"{info.simple} has no property {name!r}{hint}")
+        return info, prop
+
+    def assign(self, obj: Any, name: str, value: Any, element: etree._Element) -> None:
+        info, prop = self.target_property(obj, name, element)
         what = f"{info.simple}.{name}"
+        if prop.kind == "int" and _is_long(element):
+            raise self.fail(element, f"{what} takes an int, and type=\"{element.get('type')}\" "
+                                     "makes a long: Jetty finds no such setter; drop the type or "
+                                     "write type=\"int\"")
         bean = BEAN_KINDS.get(prop.kind)
         if bean is not None:
             if not isinstance(value, bean):
@@ -185,6 +225,9 @@ class Statements(_Base):
         cls = self._header(element, "class", "Class")
         if not name:
             raise self.fail(element, "<Call> needs the method's name (name= or <Name>)")
+        if not cls and self._jvm_tuning(obj, name[3:] if name.startswith("set") else "", name,
+                                        element):
+            return None
         args = self._args(obj, element)
         if any(n for n, _, _ in args):
             raise self.fail(element, "named <Arg name=...> only applies to constructors (<New>)")
@@ -192,12 +235,13 @@ class Statements(_Base):
             info = self._class(cls, element)
             raise self.fail(element, f"{info.simple} has no static method {name!r}")
         info = self._info(obj, element)
-        result = self.invoke(info, obj, name, [v for _, v, _ in args], element)
+        result = self.invoke(info, obj, name, [v for _, v, _ in args], element,
+                             [a for _, _, a in args])
         self._register(element, result, id_)
         return self._then(result, element, f"<Call name={name!r}>")
 
     def invoke(self, info: ClassInfo, obj: Any, name: str, args: list[Any],
-               element: etree._Element) -> Any:
+               element: etree._Element, arg_elements: list[Any] | None = None) -> Any:
         methods = list(info.methods.get(name, ()))
         key = name[3:]
         if name.startswith("set") and key in info.props and info.props[key].settable:
@@ -212,10 +256,13 @@ class Statements(_Base):
                                          f"honour it; {MIGRATE}")
             raise self.fail(element, f"{info.simple} has no method {name!r}"
                                      f"{_nearest(name, info.method_names())}")
+        sources = arg_elements or [None] * len(args)
         for method in methods:
-            if len(method.params) == len(args) and all(
-                    self._fits(p.kind, a) for p, a in zip(method.params, args, strict=True)):
-                return method.run(obj, *args)
+            if len(method.params) == len(args) and self._all_fit(method.params, args, sources):
+                try:
+                    return method.run(obj, *args)
+                except ValueError as exc:  # a value the method refuses: located, not a crash
+                    raise self.fail(element, f"{info.simple}.{name}: {exc}") from None
         raise self._mismatch(f"{info.simple}.{name}", [m.params for m in methods], args, element)
 
     def _mismatch(self, what: str, signatures: list[tuple[Param, ...]], args: list[Any],
@@ -228,6 +275,12 @@ class Statements(_Base):
             hint = (" (arguments are not converted, as in Jetty: give the <Arg> a type, e.g. "
                     "type=\"int\" or type=\"boolean\")")
         return self.fail(element, f"{what} takes {known}; got {given}{hint}")
+
+    def _all_fit(self, params: tuple[Param, ...], values: list[Any], sources: list[Any]) -> bool:
+        """Arguments fit parameters as Java overloads do: a declared long fits no int."""
+        return all(self._fits(p.kind, v) and not (p.kind == "int" and s is not None
+                                                  and _is_long(s))
+                   for p, v, s in zip(params, values, sources, strict=True))
 
     def _fits(self, kind: str, value: Any) -> bool:
         if kind == "any":
@@ -252,7 +305,7 @@ class Statements(_Base):
             if arg_elements:
                 raise self.fail(element, f"<{element.tag}> gives arguments both as arg= and as "
                                          "<Arg> children; keep one")
-            return [(None, part, element) for part in attr.split(",")]
+            return [(None, part, element) for part in csv_split(attr)]
         return self._arg_values(obj, arg_elements)
 
     def _arg_values(self, obj: Any,
@@ -291,17 +344,22 @@ class Statements(_Base):
     def _construct(self, info: ClassInfo, args: list[tuple[str | None, Any, Any]],
                    element: etree._Element) -> Any:
         named = any(n for n, _, _ in args)
+        if named and not info.named_args:
+            raise self.fail(element, f"new {info.simple} takes no named <Arg name=...> (Jetty "
+                                     "finds no such constructor): give the arguments in order")
         for params in info.constructors:
             if len(params) != len(args):
                 continue
             if named:
-                by_name = {n: v for n, v, _ in args}
+                by_name = {n: (v, a) for n, v, a in args}
                 if set(by_name) != {p.name for p in params}:
                     continue
-                values = [by_name[p.name] for p in params]
+                values = [by_name[p.name][0] for p in params]
+                sources = [by_name[p.name][1] for p in params]
             else:
                 values = [v for _, v, _ in args]
-            if all(self._fits(p.kind, v) for p, v in zip(params, values, strict=True)):
+                sources = [a for _, _, a in args]
+            if self._all_fit(params, values, sources):
                 try:
                     return info.make(*values, location=self.locate(element))  # type: ignore[misc]
                 except ValueError as exc:
@@ -318,6 +376,10 @@ class Statements(_Base):
             if ref in self._failed_ids:
                 raise _Fail(None)
             known = sorted(self.ids)
-            raise self.fail(element, f"no object has id {ref!r} at this point{_nearest(ref, known)}"
-                                     f" (known ids: {', '.join(known)})")
+            message = (f"no object has id {ref!r} at this point{_nearest(ref, known)} "
+                       f"(known ids: {', '.join(known)})")
+            if not any(isinstance(c.tag, str) and c.tag not in NOT_STATEMENTS for c in element):
+                self.warn(element, message + "; it gives null, as in Jetty")
+                return None  # JETTY.md §10: an empty <Ref> to an unknown id is null
+            raise self.fail(element, message)
         return self._then(self.ids[ref], element, f"<Ref refid={ref!r}>")

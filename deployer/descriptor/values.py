@@ -15,6 +15,7 @@ from deployer.descriptor.convert import (
     PRIMITIVES,
     ConversionError,
     convert_type,
+    csv_split,
     describe,
     is_known_type,
 )
@@ -42,7 +43,7 @@ class Values(_Base):
         if attr is not None and items:
             raise self.fail(element, "<Array> gives items both as item= and as <Item>; keep one")
         if attr is not None:
-            values: list[Any] = attr.split(",")
+            values: list[Any] = csv_split(attr)
         else:
             values = [self._item(obj, i) for i in items]
         if type_ and type_ not in ("Object", "java.lang.Object"):
@@ -55,6 +56,10 @@ class Values(_Base):
             prim = PRIMITIVES.get(type_)
             if value is None and prim is not None and prim == type_:
                 return _PRIMITIVE_NULL.get(prim, 0)
+            if prim is not None and isinstance(value, str):
+                raise self.fail(element, f"<Array type={type_!r}> cannot hold the text "
+                                         f"{value!r}: Jetty stores items as they are, and an "
+                                         f"untyped item is a String; write <Item type=\"{prim}\">")
             try:
                 return convert_type(value, type_)
             except ConversionError as exc:

@@ -8,33 +8,48 @@ the check repeats, so a file either comes out deployable or is reported as faile
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lxml import etree
 
-from deployer.migrate import conflicts, context, maven, values, writer
+from deployer.migrate import conflicts, context, maven, rules, serverstore, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
-from deployer.migrate.report import Action, FileResult, Status
+from deployer.migrate.report import NO_AUTHENTICATION, Action, FileResult, Status
 
 _STATEMENTS = {"Set", "Put", "Call", "Get", "New", "Ref", "Array", "Map", "Property"}
 _SCOPES = {"Configure", "New", "Get", "Call", "Ref"}
 MAX_REPAIRS = 40
+#: a file a directory run does not take but names like a Jetty XML (jetty.xml.production,
+#: webapp.xml.bak, context.xml~): listed as skipped; README, .war and .jar files are not
+_JETTY_NAME = re.compile(r"\.xml\b|\.xml$", re.IGNORECASE)
 
 
-def iter_sources(sources: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given; directories give their *.xml files (recursively, hidden ones skipped)."""
+def iter_sources(sources: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
+    """(file, taken): files as given are taken; directories give their files recursively
+    (hidden ones left out), of which only *.xml are taken: the others are listed as skipped,
+    so a `jetty.xml.production` beside them is not passed over in silence."""
     for src in sources:
         path = Path(src)
         if path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for f in sorted(filenames):
-                    if f.endswith(".xml") and not f.startswith("."):
-                        yield Path(dirpath) / f
+                    if not f.startswith("."):
+                        yield Path(dirpath) / f, f.endswith(".xml")
         else:
-            yield path
+            yield path, True
+
+
+def _mentions_file_store(path: Path) -> bool:
+    """A cheap look before serverstore.find parses the file."""
+    try:
+        with path.open("rb") as f:
+            return b"FileSessionDataStoreFactory" in f.read(serverstore.MAX_LOOK)
+    except OSError:
+        return False
 
 
 def _validator():
@@ -64,10 +79,18 @@ class _Problem:
         self.location = None
 
 
+def _stand_in(lookup: etree._Element) -> str:
+    """"0" is a valid int, string and path; a context path needs its leading "/"."""
+    owner = lookup.getparent()
+    while owner is not None and not (owner.tag == "Set" and owner.get("name")):
+        owner = owner.getparent()
+    return "/0" if owner is not None and owner.get("name") == "contextPath" else "0"
+
+
 def _placeholders(out: etree._Element, tag: str) -> dict[str, str]:
-    """Properties the output uses without a default: the user gives them with `deployer run
-    --property`/`-D`; for the check they stand in as "0" (a valid int, string and path)."""
-    return {p.get("name"): "0" for p in out.iter(tag)
+    """Lookups the output makes without a default: the user gives them with `deployer run
+    --property`/`-D` or the environment; for the check they stand in (see ``_stand_in``)."""
+    return {p.get("name"): _stand_in(p) for p in out.iter(tag)
             if p.get("name") and p.get("default") is None and not len(p)}
 
 
@@ -80,7 +103,8 @@ def _validate(text: str, name: str, out: etree._Element) -> list | None:
         path.write_text(text, encoding="utf-8")
         try:
             return list(validate_file(path, properties=_placeholders(out, "Property"),
-                                      system_properties=_placeholders(out, "SystemProperty")))
+                                      system_properties=_placeholders(out, "SystemProperty"),
+                                      environ=_placeholders(out, "Env")))
         except Exception as exc:  # noqa: BLE001 - a validator crash must not lose the report
             return [_Problem(f"deployer validate crashed: {type(exc).__name__}: {exc}")]
 
@@ -106,7 +130,7 @@ def _repair(result: FileResult, out: etree._Element, text: str, problems: list) 
             continue
         src_line = stmt.sourceline or 0
         why = f"deployer validate refuses it ({problem.message})"
-        result.add(src_line, Action.DROPPED, f"{values.describe(stmt)}: {why}")
+        result.add(src_line, Action.DROPPED, values.describe(stmt), advice=why)
         note = writer.dropped_comment(stmt, src_line, why, "    ")
         note.tail = stmt.tail
         stmt.getparent().replace(stmt, note)
@@ -138,6 +162,15 @@ def finish(result: FileResult, converted: tuple) -> None:
 
 
 def _status(result: FileResult) -> Status:
+    lost = [f.line for f in result.findings
+            if rules.drops_authentication(f.action.value, f.advice, f.message)]
+    if lost:
+        lines = ", ".join(str(n) for n in sorted(set(lost)))
+        why = (f"{NO_AUTHENTICATION}: the source protects the app (line {lines}) and deployer "
+               "has no security layer, so as migrated it is open to anyone; protect it (a front "
+               "proxy or middleware in the app) before deploying")
+        result.message = why + (f"; {result.incomplete}" if result.incomplete else "")
+        return Status.INCOMPLETE
     if result.incomplete:
         result.message = result.incomplete
         return Status.INCOMPLETE
@@ -146,9 +179,10 @@ def _status(result: FileResult) -> Status:
     return Status.AS_IS
 
 
-def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None = None
-                 ) -> FileResult:
-    """Migrate one file; never raises for bad input (the result says what went wrong)."""
+def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None = None,
+                 store: serverstore.ServerStore | None = None) -> FileResult:
+    """Migrate one file; never raises for bad input (the result says what went wrong).
+    ``store``: a server-wide file session store migrated in the same run (serverstore.py)."""
     result = FileResult(source=str(path))
     try:
         src = read(path)
@@ -164,9 +198,13 @@ def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None
     if converted is None:
         if result.status is Status.FAILED and not result.message:
             result.message = "nothing to migrate"
+        elif store is not None and store.source == str(path):
+            result.message = store.describe()
         return result
     result.name = writer.unique(writer.output_name(path, preferred), taken if taken is not None
                                 else set())
+    if store is not None and root_tag != "project" and store.applies_to(path):
+        serverstore.apply(store, converted[0], result)
     finish(result, converted)
     return result
 
@@ -177,10 +215,20 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
     taken: set[str] = set()
     results = []
     skip = out_dir.resolve() if out_dir is not None else None
-    for path in iter_sources(sources):
+    found = list(iter_sources(sources))
+    stores = [s for p, wanted in found if wanted and _mentions_file_store(p)
+              and (s := serverstore.find(p)) is not None]
+    store = stores[0] if len(stores) == 1 else None  # two would contradict: use neither
+    for path, wanted in found:
         if skip is not None and skip in path.resolve().parents:
             continue  # our own output from an earlier run, inside a source directory
-        result = migrate_file(path, out_dir, taken)
+        if not wanted:
+            if _JETTY_NAME.search(path.name):
+                results.append(FileResult(
+                    source=str(path), status=Status.SKIPPED,
+                    message="not a .xml file; name it on the command line to migrate it"))
+            continue
+        result = migrate_file(path, out_dir, taken, store)
         result.findings.sort(key=lambda f: f.line)
         if write and out_dir is not None and result.text is not None \
                 and result.status is not Status.FAILED:

@@ -48,18 +48,14 @@ def check(results: list[FileResult], out_dir: Path | None) -> None:
             stores[os.path.normpath(base / os.path.expanduser(store))].append(r)
     for (path, hosts), group in routes.items():
         where = f"contextPath {path}" + (f" on {', '.join(hosts)}" if hosts else "")
-        _note(group, f"{where} is also used by", "deployer refuses the second one: change one")
+        _note(group, where)
     for store, group in stores.items():
-        _note(group, f"storeDirectory {store} is also used by",
-              "9.3 session files carry no context, so deployer refuses two contexts on one "
-              "storeDirectory: give each its own")
+        _note(group, f"storeDirectory {store}")
 
 
-def _note(group: list[FileResult], what: str, advice: str) -> None:
+def _note(group: list[FileResult], what: str) -> None:
+    """Mark each file of a clash; the report lists the group once (report.render_text)."""
     if len(group) < 2:
         return
     for r in group:
-        others = [Path(o.source).name for o in group if o is not r]
-        more = f" and {len(others) - 2} other files" if len(others) > 2 else ""
-        note = f"{what} {', '.join(others[:2])}{more}: {advice}"
-        r.message = f"{r.message}; {note}" if r.message else note
+        r.clashes.append(what)

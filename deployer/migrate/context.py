@@ -32,6 +32,8 @@ class ContextMigration:
         self.session_anchor: etree._Element | None = None
         self.session_sources: list[etree._Element] = []
         self.seen: dict[str, int] = {}
+        self.serves_files = False  # a ResourceHandler or a DefaultServlet: Jetty served files
+        self.handler_dropped = ""  # the Java handler that was dropped, if any
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> tuple[etree._Element, list, list]:
@@ -40,6 +42,11 @@ class ContextMigration:
             raise NotAContext(f"root element <{local(root.tag)}> is no <Configure>: not a Jetty "
                               "context descriptor")
         cls = root.get("class") or ""
+        if not cls and self._is_webapp_fragment():
+            self.result.add(root.sourceline, Action.CHANGED, f"<Configure> without class in "
+                            f"{self.src.path.name}: Jetty applies it to the webapp's "
+                            "WebAppContext, so it is one here")
+            cls = names.WEBAPP
         if not cls:
             raise NotAContext("<Configure> names no class: nothing to deploy")
         canon = names.canonical_root(cls)
@@ -51,7 +58,10 @@ class ContextMigration:
         if root.get("id"):
             out.set("id", root.get("id"))
         gen = names.jetty_generation(cls, self.src.doctype)
-        if cls != canon:
+        if names.is_subclass_root(cls):
+            self.result.add(root.sourceline, Action.CHANGED, f"root class {cls} -> {canon}: a "
+                            "WebAppContext subclass; what its Java code adds is not carried over")
+        elif cls != canon:
             self.result.add(root.sourceline, Action.CHANGED, f"root class {cls} ({gen}) -> {canon}")
         else:
             self.result.add(root.sourceline, Action.KEPT, f"root class {cls} ({gen})")
@@ -68,6 +78,7 @@ class ContextMigration:
                 node.tail = child.tail if i == len(nodes) - 1 else "\n" + values.indent_of(child)
                 out.append(node)
         self._place_sessions(out)
+        self._serve_only_what_jetty_served(out)
         self._check_essentials(out)
         before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
                   if isinstance(n, etree._Comment)][::-1]
@@ -75,6 +86,13 @@ class ContextMigration:
         note = writer.comment(f" Migrated by `deployer migrate` from {self.src.path.name} "
                               f"({gen}); the report lists what was kept, changed and dropped. ")
         return out, [note, *before], after
+
+    def _is_webapp_fragment(self) -> bool:
+        """jetty-web.xml (and its older names) configures the webapp it sits in."""
+        path = self.src.path
+        return path.name in ("jetty-web.xml", "web-jetty.xml", "jetty6-web.xml",
+                             "jetty7-web.xml", "jetty8-web.xml", "jetty9-web.xml") \
+            or path.parent.name == "WEB-INF"
 
     def _inline_contexts_hint(self) -> str:
         found = [n for n in self.src.root.iter("New")
@@ -96,7 +114,7 @@ class ContextMigration:
     def _drop(self, elem: etree._Element, why: str, what: str | None = None) -> list:
         line = elem.sourceline
         what = what or values.describe(elem)
-        self.result.add(line, Action.DROPPED, f"{what}: {why}")
+        self.result.add(line, Action.DROPPED, what, advice=why)
         return [writer.dropped_comment(elem, line, why, values.indent_of(elem))]
 
     def _statement(self, elem: etree._Element) -> list:
@@ -154,6 +172,8 @@ class ContextMigration:
             return self._drop(elem, "a static Java field or setter")
         if name == "handler":
             return self._handler(elem)
+        if name == "initParams":
+            return self._init_params(elem)
         target = rules.RENAME.get(name, name)
         if target not in rules.KEEP:
             return self._drop(elem, rules.DROP_SET.get(name) or names.java_only_property(name)
@@ -208,7 +228,32 @@ class ContextMigration:
                                 f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")
                 return self._set(as_set, prop)
         text = etree.tostring(elem, encoding="unicode", method="text", with_tail=False)
+        if name == "addServlet" and "DefaultServlet" in text + " ".join(
+                c.get("class") or "" for c in elem.iter() if isinstance(c.tag, str)):
+            self.serves_files = True  # Jetty's file server (or a subclass): deployer's own does
         return self._drop(elem, rules.call_reason(name, text, names.java_only_method(name)))
+
+    def _init_params(self, elem: etree._Element) -> list:
+        """Jetty 6's setInitParams(Map) (Jetty 7+ has no setter): one setInitParameter per
+        entry, whatever each item holds."""
+        maps = [c for c in elem if isinstance(c.tag, str)]
+        if len(maps) != 1 or local(maps[0].tag) != "Map" or maps[0].get("id"):
+            return self._drop(elem, "initParams takes a <Map> of <Entry>s; write each as "
+                              "<Call name=\"setInitParameter\"><Arg>name</Arg><Arg>value</Arg>"
+                              "</Call>")
+        calls: list = []
+        for entry in (e for e in maps[0] if isinstance(e.tag, str) and local(e.tag) == "Entry"):
+            call = etree.Element("Call", name="setInitParameter")
+            for item in (i for i in entry if isinstance(i.tag, str) and local(i.tag) == "Item"):
+                arg = etree.SubElement(call, "Arg")
+                arg.text = item.text
+                for c in item:
+                    arg.append(copy.deepcopy(c))
+            call.sourceline = entry.sourceline
+            calls.extend(self._keep_call(call, "init parameter"))
+        self.result.add(elem.sourceline, Action.CHANGED, "<Set name=\"initParams\"> (Jetty 6) -> "
+                        f"{len(calls)} <Call name=\"setInitParameter\">")
+        return calls
 
     def _keep_call(self, elem: etree._Element, what: str) -> list:
         problem = values.value_problem(elem, self.strings)
@@ -226,7 +271,9 @@ class ContextMigration:
         cls = new.get("class", "") if new is not None else ""
         if not cls.endswith(".ResourceHandler") or self.canon == names.WEBAPP:
             why = rules.SERVLET if "Servlet" in cls else f"a Java handler ({cls or 'reference'})"
+            self.handler_dropped = cls or "a reference"
             return self._drop(elem, why)
+        self.serves_files = True
         out = etree.Element("Set", name="handler")
         out.text = elem.text
         res = etree.SubElement(out, "New", {"class": names.RESOURCE_HANDLER})
@@ -308,6 +355,33 @@ class ContextMigration:
         out.remove(anchor)
 
     # -- what a deployable descriptor needs -----------------------------------------------------
+    def _serve_only_what_jetty_served(self, out: etree._Element) -> None:
+        """Jetty serves no files from a ContextHandler or ServletContextHandler without a
+        ResourceHandler (nor a DefaultServlet, which is Java): deployer would serve its
+        resourceBase as static files, CGI scripts' source included. Such a resourceBase is
+        dropped and the context reported incomplete: it serves nothing until told what."""
+        if self.canon not in (names.CONTEXT, names.SERVLET_CONTEXT) or self.serves_files:
+            return
+        bases = [e for e in out if isinstance(e.tag, str) and e.tag == "Set"
+                 and e.get("name") == "resourceBase"]
+        if not bases:
+            return
+        handler = f" (its handler, {self.handler_dropped}, was dropped)" \
+            if self.handler_dropped else ""
+        why = (f"Jetty serves no files from this context without a ResourceHandler{handler}; "
+               "deployer would serve everything under it as static files, so it is left out")
+        for elem in bases:
+            line = elem.sourceline or 0
+            self.result.add(line, Action.DROPPED, f"<Set name=\"resourceBase\">: {why}")
+            note = writer.dropped_comment(elem, line, why, values.indent_of(elem))
+            note.tail = elem.tail
+            out.replace(elem, note)
+        self.seen.pop("resourceBase", None)
+        self.result.incomplete = (
+            f"nothing is served: the original served no files{handler}; to serve static "
+            "files add a ResourceHandler (<Set name=\"handler\">), for a Python app a war "
+            "with wsgi.py/asgi.py or <Set name=\"application\">")
+
     def _check_essentials(self, out: etree._Element) -> None:
         if self.canon == names.MOVED:
             return
@@ -315,7 +389,7 @@ class ContextMigration:
             self.result.add(self.src.root.sourceline, Action.CHANGED,
                             "no contextPath (a jetty-web.xml/jetty-env.xml fragment?): "
                             "deployer serves it at \"/\"; add <Set name=\"contextPath\">")
-        if "war" in self.seen or "resourceBase" in self.seen:
+        if "war" in self.seen or "resourceBase" in self.seen or self.result.incomplete:
             return
         webinf = self.src.path.resolve().parent
         if webinf.name == "WEB-INF":

@@ -230,7 +230,7 @@ class PomMigration:
 
     def drop(self, elem: etree._Element, why: str) -> None:
         """Report a pom setting deployer cannot honour and keep it visible as a comment."""
-        self.result.add(elem.sourceline, Action.DROPPED, f"<{local(elem.tag)}>: {why}")
+        self.result.add(elem.sourceline, Action.DROPPED, f"<{local(elem.tag)}>", advice=why)
         self.dropped.append(writer.dropped_comment(elem, elem.sourceline, why, "  "))
 
     def set(self, name: str, elem: etree._Element, action: Action, msg: str) -> None:

@@ -76,7 +76,17 @@ def canonical_root(name: str) -> str | None:
     for pattern, canon in _ROOTS:
         if re.fullmatch(pattern, name):
             return canon
+    if re.fullmatch(r"(?:[\w$]+\.)+[\w$]*WebAppContext", name):
+        return WEBAPP  # a subclass (VmRuntimeWebAppContext, ...): its own Java code is not kept
     return None
+
+
+def is_subclass_root(name: str) -> bool:
+    """A root class taken as WebAppContext only by its name (a subclass with Java of its own)."""
+    reg = _registry()
+    known = reg is not None and reg.lookup(name) is not None
+    return not known and canonical_root(name) == WEBAPP and \
+        not any(re.fullmatch(p, name) for p, _ in _ROOTS)
 
 
 def not_context_reason(name: str) -> str:

@@ -1,14 +1,21 @@
 """Findings and per-file results of a migration, rendered as text lines or JSON.
 
 A person acts on one line per finding (``file:line: kept|changed|dropped: ...``), so every finding
-names where it was in the *source* file, what happened and, for drops, what to do instead.
+names where it was in the *source* file, what happened and, for drops, what to do instead. In the
+text report the advice a finding shares with others is printed once, as a numbered note at the
+end (``[3]``), clashes between files are listed once, and no line is longer than 119 characters
+(longer ones continue, indented, on the next).
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+WIDTH = 119
+_NOTE_MIN = 40  # shorter advice stays on its line
 
 
 class Action(StrEnum):
@@ -22,7 +29,12 @@ class Status(StrEnum):
     WITH_CHANGES = "deployable with changes"
     INCOMPLETE = "incomplete"
     NOT_A_CONTEXT = "not a context"
+    SKIPPED = "skipped"
     FAILED = "failed"
+
+
+#: why a context is incomplete when its source protected it and the migration could not
+NO_AUTHENTICATION = "no authentication"
 
 
 @dataclass
@@ -30,11 +42,22 @@ class Finding:
     file: str
     line: int
     action: Action
-    message: str
+    message: str  # the whole text: what happened, then the advice when there is one
+    advice: str = ""  # the part of ``message`` that says what to do (shared by many findings)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line > 0 else self.file
+
+    @property
+    def subject(self) -> str:
+        """``message`` without its advice."""
+        if self.advice and self.message.endswith(": " + self.advice):
+            return self.message[: -len(self.advice) - 2]
+        return self.message
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
-        return f"{where}: {self.action.value}: {self.message}"
+        return f"{self.where}: {self.action.value}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "action": self.action.value,
@@ -53,14 +76,18 @@ class FileResult:
     output: str | None = None
     name: str | None = None  # the base name of the output file, without ".xml"
     incomplete: str = ""  # why a validating descriptor still cannot be deployed
+    clashes: list[str] = field(default_factory=list)  # e.g. "contextPath /", shared with others
 
-    def add(self, line: int | None, action: Action, message: str) -> None:
-        self.findings.append(Finding(self.source, line or 0, action, message))
+    def add(self, line: int | None, action: Action, message: str, advice: str = "") -> None:
+        """``advice`` (what to do) is appended to ``message`` after ": "."""
+        text = f"{message}: {advice}" if advice else message
+        self.findings.append(Finding(self.source, line or 0, action, text, advice))
 
     @property
     def ok(self) -> bool:
-        """Deployable, or rightly recognised as no context (what exit code 0 promises)."""
-        return self.status in (Status.AS_IS, Status.WITH_CHANGES, Status.NOT_A_CONTEXT)
+        """Deployable, or rightly left alone (no context, not a descriptor): what exit 0 says."""
+        return self.status in (Status.AS_IS, Status.WITH_CHANGES, Status.NOT_A_CONTEXT,
+                               Status.SKIPPED)
 
     def counts(self) -> dict[str, int]:
         out = {a.value: 0 for a in Action}
@@ -68,29 +95,87 @@ class FileResult:
             out[f.action.value] += 1
         return out
 
-    def summary(self) -> str:
+    def summary(self, clashes: bool = True) -> str:
         c = self.counts()
         tail = f" -> {self.output}" if self.output else ""
         why = f": {self.message}" if self.message else ""
         figures = f" ({c['kept']} kept, {c['changed']} changed, {c['dropped']} dropped)"
-        if self.status in (Status.NOT_A_CONTEXT, Status.FAILED) and not self.findings:
+        if self.status in (Status.NOT_A_CONTEXT, Status.FAILED, Status.SKIPPED) \
+                and not self.findings:
             figures = ""
+        if clashes and self.clashes:
+            why += "; " + "; ".join(f"{what} is also used by another file (see the end)"
+                                    for what in self.clashes)
         return f"{self.source}: {self.status.value}{figures}{why}{tail}"
 
     def as_dict(self) -> dict[str, object]:
         return {"source": self.source, "status": self.status.value, "message": self.message,
-                "output": self.output, "counts": self.counts(),
+                "output": self.output, "counts": self.counts(), "clashes": self.clashes,
                 "findings": [f.as_dict() for f in self.findings]}
 
 
+CLASH_ADVICE = {
+    "contextPath": "deployer refuses all but the first of them: give each its own contextPath "
+                   "or virtualHosts",
+    "storeDirectory": "9.3 session files carry no context, so deployer refuses two contexts on "
+                      "one storeDirectory: give each its own",
+}
+
+
+def _wrap(line: str) -> list[str]:
+    if len(line) <= WIDTH:
+        return [line]
+    return textwrap.wrap(line, WIDTH, subsequent_indent="    ", break_long_words=False,
+                         break_on_hyphens=False) or [line]
+
+
 def render_text(results: list[FileResult]) -> str:
+    advice_count: dict[str, int] = {}
+    for r in results:
+        for f in r.findings:
+            if len(f.advice) >= _NOTE_MIN:
+                advice_count[f.advice] = advice_count.get(f.advice, 0) + 1
+    notes: dict[str, int] = {}
     lines: list[str] = []
     for r in results:
-        lines.extend(str(f) for f in r.findings)
-        lines.append(r.summary())
+        for f in r.findings:
+            text = str(f)
+            if f.advice in advice_count and (advice_count[f.advice] > 1 or len(text) > WIDTH):
+                number = notes.setdefault(f.advice, len(notes) + 1)
+                text = f"{f.where}: {f.action.value}: {f.subject} [{number}]"
+            lines.extend(_wrap(text))
+        lines.extend(_wrap(r.summary()))
+        lines.append("")
+    if notes:
+        lines.append("Notes:")
+        for advice, number in notes.items():
+            lines.extend(textwrap.wrap(f"[{number}] {advice}", WIDTH, subsequent_indent="    ",
+                                       break_long_words=False))
+        lines.append("")
+    groups: dict[str, list[str]] = {}
+    for r in results:
+        for what in r.clashes:
+            groups.setdefault(what, []).append(r.source)
+    if groups:
+        lines.append("Clashes:")
+        for what, sources in groups.items():
+            advice = CLASH_ADVICE.get(what.split(" ", 1)[0], "")
+            lines.extend(textwrap.wrap(f"{what} is used by {len(sources)} files: {advice}",
+                                       WIDTH, subsequent_indent="    ", break_long_words=False))
+            lines.extend(_wrap(f"    {s}")[0] for s in sources)
+        lines.append("")
+    unprotected = [r.source for r in results if r.message.startswith(NO_AUTHENTICATION)]
+    if unprotected:
+        lines.extend(textwrap.wrap(
+            f"WARNING: {len(unprotected)} context(s) lost their authentication (realms, security "
+            "constraints): migrated as they are, they would serve to anyone what the original "
+            "protected. Protect them (a front proxy, or middleware in the Python app) before "
+            "deploying:", WIDTH, break_long_words=False))
+        lines.extend(f"    {s}" for s in unprotected)
         lines.append("")
     total = {s: sum(1 for r in results if r.status is s) for s in Status}
-    lines.append(", ".join(f"{n} {s.value}" for s, n in total.items()) + f" ({len(results)} files)")
+    lines.extend(_wrap(", ".join(f"{n} {s.value}" for s, n in total.items())
+                       + f" ({len(results)} files)"))
     return "\n".join(lines) + "\n"
 
 

@@ -66,6 +66,7 @@ DROP_SET: dict[str, str] = {
 }
 
 _CALL_REASONS: list[tuple[str, str]] = [
+    (r"Security|Realm|LoginService|Authenticator|Constraint", _SECURITY),
     (r"^add(Servlet|Filter|EventListener|Listener|ServletWithMapping|FilterWithMapping)", _SERVLET),
     (r"^(prepend|add)(Server|System)Class", _CLASSES),
     (r"^addAliasCheck|^setAliasChecks", "Java resource alias checking; deployer never follows "
@@ -111,6 +112,13 @@ def new_reason(cls: str) -> str:
 
 
 SECURITY = _SECURITY
+_AUTH = re.compile(r"Realm|LoginService|SecurityHandler|Constraint|Authenticator|security",
+                   re.IGNORECASE)
+
+
+def drops_authentication(action: str, advice: str, message: str) -> bool:
+    """A dropped statement that protected the app (a realm, security handler, constraint)."""
+    return action == "dropped" and (advice == _SECURITY or bool(_AUTH.search(message)))
 SERVLET = _SERVLET
 WAR_NOTE = ("a .war of Java servlets has no Python entry point: deployer serves its static "
             "files (never WEB-INF/ or META-INF/); to run Python, point `application` "

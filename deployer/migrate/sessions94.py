@@ -61,10 +61,13 @@ DROPPED_NOTES = {
 #: SessionCookieConfig (servlet 3) setters -> HashSessionManager properties (JETTY.md §3.2).
 COOKIE_CONFIG = {"name": "sessionCookie", "domain": "sessionDomain", "path": "sessionPath",
                  "maxAge": "maxCookieAge", "httpOnly": "httpOnly"}
+_BY_HAND = ("`run` honours it on the session handler's <Get name=\"sessionCookieConfig\">, but "
+            "migrate does not carry it over: add it there by hand")
 COOKIE_DROPS = {
-    "secure": "HashSessionManager's secureRequestOnly (default true) marks the cookie Secure on "
-              "HTTPS requests; an always-Secure cookie has no equivalent",
-    "comment": "cookie comments are obsolete (RFC 6265) and not sent by deployer",
+    "secure": "an always-Secure cookie (secureRequestOnly, the default, marks it Secure on HTTPS "
+              f"requests; see `run --proxy-headers`); {_BY_HAND}",
+    "comment": "cookie comments are not sent; Jetty 9.4's __SAME_SITE_*__ / __HTTP_ONLY__ markers "
+               f"in it are: {_BY_HAND}",
 }
 
 #: Jetty 10+ `Set property=` defaults of the distribution's session modules (§4.4).

@@ -25,7 +25,9 @@ def is_valid_cluster_id(session_id: object) -> bool:
 
 
 class SessionIdManager:
-    """Hands out cluster ids, unique across every context of the server (HashSessionIdManager)."""
+    """Hands out cluster ids, unique across the server (HashSessionIdManager), and knows which
+    contexts use each: an id live in one context is reused for a new session in another
+    (``share``), as Jetty's newSessionId does, so contexts sharing one cookie keep one id."""
 
     def __init__(self, worker_name: str | None = None) -> None:
         if worker_name is not None and not _VALID_WORKER.fullmatch(worker_name):
@@ -34,7 +36,7 @@ class SessionIdManager:
                 "A-Z a-z 0-9 _ - (no '.', which separates it from the session id)"
             )
         self.worker_name = worker_name
-        self._in_use: set[str] = set()
+        self._in_use: dict[str, int] = {}  # id -> contexts using it
         self._lock = threading.Lock()
 
     def new_id(self) -> str:
@@ -43,7 +45,7 @@ class SessionIdManager:
             while True:
                 candidate = new_cluster_id()  # the same rule workers draw their ids by
                 if candidate not in self._in_use:
-                    self._in_use.add(candidate)
+                    self._in_use[candidate] = 1
                     return candidate
 
     def claim(self, cluster_id: str) -> bool:
@@ -53,7 +55,16 @@ class SessionIdManager:
         with self._lock:
             if cluster_id in self._in_use:
                 return False
-            self._in_use.add(cluster_id)
+            self._in_use[cluster_id] = 1
+            return True
+
+    def share(self, cluster_id: str) -> bool:
+        """Use, in one more context, an id live in another (JETTY.md §10: a requested id in use
+        elsewhere is the new session's id); False when no context uses it."""
+        with self._lock:
+            if cluster_id not in self._in_use:
+                return False
+            self._in_use[cluster_id] += 1
             return True
 
     def node_id(self, cluster_id: str) -> str:
@@ -72,20 +83,27 @@ class SessionIdManager:
         return cluster_id in self._in_use
 
     def register(self, cluster_id: str) -> None:
-        with self._lock:
-            self._in_use.add(cluster_id)
+        self.register_many([cluster_id])
 
     def register_many(self, cluster_ids: list[str]) -> None:
+        in_use = self._in_use
         with self._lock:
-            self._in_use.update(cluster_ids)
+            for sid in cluster_ids:
+                in_use[sid] = in_use.get(sid, 0) + 1
 
     def release(self, cluster_id: str) -> None:
-        with self._lock:
-            self._in_use.discard(cluster_id)
+        self.release_many([cluster_id])
 
     def release_many(self, cluster_ids: list[str]) -> None:
+        """One context stopped using these ids; an id is free once no context uses it."""
+        in_use = self._in_use
         with self._lock:
-            self._in_use.difference_update(cluster_ids)
+            for sid in cluster_ids:
+                left = in_use.get(sid, 0) - 1
+                if left > 0:
+                    in_use[sid] = left
+                else:
+                    in_use.pop(sid, None)
 
     @property
     def count(self) -> int:

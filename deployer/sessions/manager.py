@@ -282,25 +282,31 @@ class SessionManager(StoreSync, LifeCycle):
         s._requests += 1
         return s
 
-    def create(self, session_id: str | None = None) -> Session:
-        """A new session; it counts as used by the current request. ``session_id`` is one drawn
-        by a worker: it is used only if well formed and unused in every context."""
+    def create(self, session_id: str | None = None, requested: str | None = None) -> Session:
+        """A new session; it counts as used by the current request. ``requested`` is the id the
+        request presented (already checked): when another context uses it, it is this session's
+        id too (Jetty's server-wide id manager). Else ``session_id``, one drawn by a worker, is
+        used if well formed and unused in every context; else a fresh id."""
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
         self._admit()
-        if session_id is None:
-            sid = self.id_manager.new_id()
-        elif self.id_manager.claim(session_id):
-            sid = session_id
-        else:
-            raise SessionError(f"session id {session_id[:40]!r} from a worker is malformed or "
-                               "already in use")
+        ids = self.id_manager
+        table = self._table
         now = time.time()
-        s = Session(self, sid, self.id_manager.node_id(sid), now, now, now,
-                    self.config.max_inactive_interval, is_new=True)
-        s._requests = 1
-        with self._table.lock:
-            self._table.sessions[sid] = s
+        with table.lock:  # the reuse check and the insert are one step
+            sid = ids.cluster_id(requested) if requested else None
+            if sid is None or sid in table.sessions or not ids.share(sid):
+                if session_id is None:
+                    sid = ids.new_id()
+                elif ids.claim(session_id):
+                    sid = session_id
+                else:
+                    raise SessionError(f"session id {session_id[:40]!r} from a worker is "
+                                       "malformed or already in use")
+            s = Session(self, sid, ids.node_id(sid), now, now, now,
+                        self.config.max_inactive_interval, is_new=True)
+            s._requests = 1
+            table.sessions[sid] = s
             self.stats.created += 1
         return s
 
@@ -397,8 +403,8 @@ class SessionManager(StoreSync, LifeCycle):
         table = self._table
         if table.sessions.get(s.id) is s:
             del table.sessions[s.id]
+            self.id_manager.release(s.id)  # once: this context no longer uses the id
         s._drop()
-        self.id_manager.release(s.id)
         if self.store is not None:
             self._doomed.add(s.id)
             if not self._loaded:

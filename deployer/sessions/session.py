@@ -208,12 +208,14 @@ class Session(MutableMapping[str, Any]):
 class LazySession(MutableMapping[str, Any]):
     """What the app sees: the real session is created by the first write, never by a read."""
 
-    __slots__ = ("_manager", "session", "created_now")
+    __slots__ = ("_manager", "session", "created_now", "requested")
 
-    def __init__(self, manager: SessionManager, existing: Session | None) -> None:
+    def __init__(self, manager: SessionManager, existing: Session | None,
+                 requested: str | None = None) -> None:
         self._manager = manager
         self.session = existing
         self.created_now = False
+        self.requested = requested  # the id the request presented (a new session may reuse it)
 
     def _live(self) -> Session | None:
         s = self.session
@@ -222,14 +224,14 @@ class LazySession(MutableMapping[str, Any]):
     def _for_write(self) -> Session:
         s = self._live()
         if s is None:
-            s = self.session = self._manager.create()
+            s = self.session = self._manager.create(None, self.requested)
             self.created_now = True
         return s
 
     def adopt(self, session_id: str | None) -> Session:
         """A session created elsewhere (by the app in its worker) under ``session_id``,
         checked and claimed by the manager; None draws a fresh id."""
-        s = self.session = self._manager.create(session_id)
+        s = self.session = self._manager.create(session_id, self.requested)
         self.created_now = True
         return s
 

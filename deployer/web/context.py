@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from deployer.errors import AppLoadError, SessionError
 from deployer.lifecycle import LifeCycle, State
@@ -22,7 +21,7 @@ from deployer.sessions.session import LazySession
 from deployer.web.exchange import Exchange, ResponseAborted
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
-from deployer.web.responses import error
+from deployer.web.responses import absolute_location, error
 from deployer.web.static import StaticFiles
 from deployer.web.tracking import NEEDS_STORE, SessionBinder
 
@@ -78,6 +77,11 @@ class WebContext(LifeCycle):
         self._idle: asyncio.Event | None = None
         self._websocket_refused = False
         self.cut = 0  # requests cut by a drain timeout
+
+    @property
+    def allow_null_path_info(self) -> bool:
+        """A MovedContextHandler answers ``/ctx`` itself; every other context gets ``/ctx/``."""
+        return self.redirect is not None
 
     @property
     def kind(self) -> str:
@@ -165,7 +169,8 @@ class WebContext(LifeCycle):
                         except SessionError:  # the manager logged it, once per outage
                             await self._unready(scope, send)  # 503, as for a failed context
                             return
-                    lazy = LazySession(binder.manager, found)  # type: ignore[arg-type]
+                    lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
+                                       ids[0] if ids and found is None else None)
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
                                cookies).run()
@@ -228,13 +233,7 @@ class WebContext(LifeCycle):
             info = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
             if info:
                 target = target.rstrip("/") + "/" + info.lstrip("/")
-        location = quote(target, safe="/;=:@!$&'()*+,~%?#")
-        if "://" not in target:
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
-            if host is None:
-                server = scope.get("server") or ("localhost", 80)
-                host = f"{server[0]}:{server[1]}"
-            location = f"{scope.get('scheme', 'http')}://{host}{location}"
+        location = absolute_location(scope, target)
         qs = scope.get("query_string", b"")
         if qs and not r.discard_query:
             location += "?" + qs.decode("latin-1")

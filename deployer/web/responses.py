@@ -1,4 +1,5 @@
-"""The answers the front gives itself: short error pages (404, 502, 503, 504, ...).
+"""The answers the front gives itself: short error pages (404, 502, 503, 504, ...) and redirect
+locations.
 
 As Jetty's ErrorHandler: a small HTML page with the status, its reason and the context path, never a
 stack trace or a file path, and ``Cache-Control: must-revalidate,no-cache,no-store`` so no cache
@@ -11,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 _CACHE = (b"cache-control", b"must-revalidate,no-cache,no-store")
 _HTML = b"text/html; charset=utf-8"
@@ -61,8 +63,13 @@ async def error(send: Any, status: int, scope: dict[str, Any],
     await send({"type": "http.response.body", "body": body})
 
 
-async def plain(send: Any, status: int, body: bytes) -> None:
-    """A whole text/plain response through an ASGI ``send``."""
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", _TEXT), (b"content-length", b"%d" % len(body))]})
-    await send({"type": "http.response.body", "body": body})
+def absolute_location(scope: dict[str, Any], target: str) -> str:
+    """``target`` (a path, or already a URL) as an absolute Location on the request's host."""
+    location = quote(target, safe="/;=:@!$&'()*+,~%?#")
+    if "://" in target:
+        return location
+    host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("localhost", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{location}"

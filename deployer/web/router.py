@@ -2,8 +2,11 @@
 
 A table is immutable; a change builds a new one and ``Router.swap`` installs it with one reference
 assignment, so a request sees either the old table or the new one, never half of each.
-Virtual hosts follow Jetty: exact names, or ``*.example.com`` for one label under example.com,
-compared without the port and case-insensitively; a route without hosts serves any host.
+Virtual hosts follow Jetty 9.4: exact names, or ``*.example.com`` for one label under example.com,
+compared without the port, case-insensitively and without a trailing dot; ``@name`` admits requests
+on the connector (listener) called name, ``host@name`` that host on that connector; a route without
+hosts serves any host. Before matching, dot segments are resolved (``/a/../b`` is ``/b``; one that
+climbs above the root is a 400), and ``/ctx`` is redirected to ``/ctx/`` (JETTY.md §10).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.web.responses import error
+from deployer.web.responses import absolute_location, error
 
 
 def normalize_context_path(path: str) -> str:
@@ -26,6 +29,25 @@ class Route:
     context_path: str
     virtual_hosts: tuple[str, ...] | list[str] = ()
     target: Any = field(default=None, compare=False)
+
+
+def normalize_host(host: str) -> str:
+    """Jetty's normalizeHostname: case-folded, without surrounding blanks or a trailing dot."""
+    host = host.strip().lower()
+    return host[:-1] if host.endswith(".") else host
+
+
+def split_virtual_host(entry: str) -> tuple[str, str | None]:
+    """``host@connector`` -> (host, connector); ``@connector`` -> ("", connector)."""
+    host, at, connector = entry.strip().partition("@")
+    return normalize_host(host), (connector.strip().lower() if at else None)
+
+
+def reachable(virtual_hosts: Iterable[str], connector: str | None) -> bool:
+    """False when every entry names a connector other than ``connector``: nothing can reach it."""
+    entries = [split_virtual_host(h) for h in virtual_hosts if h and h.strip()]
+    named = (connector or "").lower()
+    return not entries or any(c is None or c and c == named for _, c in entries)
 
 
 @dataclass(frozen=True)
@@ -43,20 +65,29 @@ class _Entry:
         return dot > 0 and host[dot:] in self.wildcard
 
 
-def _entry(route: Route) -> _Entry:
-    hosts = [h.strip().lower() for h in route.virtual_hosts if h and not h.startswith("@")]
+def _entry(route: Route, connector: str | None) -> _Entry | None:
+    """The route as this connector sees it; None when no entry admits this connector."""
+    entries = [split_virtual_host(h) for h in route.virtual_hosts if h and h.strip()]
+    named = (connector or "").lower()
+    mine = [h for h, c in entries if c is None or c and c == named]
+    if entries and not mine:
+        return None
+    hosts = [h for h in mine if h]
+    any_host = not hosts or len(hosts) < len(mine)  # a bare "@name" admits every host
     exact = frozenset(h for h in hosts if not h.startswith("*."))
     wildcard = tuple(h[1:] for h in hosts if h.startswith("*."))
     return _Entry(normalize_context_path(route.context_path), exact, wildcard,
-                  not hosts, route.target)
+                  any_host, route.target)
 
 
 class RouteTable:
-    """Routes sorted so the first match wins: longer paths first, host-specific before any-host."""
+    """Routes sorted so the first match wins: longer paths first, host-specific before any-host.
+    ``connector`` is the name of the listener the table serves (None: unnamed, as in Jetty)."""
 
-    def __init__(self, routes: Iterable[Route] = ()) -> None:
+    def __init__(self, routes: Iterable[Route] = (), connector: str | None = None) -> None:
         self.routes: tuple[Route, ...] = tuple(routes)
-        entries = [_entry(r) for r in self.routes]
+        self.connector = connector
+        entries = [e for e in (_entry(r, connector) for r in self.routes) if e is not None]
         entries.sort(key=lambda e: (-len(e.prefix), e.any_host))
         self._entries = tuple(entries)
         self.uses_hosts = not all(e.any_host for e in entries)
@@ -77,17 +108,48 @@ def request_host(scope: dict[str, Any]) -> str:
             host = v.decode("latin-1").lower()
             if host.startswith("["):  # IPv6 literal
                 return host[: host.find("]") + 1]
-            return host.rsplit(":", 1)[0] if ":" in host else host
+            return normalize_host(host.rsplit(":", 1)[0] if ":" in host else host)
     server = scope.get("server")
-    return str(server[0]).lower() if server else ""
+    return normalize_host(str(server[0])) if server else ""
+
+
+def resolve_dot_segments(path: str) -> str | None:
+    """``/a/./b/../c`` -> ``/a/c`` (a trailing slash kept); None when ``..`` climbs above ``/``."""
+    if "/." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == "..":
+            if not out:
+                return None
+            out.pop()
+            if last:
+                out.append("")
+        elif seg == ".":
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    return "/" + "/".join(out)
 
 
 
 class Router:
-    """The ASGI app the server runs: dispatch to the matching route's target."""
+    """The ASGI app the server runs: dispatch to the matching route's target. ``connector`` is
+    the name of the listener it serves, what ``@name`` virtual hosts match."""
 
-    def __init__(self, table: RouteTable | Iterable[Route] = ()) -> None:
-        self._table = table if isinstance(table, RouteTable) else RouteTable(table)
+    def __init__(self, table: RouteTable | Iterable[Route] = (), *,
+                 connector: str | None = None) -> None:
+        self.connector = connector
+        self._table = self._table_of(table)
+
+    def _table_of(self, table: RouteTable | Iterable[Route]) -> RouteTable:
+        if isinstance(table, RouteTable) and table.connector == self.connector:
+            return table
+        routes = table.routes if isinstance(table, RouteTable) else table
+        return RouteTable(routes, self.connector)
 
     @property
     def table(self) -> RouteTable:
@@ -95,7 +157,7 @@ class Router:
 
     def swap(self, table: RouteTable | Iterable[Route]) -> RouteTable:
         """Install a new table (one reference assignment); return the old one."""
-        new = table if isinstance(table, RouteTable) else RouteTable(table)
+        new = self._table_of(table)
         old, self._table = self._table, new
         return old
 
@@ -103,8 +165,19 @@ class Router:
         kind = scope["type"]
         if kind == "lifespan":
             return  # contexts run their apps' lifespans themselves
+        path = scope["path"]
+        if "/." in path:
+            path = resolve_dot_segments(path)
+            if path is None:
+                if kind == "http":
+                    await error(send, 400, scope)
+                else:
+                    await send({"type": "websocket.close", "code": 1008})
+                return
+            scope["path"] = path
+            scope.pop("raw_path", None)  # the raw form still has the dot segments
         table = self._table
-        entry = table.match(request_host(scope) if table.uses_hosts else "", scope["path"])
+        entry = table.match(request_host(scope) if table.uses_hosts else "", path)
         if entry is None:
             scope["deployer.unrouted"] = True  # for the metrics: no context's request
             if kind == "http":
@@ -113,5 +186,22 @@ class Router:
                 await send({"type": "websocket.close", "code": 1000})
             return
         if entry.prefix:  # the request's own scope: nothing else holds it
+            if (len(path) == len(entry.prefix) and kind == "http"
+                    and not getattr(entry.target, "allow_null_path_info", False)):
+                await _add_slash(scope, send)
+                return
             scope["root_path"] = scope.get("root_path", "") + entry.prefix
         await entry.target(scope, receive, send)
+
+
+async def _add_slash(scope: dict[str, Any], send: Any) -> None:
+    """Jetty's ContextHandler: ``/ctx`` is 302 to ``/ctx/``, whatever serves the context, so
+    relative links resolve the same for every app and framework (JETTY.md §10)."""
+    location = absolute_location(scope, scope["path"] + "/")
+    qs = scope.get("query_string", b"")
+    if qs:
+        location += "?" + qs.decode("latin-1")
+    await send({"type": "http.response.start", "status": 302,
+                "headers": [(b"location", location.encode("latin-1")),
+                            (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from deployer.web.exchange import ResponseAborted
+from deployer.web.forwarded import ForwardedHeaders
 from deployer.web.protocol import BoundedHttpProtocol, ClientConnections, HttpLimits
 
 log = logging.getLogger("deployer.web")
@@ -54,7 +55,10 @@ class Server:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, *,
                  access_log: bool = False, backlog: int = 2048,
                  timeout_keep_alive: int = 5, name: str = "",
+                 forwarded_allow_ips: str | list[str] | None = None,
                  limits: HttpLimits | None = None) -> None:
+        """``forwarded_allow_ips``: peers whose proxy headers are believed (None: nobody's);
+        ``limits``: what one client may send before its request reaches the app (protocol.py)."""
         self.app = app
         self.name = name  # in its log lines: "manager listening on ..."
         self.limits = limits or HttpLimits()
@@ -63,6 +67,8 @@ class Server:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
+        if forwarded_allow_ips is not None:
+            app = ForwardedHeaders(app, forwarded_allow_ips)
         self._config = uvicorn.Config(
             app, host=host, port=port, http=protocol, loop="none", lifespan="off",
             access_log=access_log, log_config=None, backlog=backlog,

@@ -2,13 +2,16 @@
 
 A webapp without wsgi.py/asgi.py is served as files from its directory or archive. ``WEB-INF`` and
 ``META-INF`` (any case, any depth) are never served; ``..`` segments (also percent-encoded), NUL
-bytes, backslashes and symlinks that lead out of the base answer 404. Filesystem work runs in a
-thread so a slow disk never stalls the event loop.
+bytes, backslashes and symlinks that lead out of the base answer 404. A directory without a welcome
+file is 403, or an HTML listing (names escaped) when the context allows it (``dirAllowed`` /
+``directoriesListed``; off by default). Filesystem work runs in a thread so a slow disk never
+stalls the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import mimetypes
 import os
 import threading
@@ -50,6 +53,11 @@ class DirSource:
         is_dir = os.path.isdir(path)
         return Entry(path, is_dir, 0 if is_dir else st.st_size, st.st_mtime)
 
+    def list(self, entry: Entry) -> list[str]:
+        """A directory's names, sub-directories ending in "/"."""
+        with os.scandir(entry.key) as it:
+            return [d.name + "/" if d.is_dir() else d.name for d in it]
+
     def read(self, entry: Entry, start: int, length: int) -> bytes:
         with open(entry.key, "rb") as f:
             f.seek(start)
@@ -81,6 +89,13 @@ class ZipSource:
         if name in self.dirs:
             return Entry(name, True, 0, self.mtime)
         return None
+
+    def list(self, entry: Entry) -> list[str]:
+        prefix = entry.key + "/" if entry.key else ""
+        names = {d[len(prefix):] + "/" for d in self.dirs
+                 if d.startswith(prefix) and d != entry.key}
+        names |= {f[len(prefix):] for f in self.files if f.startswith(prefix)}
+        return [n for n in names if "/" not in n.rstrip("/")]
 
     def read(self, entry: Entry, start: int, length: int) -> bytes:
         # one shared handle: ZipFile reads are not safe concurrently
@@ -166,10 +181,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
 class StaticFiles:
     """ASGI app serving files below ``base`` (a directory or a zip-format archive)."""
 
-    def __init__(self, base: Path, welcome_files: Sequence[str] = ("index.html", "index.htm")):
+    def __init__(self, base: Path, welcome_files: Sequence[str] = ("index.html", "index.htm"),
+                 list_directories: bool = False):
         base = Path(base)
         self.source: DirSource | ZipSource = DirSource(base) if base.is_dir() else ZipSource(base)
         self.welcome_files = tuple(welcome_files)
+        self.list_directories = list_directories
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -197,10 +214,31 @@ class StaticFiles:
                 qs = scope.get("query_string", b"")
                 loc = location.encode() + (b"?" + qs if qs else b"")
                 await _respond(send, 302, b"", [(b"location", loc)])
+            elif self.list_directories:
+                body = await asyncio.to_thread(self._listing, entry, path, bool(parts))
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body",
+                            "body": b"" if method == "HEAD" else body})
             else:
                 await error(send, 403, scope)
             return
         await self._send_file(scope, send, entry, method == "HEAD")
+
+    def _listing(self, entry: Entry, path: str, has_parent: bool) -> bytes:
+        """An HTML index of a directory: names escaped in text and in links; protected names and
+        dot files left out."""
+        names = sorted(n for n in self.source.list(entry)
+                       if not n.startswith(".") and n.rstrip("/").lower() not in PROTECTED)
+        title = html.escape(path)
+        rows = "".join(
+            f'<li><a href="{html.escape(quote(n), quote=True)}">{html.escape(n)}</a></li>'
+            for n in names)
+        up = '<li><a href="../">../</a></li>' if has_parent else ""  # not above the context
+        return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Index of {title}"
+                f"</title></head><body><h1>Index of {title}</h1><ul>{up}{rows}</ul></body>"
+                "</html>\n").encode()
 
     def _find(self, parts: list[str], welcome: Sequence[str], slash: bool) -> Entry | None:
         entry = self.source.stat(parts)

@@ -39,6 +39,8 @@ class SessionTracking:
     path: str | None = None  # org.eclipse.jetty.servlet.SessionPath (None: the context path)
     max_age: int = -1  # org.eclipse.jetty.servlet.MaxAge (-1: a browser-session cookie)
     refresh_cookie_age: int = 0  # refreshCookieAge (s)
+    secure: bool = False  # SessionCookieConfig secure: Secure even on plain HTTP (TLS at a proxy)
+    same_site: str | None = None  # SameSite (Jetty 12), or __SAME_SITE_*__ in the comment (9.4)
 
     def __post_init__(self) -> None:
         if not self.cookie_name or any(c in self.cookie_name for c in " ;,=\t\r\n"):
@@ -179,10 +181,12 @@ class SessionBinder:
         if t.max_age >= 0:
             when = (time.time() if now is None else now) + t.max_age
             parts += [f"Max-Age={t.max_age}", f"Expires={formatdate(when, usegmt=True)}"]
-        if secure and t.secure_request_only:
+        if t.secure or secure and t.secure_request_only:
             parts.append("Secure")
         if t.http_only:
             parts.append("HttpOnly")
+        if t.same_site:
+            parts.append(f"SameSite={t.same_site}")
         return "; ".join(parts)
 
 

@@ -150,3 +150,24 @@ def test_a_thousand_descriptors_in_one_directory(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert counted == [1000, True]
+
+
+def test_a_context_no_connector_can_reach_is_warned_about(tmp_path: Path, app_dir: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """JETTY.md §10 "virtualHosts entry @name naming no connector": unreachable, so say so."""
+    router = Router(connector="main")
+    manager = DeploymentManager(router)
+    hosts = ('<Set name="virtualHosts"><Array type="String"><Item>@{}</Item></Array></Set>'
+             '<Set name="war">app</Set>\n')
+    a = write(tmp_path / "a.xml", '<Set name="contextPath">/a</Set>' + hosts.format("other"))
+    b = write(tmp_path / "b.xml", '<Set name="contextPath">/b</Set>' + hosts.format("main"))
+
+    async def body() -> None:
+        with caplog.at_level("WARNING", logger="deployer"):
+            await apply(manager, ("add", a), ("add", b))
+        warned = [r.getMessage() for r in caplog.records if "never be reached" in r.getMessage()]
+        assert len(warned) == 1 and f"{a}:4:" in warned[0] and "@other" in warned[0]
+        assert served(router, "/a/") is None
+        assert served(router, "/b/") is manager.apps[b].context
+
+    scenario(manager, body)

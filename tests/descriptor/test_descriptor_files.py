@@ -59,6 +59,7 @@ def test_seed_form_with_new_session_handler() -> None:
 def test_seed_form_with_get_session_manager() -> None:
     d = load_descriptor(DIR / "seed-get-session-manager.xml", environ={})
     manager = d.context.session_handler.session_manager
-    assert manager.store_directory == "./sessions/shop"
+    base = DIR.resolve().parent  # jetty.base: the parent of the descriptors' directory
+    assert manager.store_directory == f"{base}/sessions/shop"
     assert manager.lazy_load is True and manager.max_inactive_interval == 600
-    assert d.context.war == "./webapps/shop"
+    assert d.context.war == f"{base}/webapps/shop"

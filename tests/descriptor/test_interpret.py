@@ -37,7 +37,7 @@ def test_whitespace_and_mixed_text(tmp_path: Path) -> None:
     assert c.resource_base == "null/static"  # a missing Property concatenates as "null"
     assert c.display_name == "  padded  "
     assert c.context_path == "/trimmed"
-    assert c.init_params["empty"] == "" and c.attributes["nothing"] is None
+    assert c.init_params["empty"] == "" and "nothing" not in c.attributes  # null removes
 
 
 def test_property_lookup_order(tmp_path: Path) -> None:
@@ -69,15 +69,16 @@ def test_ids_refs_and_legacy_ref_id(tmp_path: Path) -> None:
     c = d.context
     assert c.context_path == "/from-id" and c.display_name == "via legacy Ref id"
     assert c.virtual_hosts == ["a.example", "b.example"]
-    assert d.ids["me"] is c and d.ids["p"] == "."
+    assert d.ids["me"] is c and d.ids["p"] == str(tmp_path.resolve().parent)
 
 
 def test_array_item_types_and_map(tmp_path: Path) -> None:
     d = load(tmp_path, """
       <Set name="virtualHosts"><Array type="java.lang.String"><Item>x.example</Item><Item type="String"> y </Item></Array></Set>
-      <Set name="initParams"><Map id="m"><Entry><Item>k</Item><Item type="int">5</Item></Entry><Entry><Item>b</Item><Item type="boolean">TRUE</Item></Entry></Map></Set>
+      <Get name="initParams"><Put name="k" type="int">5</Put><Put name="b" type="boolean">TRUE</Put></Get>
+      <Map id="m"><Entry><Item>k</Item><Item type="int">5</Item></Entry><Entry><Item>b</Item><Item type="boolean">TRUE</Item></Entry></Map>
       <Set name="welcomeFiles"><Array><Type>String</Type><Item>a.html</Item></Array></Set>
-      <Call name="setAttribute"><Arg>ints</Arg><Arg><Array type="int"><Item>1</Item><Item/></Array></Arg></Call>
+      <Call name="setAttribute"><Arg>ints</Arg><Arg><Array type="int"><Item type="int">1</Item><Item/></Array></Arg></Call>
       <Call name="setAttribute"><Arg>list</Arg><Arg type="List"><Array item="a,b"/></Arg></Call>
       <Call name="setAttribute"><Arg>set</Arg><Arg type="HashSet"><Array item="a,a"/></Arg></Call>
       <Call name="setAttribute"><Arg>obj</Arg><Arg><Array type="Object"><Item><Map/></Item></Array></Arg></Call>
@@ -191,12 +192,10 @@ def test_new_with_positional_and_named_args(tmp_path: Path) -> None:
         <New class="{SH}"><Arg name="manager"><New class="{SM}"><Set name="savePeriod">3</Set></New></Arg></New>
       </Set>
       <Call name="setAttribute"><Arg>ctx</Arg><Arg><New class="org.eclipse.jetty.webapp.WebAppContext"><Arg>/w</Arg><Arg>/p/</Arg></New></Arg></Call>
-      <Call name="setAttribute"><Arg>named</Arg><Arg><New class="org.eclipse.jetty.webapp.WebAppContext"><Arg name="contextPath">/n</Arg><Arg name="webApp">/nw</Arg></New></Arg></Call>
       <Call name="setAttribute"><Arg>props</Arg><Arg><New class="java.util.Properties"><Put name="a">b</Put></New></Arg></Call>
     """)
     assert c.session_handler.session_manager.save_period == 3
     assert (c.attributes["ctx"].war, c.attributes["ctx"].context_path) == ("/w", "/p")
-    assert (c.attributes["named"].war, c.attributes["named"].context_path) == ("/nw", "/n")
     assert c.attributes["props"] == {"a": "b"}
 
 
@@ -303,3 +302,143 @@ def test_remaining_attributes(tmp_path: Path) -> None:
     assert "WebAppContext has no static method 'getCurrentContext'" in found[1]
     assert "WebAppContext.setInitParameter takes (name: string, value: string)" in found[2]
     assert "unknown class 'org.eclipse.jetty.util.log.Log'" in found[3]
+
+
+def test_jvm_tuning_settings_are_warnings_not_errors(tmp_path: Path) -> None:
+    """Issue 11 item 12: a setting that only tunes the JVM is skipped with a located warning;
+    what changes behaviour (web.xml, security, servlets) stays an error."""
+    d = load(tmp_path, """<Set name="contextPath">/a</Set>
+      <Set name="extractWAR">false</Set>
+      <Set name="defaultsDescriptor"><Property name="jetty.home"/>/etc/webdefault.xml</Set>
+      <Set name="parentLoaderPriority">true</Set>
+      <Set name="tempDirectory"><New class="java.io.File"><Arg>/tmp/x</Arg></New></Set>
+      <Call name="setExtraClasspath"><Arg>lib/a.jar</Arg></Call>
+      <Call name="addServerClass"><Arg>-org.x.</Arg></Call>""")
+    assert d.context.context_path == "/a"
+    got = [(w.location.line, w.message) for w in d.warnings]
+    assert [line for line, _ in got] == [5, 6, 7, 8, 9, 10]
+    assert got[0][1] == "WebAppContext.extractWAR only tunes the JVM; deployer ignores it"
+    assert "setExtraClasspath" in got[4][1] and "addServerClass" in got[5][1]
+    for body in ('<Set name="descriptor">web.xml</Set>',
+                 '<Call name="addServlet"><Arg>x.S</Arg><Arg>/</Arg></Call>',
+                 '<Set name="maxFormContentSize" type="int">10</Set>'):
+        assert problems(tmp_path, body), body
+
+
+def test_jetty_null_and_empty_values(tmp_path: Path) -> None:
+    """JETTY.md §10 rows "type=String over a missing Property", "empty <Ref refid=unknown/>",
+    "setAttribute(name, null)"."""
+    d = load(tmp_path, """
+      <Set name="displayName" type="String"><Property name="missing"/></Set>
+      <Call name="setInitParameter"><Arg>p</Arg><Arg type="String"><Property name="nope"/></Arg></Call>
+      <Call name="setAttribute"><Arg>gone</Arg><Arg>x</Arg></Call>
+      <Call name="setAttribute"><Arg>gone</Arg><Arg><Ref refid="unknown"/></Arg></Call>
+      <Call name="setAttribute"><Arg>kept</Arg><Arg>y</Arg></Call>
+    """)
+    c = d.context
+    assert c.display_name == "" and c.init_params["p"] == ""
+    assert c.attributes == {"kept": "y"}
+    assert [(w.location.line, "no object has id 'unknown'" in w.message) for w in d.warnings] \
+        == [(8, True)]
+
+
+def test_the_same_id_twice_is_an_error(tmp_path: Path) -> None:
+    """Jetty's DTD declares id an ID: unique within a file."""
+    found = problems(tmp_path, """
+      <New id="x" class="java.lang.String"><Arg>a</Arg></New>
+      <Get id="x" name="contextPath"/>
+    """)
+    assert found == ["6:7: id 'x' is already given at line 5; ids are unique in a file"]
+
+
+def test_attribute_lists_are_trimmed_and_quoted_as_jetty_does(tmp_path: Path) -> None:
+    """JETTY.md §10 "arg="k1, v1" / item='"x,y",z' attribute lists": trimmed, quotes group."""
+    c = ctx(tmp_path, """
+      <Call name="setInitParameter" arg="k1, v1"/>
+      <Set name="virtualHosts"><Array type="String" item=' a.example , "x,y",z'/></Set>
+    """)
+    assert c.init_params == {"k1": "v1"}
+    assert c.virtual_hosts == ["a.example", "x,y", "z"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (f'<Set name="sessionHandler"><New class="{SH}"><Arg><New class="{SM}">'
+     '<Set name="maxInactiveInterval" type="long">60</Set></New></Arg></New></Set>',
+     "HashSessionManager.maxInactiveInterval takes an int, and type=\"long\" makes a long"),
+    ('<Get name="sessionHandler"><Get name="sessionManager"><Call name="setSavePeriod">'
+     '<Arg type="java.lang.Long">5</Arg></Call></Get></Get>', "setSavePeriod takes"),
+    (f'<Call name="setAttribute"><Arg>w</Arg><Arg><New class="{WEBAPP}"><Arg name="webApp">/w'
+     '</Arg><Arg name="contextPath">/p</Arg></New></Arg></Call>',
+     "new WebAppContext takes no named <Arg name=...>"),
+    (f'<Call name="setAttribute"><Arg>w</Arg><Arg><New class="{WEBAPP}"><Arg>/p</Arg></New></Arg>'
+     '</Call>', "new WebAppContext takes"),
+    ('<Call name="setAttribute"><Arg>a</Arg><Arg><Array type="int"><Item>1</Item></Array></Arg>'
+     '</Call>', "untyped item is a String; write <Item type=\"int\">"),
+    ('<Set name="initParams"><Map><Entry><Item>k</Item><Item>v</Item></Entry></Map></Set>',
+     "WebAppContext.initParams can only be read"),
+    ('<Set name="wrongName" property="undefined.property">x</Set>',
+     "WebAppContext has no property 'wrongName'"),
+])
+def test_refused_where_jetty_refuses(tmp_path: Path, body: str, message: str) -> None:
+    """JETTY.md §10 "long value to an int setter, named constructor args on WebAppContext":
+    an error, as in Jetty; and the other places issue 11 item 10 lists."""
+    found = problems(tmp_path, body)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_what_jetty_accepts_in_those_places(tmp_path: Path) -> None:
+    c = ctx(tmp_path, """
+      <Get name="initParams"><Put name="k">v</Put></Get>
+      <Call name="setAttribute"><Arg>h</Arg><Arg><New class="org.eclipse.jetty.server.handler.ContextHandler"><Arg>/one</Arg></New></Arg></Call>
+      <Call name="setAttribute"><Arg>a</Arg><Arg><Array type="String"><Item>1</Item></Array></Arg></Call>
+      <Get name="sessionHandler"><Get name="sessionManager"><Set name="savePeriod" type="int">5</Set></Get></Get>
+    """)
+    assert c.init_params == {"k": "v"} and c.attributes["h"].context_path == "/one"
+    assert c.attributes["a"] == ["1"] and c.session_handler.session_manager.save_period == 5
+
+
+def test_system_properties_have_their_natural_values(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """JETTY.md §10 "<SystemProperty name="user.dir"/> / java.io.tmpdir / user.home" and
+    "jetty.home.uri, jetty.base.uri, jetty.webapps.uri": the process's values, file: URIs."""
+    import os
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    d = load(tmp_path, """
+      <Call name="setAttribute"><Arg>cwd</Arg><Arg><SystemProperty name="user.dir"/></Arg></Call>
+      <Call name="setAttribute"><Arg>home</Arg><Arg><SystemProperty name="user.home"/></Arg></Call>
+      <Call name="setAttribute"><Arg>tmp</Arg><Arg><SystemProperty name="java.io.tmpdir"/>/x</Arg></Call>
+      <Call name="setAttribute"><Arg>over</Arg><Arg><SystemProperty name="user.home"/></Arg></Call>
+      <Call name="setAttribute"><Arg>base</Arg><Arg><Property name="jetty.base.uri"/></Arg></Call>
+      <Call name="setAttribute"><Arg>apps</Arg><Arg><Property name="jetty.webapps.uri"/></Arg></Call>
+      <Call name="setAttribute"><Arg>home.uri</Arg><Arg><Property name="jetty.home.uri"/></Arg></Call>
+      <Call name="setAttribute"><Arg>sys.base</Arg><Arg><SystemProperty name="jetty.base"/></Arg></Call>
+    """)
+    a = d.context.attributes
+    assert a["cwd"] == os.getcwd() == str(tmp_path)
+    assert a["home"] == os.path.expanduser("~") and a["tmp"] == tempfile.gettempdir() + "/x"
+    real = tmp_path.resolve()
+    assert a["base"] == real.parent.as_uri() and a["apps"] == real.as_uri()
+    assert a["home.uri"] == real.as_uri()  # jetty.home "." resolved as paths are: the file's dir
+    assert a["sys.base"] == str(real.parent)
+    d = load(tmp_path, '<Call name="setAttribute"><Arg>h</Arg><Arg><SystemProperty '
+                       'name="user.home"/></Arg></Call>', system_properties={"user.home": "/h"},
+             properties={"jetty.base": "/srv"})
+    assert d.context.attributes["h"] == "/h" and d.properties["jetty.base.uri"] == "file:///srv"
+
+
+def test_a_value_a_method_refuses_is_a_located_error(tmp_path: Path) -> None:
+    found = problems(tmp_path, f"""
+      <Call name="setEnvironmentVariable"><Arg>a=b</Arg><Arg>x</Arg></Call>
+      <Get name="sessionHandler"><Get name="sessionCookieConfig">
+        <Call name="setAttribute"><Arg>SameSite</Arg><Arg>sometimes</Arg></Call>
+        <Call name="setAttribute"><Arg>Partitioned</Arg><Arg>true</Arg></Call>
+      </Get></Get>
+      <Set name="sessionHandler"><New class="{SH}"><Set name="sameSite">loose</Set></New></Set>
+    """)
+    assert [f.split(": ", 1)[0] for f in found] == ["5:7", "7:9", "8:9", "10:95"]
+    assert "'a=b' is not a usable environment variable" in found[0]
+    assert "SameSite is one of None, Lax, Strict, got 'sometimes'" in found[1]
+    assert "deployer sets no cookie attribute 'Partitioned'" in found[2]
+    assert "SessionHandler.sameSite: SameSite is one of" in found[3]

@@ -16,21 +16,21 @@ DESCRIPTORS = Path(__file__).resolve().parents[1] / "descriptors"
 
 
 def test_valid_file_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, '<Set name="contextPath">/a</Set>')
+    path = write(tmp_path, '<Set name="contextPath">/a</Set><Set name="war">.</Set>')
     assert main(["validate", str(path)]) == 0
     assert "1 descriptor(s) checked: 1 valid, 0 invalid" in capsys.readouterr().out
 
 
 def test_directory_is_its_xml_files_sorted(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, '<Set name="contextPath">nope</Set>', name="b.xml")
-    write(tmp_path, '<Set name="lazyLoad">x</Set>', name="a.xml")
+    write(tmp_path, '<Set name="contextPath">nope</Set><Set name="war">.</Set>', name="b.xml")
+    write(tmp_path, '<Set name="lazyLoad">x</Set><Set name="war">.</Set>', name="a.xml")
     (tmp_path / "notes.txt").write_text("ignored")
     assert main(["validate", str(tmp_path)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{tmp_path / 'a.xml'}:4:1: ")
     assert lines[1].startswith(f"{tmp_path / 'b.xml'}:4:1: ")
-    assert lines[2] == "2 descriptor(s) checked: 0 valid, 2 invalid, 2 problem(s)"
+    assert lines[2] == "2 descriptor(s) checked: 0 valid, 2 invalid, 2 problem(s), 0 warning(s)"
 
 
 def test_missing_path_is_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,13 +41,14 @@ def test_missing_path_is_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_properties_reach_the_descriptor(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, '<Set name="contextPath"><Property name="cp"/></Set>'
-                           '<Set name="displayName"><SystemProperty name="dn"/></Set>')
+                           '<Set name="displayName"><SystemProperty name="dn"/></Set>'
+                           '<Set name="war">.</Set>')
     assert main(["validate", str(path)]) == 1  # contextPath null
     assert main(["validate", str(path), "--property", "cp=/x", "-D", "dn=y"]) == 0
 
 
 def test_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path, "", name="good.xml")
+    good = write(tmp_path, '<Set name="war">.</Set>', name="good.xml")
     bad = DESCRIPTORS / "bad-boolean.xml"
     assert main(["validate", "--format", "json", str(good), str(bad)]) == 1
     doc = json.loads(capsys.readouterr().out)
@@ -92,3 +93,32 @@ def test_a_reader_that_leaves_early_is_no_traceback() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(60) == 1 and "Traceback" not in err
     proc.stderr.close()
+
+
+def test_what_run_would_refuse_is_reported(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11 item 13: errors for the file itself, warnings for what depends on the machine
+    (exit code unchanged unless --strict), and run's own warnings."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "there.py").write_text("application = None\n")
+    empty = write(tmp_path, '<Set name="contextPath">/e</Set>', name="empty.xml")
+    nowar = write(tmp_path, '<Set name="war">gone</Set>', name="nowar.xml")
+    nomod = write(tmp_path, '<Set name="war">app</Set><Set name="application">not_here.mod:app'
+                            '</Set>', name="nomod.xml")
+    good = write(tmp_path, '<Set name="war">app</Set><Set name="application">there:application'
+                           '</Set><Set name="extractWAR">false</Set>', name="good.xml")
+    assert main(["validate", str(empty)]) == 1
+    assert f"{empty}:3:1: no war or resourceBase set" in capsys.readouterr().out
+    assert main(["validate", str(nowar), str(nomod), str(good)]) == 0
+    out = capsys.readouterr().out
+    assert f"{nowar}:4:1: warning: war {tmp_path / 'gone'} does not exist" in out
+    assert f"{nomod}:4:26: warning: application module 'not_here.mod' is not found" in out
+    assert f"{good}:4:73: warning: WebAppContext.extractWAR only tunes the JVM" in out
+    assert out.endswith("3 descriptor(s) checked: 3 valid, 0 invalid, 0 problem(s), "
+                        "3 warning(s)\n")
+    assert main(["validate", "--strict", str(nowar), str(good)]) == 1
+    assert "0 valid, 2 invalid" in capsys.readouterr().out
+    assert main(["validate", "--strict", "--format", "json", str(nomod)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["files"][0]["ok"] is True
+    assert "not_here.mod" in doc["files"][0]["warnings"][0]["message"]

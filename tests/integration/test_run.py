@@ -153,3 +153,41 @@ def test_property_and_system_property_reach_the_descriptor(tree: Path) -> None:
             httpx.Client(base_url=run.url) as client:
         assert client.get("/fromcli/").text == "42 c1 1"
         assert client.get("/default/").status_code == 404
+
+
+def test_jetty_base_is_the_parent_of_the_contexts_directory(tmp_path: Path) -> None:
+    """Issue 11 item 11: a Jetty base's webapps/x.xml writing <Property name="jetty.base"/>/site
+    finds base/site, not webapps/site; --property jetty.base=... overrides."""
+    base = tmp_path / "jetty-base"
+    write_counter_app(base / "site")
+    write_counter_app(tmp_path / "elsewhere" / "site", "c2")
+    (base / "webapps").mkdir()
+    (base / "webapps" / "x.xml").write_text(descriptor("/x", "../site").replace(
+        '<Property name="jetty.webapps" default="."/>/../site',
+        '<Property name="jetty.base"/>/site'))
+    with DeployerProcess(base / "webapps") as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/x/").text == "1 c1 1"
+        assert f"jetty.base is {base.resolve()}" in run.log()
+    with DeployerProcess(base / "webapps", "--property", f"jetty.base={tmp_path / 'elsewhere'}"
+                         ) as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/x/").text == "1 c2 1"
+
+
+def test_connector_name_and_proxy_headers_options(tree: Path) -> None:
+    """`run --connector-name` is what @name virtual hosts match (JETTY.md §10 "virtualHosts entry
+    @name naming no connector": 404, and a warning); `--proxy-headers` makes a session cookie
+    Secure behind a TLS proxy on 127.0.0.1."""
+    contexts = tree / "contexts"
+    (contexts / "admin.xml").write_text(descriptor("/admin", "../apps/counter", hosts=["@admin"]))
+    (contexts / "other.xml").write_text(descriptor("/other", "../apps/counter", hosts=["@other"]))
+    with DeployerProcess(contexts, "--connector-name", "admin", "--proxy-headers") as run, \
+            httpx.Client(base_url=run.url) as client:
+        r = client.get("/admin/", headers={"x-forwarded-proto": "https"})
+        assert r.text == "1 c1 1" and "; Secure" in r.headers["set-cookie"]
+        assert client.get("/other/").status_code == 404
+        assert "virtualHosts @other name only connectors" in run.log()
+    (contexts / "plain.xml").write_text(descriptor("/plain", "../apps/counter"))
+    with DeployerProcess(contexts) as run, httpx.Client(base_url=run.url) as client:
+        assert client.get("/admin/").status_code == 404  # the listener is unnamed, as Jetty's
+        r = client.get("/plain/", headers={"x-forwarded-proto": "https"})
+        assert r.text == "1 c1 1" and "Secure" not in r.headers["set-cookie"]  # not believed

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from deployer.cli import main
 from deployer.descriptor.loader import load_descriptor, validate_file
 from deployer.migrate.api import migrate, migrate_file
-from deployer.migrate.report import Action, Status
+from deployer.migrate.report import Action, Status, render_text
 
 DT94 = ('<?xml version="1.0"?>\n<!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" '
         '"http://www.eclipse.org/jetty/configure_9_3.dtd">\n')
@@ -264,7 +265,8 @@ def test_jetty12_forms_constructor_args_and_cookie_config(tmp_path):
     out = write(tmp_path / "out.xml", result.text)
     spec = load_descriptor(out).context
     assert (spec.context_path, spec.resource_base, spec.virtual_hosts) == (
-        "/j12", "static", ["j12.example"])
+        "/j12", None, ["j12.example"])  # no ResourceHandler/DefaultServlet: Jetty serves nothing
+    assert result.status is Status.INCOMPLETE
     mgr = spec.session_handler.session_manager
     assert (mgr.session_cookie, mgr.http_only) == ("J12SESSION", True)
     assert any("secure" in m for m in findings(result, Action.DROPPED))
@@ -301,5 +303,194 @@ def test_clashing_routes_and_stores_are_named_in_the_summary(tmp_path):
     a = write(tmp_path / "a.xml", body.format("/srv/sessions"))
     b = write(tmp_path / "b.xml", body.format("/srv/sessions/"))
     ra, rb = migrate([a, b], tmp_path / "out")
-    assert "contextPath /same is also used by b.xml" in ra.message
-    assert "storeDirectory /srv/sessions is also used by a.xml" in rb.message
+    assert ra.clashes == rb.clashes == ["contextPath /same", "storeDirectory /srv/sessions"]
+    text = render_text([ra, rb])
+    assert "contextPath /same is also used by another file (see the end)" in ra.summary()
+    assert "contextPath /same is used by 2 files: deployer refuses all but the first" in text
+    assert f"\n    {a}\n    {b}\n" in text
+    assert "storeDirectory /srv/sessions is used by 2 files" in text
+
+
+def test_jetty6_init_params_map_becomes_set_init_parameter_calls(tmp_path):
+    """Jetty 7+ has no setInitParams, so `run` refuses <Set name="initParams"> (issue 11 item 10);
+    migrate turns Jetty 6's Map into one setInitParameter per entry."""
+    src = write(tmp_path / "j6.xml", DT94 + """
+<Configure class="org.mortbay.jetty.webapp.WebAppContext">
+  <Set name="contextPath">/f</Set><Set name="war">.</Set>
+  <Set name="initParams"><Map>
+    <Entry><Item>a.home</Item><Item><SystemProperty name="jetty.home" default="."/>/a</Item></Entry>
+    <Entry><Item>b</Item><Item>2</Item></Entry>
+  </Map></Set>
+</Configure>""")
+    result = migrate_file(src)
+    out = write(tmp_path / "out.xml", result.text)
+    assert validate_file(out) == []
+    assert load_descriptor(out).context.init_params == {"a.home": "./a", "b": "2"}
+    assert any("2 <Call name=\"setInitParameter\">" in m for m in findings(result, Action.CHANGED))
+
+
+def test_a_context_path_from_the_environment_is_kept(tmp_path):
+    """Issue 11 item 14: <Env name="CONTEXT_PATH"/> (or a Property) as the contextPath stays."""
+    for lookup in ('<Env name="CONTEXT_PATH"/>', '<Property name="ctx.path"/>'):
+        src = write(tmp_path / "env.xml", DT94 + WEBAPP + f"""
+  <Set name="contextPath">{lookup}</Set><Set name="war">.</Set>
+  <Set name="maxFormKeys"><Env name="NOT_SET_HERE"/></Set>
+</Configure>""")
+        result = migrate_file(src)
+        assert result.status is Status.WITH_CHANGES, result.summary()
+        assert f'<Set name="contextPath">{lookup}</Set>' in result.text
+        assert not any("contextPath" in m for m in findings(result, Action.DROPPED))
+    out = write(tmp_path / "out.xml", result.text)
+    assert load_descriptor(out, properties={"ctx.path": "/from-env"}).context.context_path \
+        == "/from-env"
+
+
+def test_a_context_jetty_served_no_files_from_serves_none(tmp_path):
+    """Issue 11 item 15: a Jetty 12 core ContextHandler whose handler is a CGI/FastCGI handler (or a
+    ServletContextHandler with a CGI servlet) served no files; migrated, it must not serve the
+    scripts' source either: the resourceBase is dropped and the result is incomplete (exit 1)."""
+    cases = {
+        "fcgi.xml": """<Configure class="org.eclipse.jetty.server.handler.ContextHandler">
+  <Set name="contextPath">/php</Set>
+  <Set name="baseResourceAsString">/var/www/php</Set>
+  <Set name="handler"><New class="org.eclipse.jetty.fcgi.proxy.FastCGIProxyHandler">
+    <Arg>(.+\\.php)</Arg><Arg>http://localhost:9000</Arg></New></Set>
+</Configure>""",
+        "cgi.xml": """<Configure class="org.eclipse.jetty.ee10.servlet.ServletContextHandler">
+  <Set name="contextPath">/cgi-bin</Set>
+  <Set name="resourceBase">/usr/lib/cgi-bin</Set>
+  <Call name="addServlet"><Arg>org.eclipse.jetty.ee10.cgi.CGI</Arg><Arg>/*</Arg></Call>
+</Configure>""",
+    }
+    for name, body in cases.items():
+        result = migrate_file(write(tmp_path / name, DT94 + body))
+        assert result.status is Status.INCOMPLETE and not result.ok, result.summary()
+        assert "nothing is served" in result.message
+        out = write(tmp_path / "out" / name, result.text)
+        assert load_descriptor(out).context.resource_base is None
+        assert any("without a ResourceHandler" in m for m in findings(result, Action.DROPPED))
+    served = migrate_file(write(tmp_path / "default.xml", DT94 + """
+<Configure class="org.eclipse.jetty.ee8.servlet.ServletContextHandler">
+  <Set name="contextPath">/</Set><Set name="baseResourceAsString">/srv/www</Set>
+  <Call name="addServlet"><Arg>net.example.MyDefaultServlet</Arg><Arg>/</Arg></Call>
+</Configure>"""))
+    assert "/srv/www" in served.text and served.status is Status.WITH_CHANGES
+
+
+def test_classless_jetty_web_xml_and_webapp_subclasses_are_webapps(tmp_path):
+    """Issue 11 item 16: a <Configure> with no class in jetty-web.xml applies to the webapp's
+    WebAppContext; VmRuntimeWebAppContext and other WebAppContext subclasses are WebAppContexts."""
+    app = tmp_path / "shop"
+    write(app / "index.html", "hi")
+    frag = write(app / "WEB-INF" / "jetty-web.xml", DT94 + """<Configure>
+  <Set name="contextPath">/shop</Set>
+  <Call name="setInitParameter"><Arg>k</Arg><Arg>v</Arg></Call>
+</Configure>""")
+    vm = write(tmp_path / "vm.xml", DT94 + """
+<Configure class="com.google.apphosting.vmruntime.jetty9.VmRuntimeWebAppContext">
+  <Set name="contextPath">/vm</Set><Set name="war">.</Set>
+</Configure>""")
+    loose = write(tmp_path / "other.xml", DT94 + "<Configure><Set name='x'>1</Set></Configure>")
+    results = {Path(r.source).name: r for r in migrate([frag, vm, loose], tmp_path / "out")}
+    shop = results["jetty-web.xml"]
+    assert shop.status is Status.WITH_CHANGES, shop.summary()
+    spec = load_descriptor(shop.output).context
+    assert (spec.kind, spec.context_path, spec.war, spec.init_params) == (
+        "webapp", "/shop", str(app), {"k": "v"})
+    assert any("applies it to the webapp's WebAppContext" in m
+               for m in findings(shop, Action.CHANGED))
+    assert any("init parameter k" in m for m in findings(shop, Action.KEPT))
+    assert results["vm.xml"].ok and load_descriptor(results["vm.xml"].output).context.kind \
+        == "webapp"
+    assert any("WebAppContext subclass" in m for m in findings(results["vm.xml"], Action.CHANGED))
+    assert results["other.xml"].status is Status.NOT_A_CONTEXT
+
+
+def test_dropped_authentication_is_incomplete_and_loud(tmp_path, capsys):
+    """Issue 11 item 17: a migrated context whose realm/security handler was dropped is open to
+    anyone: "incomplete: no authentication", exit 1, and a warning in the report."""
+    src = write(tmp_path / "secure.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/admin</Set><Set name="war">.</Set>
+  <Get name="securityHandler">
+    <Set name="loginService">
+      <New class="org.eclipse.jetty.security.HashLoginService">
+        <Set name="name">Admin</Set><Set name="config">etc/realm.properties</Set>
+      </New>
+    </Set>
+  </Get>
+</Configure>""")
+    plain = write(tmp_path / "plain.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/open</Set><Set name="war">.</Set><Set name="extractWAR">false</Set>
+</Configure>""")
+    assert main(["migrate", str(src), str(plain), "--dry-run"]) == 1
+    text = capsys.readouterr().out.replace("\n    ", " ")  # wrapped lines joined
+    assert f"{src}: incomplete (3 kept, 0 changed, 1 dropped): no authentication: " in text
+    assert f"{plain}: deployable with changes" in text
+    assert "WARNING: 1 context(s) lost their authentication" in text
+    assert f"deploying: {src}\n" in text
+    assert main(["migrate", str(plain), "--dry-run"]) == 0
+
+
+def test_the_text_report_groups_advice_and_keeps_lines_short(tmp_path, capsys):
+    """Issue 11 item 17: repeated advice once per run, every line under 120 characters, and the
+    files a folder run does not take listed."""
+    long_dir = tmp_path / "a-rather-long-directory-name"
+    for i in range(6):
+        write(long_dir / f"ctx{i}.xml", DT94 + WEBAPP + f"""
+  <Set name="contextPath">/c{i}</Set><Set name="war">.</Set>
+  <Set name="extractWAR">false</Set><Set name="parentLoaderPriority">true</Set>
+  <New class="org.eclipse.jetty.plus.jndi.EnvEntry"><Arg>k</Arg><Arg>v</Arg></New>
+</Configure>""")
+    write(long_dir / "jetty.xml.production", "<Configure/>")
+    write(long_dir / "README.md", "notes")
+    main(["migrate", str(long_dir), "--dry-run"])
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) < 120
+    text = text.replace("\n    ", " ")  # wrapped lines joined
+    jndi = "JNDI (EnvEntry, Resource, Transaction, data sources) is a Java naming service"
+    assert text.count(jndi) == 1  # once, as a numbered note
+    assert text.count('dropped: <New class="org.eclipse.jetty.plus.jndi.EnvEntry"> [') == 6
+    assert f"{long_dir / 'jetty.xml.production'}: skipped: not a .xml file" in text
+    assert "README.md" not in text
+    assert "1 skipped" in text
+
+
+def test_a_server_wide_file_store_goes_onto_each_context_of_its_base(tmp_path):
+    """Issue 11 item 16: the 9.4 session-store-file XML says its settings belong on each
+    context's session manager, and migrating a Jetty base writes them there."""
+    from tests.conftest import CORPUS
+
+    store_xml = CORPUS / "70_jetty_jetty.project_session-store.xml"
+    if not store_xml.is_file():
+        pytest.skip("../shared/jetty-corpus is not beside the repository")
+    base = tmp_path / "base"
+    write(base / "etc" / "sessions-file.xml", store_xml.read_text(encoding="utf-8"))
+    (base / "webapps" / "shop").mkdir(parents=True)
+    write(base / "webapps" / "shop.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/shop</Set>
+  <Set name="war"><Property name="jetty.base"/>/webapps/shop</Set>
+</Configure>""")
+    write(base / "webapps" / "own.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/own</Set><Set name="war">shop</Set>
+  <Get name="sessionHandler"><Get name="sessionManager">
+    <Set name="storeDirectory">/srv/own</Set></Get></Get>
+</Configure>""")
+    results = {Path(r.source).name: r for r in migrate([base], tmp_path / "out")}
+    server = results["sessions-file.xml"]
+    assert server.status is Status.NOT_A_CONTEXT
+    assert "belong on each context's HashSessionManager" in server.message
+    shop = results["shop.xml"]
+    assert shop.status is Status.WITH_CHANGES, shop.summary()
+    spec = load_descriptor(shop.output, properties={"jetty.base": str(base)}).context
+    manager = spec.session_handler.session_manager
+    assert manager.store_directory == f"{base}/sessions/shop" and manager.lazy_load
+    assert manager.delete_unrestorable_sessions is False
+    assert any("server-wide store" in m for m in findings(shop, Action.CHANGED))
+    own = load_descriptor(results["own.xml"].output).context.session_handler.session_manager
+    assert own.store_directory == "/srv/own"  # its own setting wins
+    alone = migrate([base / "webapps" / "shop.xml"], tmp_path / "out2")[0]
+    assert "storeDirectory" not in alone.text  # without the store file: nothing added
+    flat = write(base / "etc" / "loose.xml", (base / "webapps" / "shop.xml").read_text())
+    beside = migrate([base / "etc"], tmp_path / "out3")  # not in its base's webapps/: no store
+    assert [r.status for r in beside] == [Status.AS_IS, Status.NOT_A_CONTEXT]
+    assert "storeDirectory" not in beside[0].text and beside[0].source == str(flat)

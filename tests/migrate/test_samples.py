@@ -28,6 +28,7 @@ CASES = {  # source -> (expected output name, context path)
     "jetty94/shop94.xml": ("shop94", "/shop94"),
     "maven/pom.xml": ("counter-maven", "/counter-maven"),
 }
+PROTECTED = {"jetty6/counter6.xml", "maven/pom.xml"}  # a realm: open once migrated (item 17)
 READY = re.compile(r"(?:ready: .*|listening on )http://[^:\s]+:(\d+)")
 
 
@@ -35,7 +36,11 @@ READY = re.compile(r"(?:ready: .*|listening on )http://[^:\s]+:(\d+)")
 def test_migrates_to_the_expected_descriptor(source: str) -> None:
     result = migrate_file(SAMPLES / source, EXPECTED)
     name, _ = CASES[source]
-    assert result.status is Status.WITH_CHANGES, result.summary()
+    if source in PROTECTED:
+        assert result.status is Status.INCOMPLETE, result.summary()
+        assert result.message.startswith("no authentication: the source protects the app")
+    else:
+        assert result.status is Status.WITH_CHANGES, result.summary()
     assert result.name == name
     assert result.text == (EXPECTED / f"{name}.xml").read_text(encoding="utf-8")
 
@@ -101,7 +106,8 @@ def test_migrated_samples_deploy_and_sessions_survive_a_restart(tmp_path: Path) 
     contexts = tmp_path / "contexts"
     done = subprocess.run([sys.executable, "-m", "deployer", "migrate", *map(str, sources),
                            "--out", str(contexts)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr  # two lost their realm: written, loud
+    assert "WARNING: 2 context(s) lost their authentication" in done.stdout
     assert sorted(p.name for p in contexts.iterdir()) == sorted(f"{n}.xml" for n, _ in
                                                                 CASES.values())
 

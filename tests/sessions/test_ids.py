@@ -57,3 +57,16 @@ def test_no_id_starts_with_a_dash() -> None:
     """`deployer sessions show STORE ID` must never read a fresh id as an option (1 in 64 did)."""
     ids = SessionIdManager()
     assert not [i for i in (ids.new_id() for _ in range(5000)) if i.startswith("-")]
+
+
+def test_a_reused_id_stays_in_use_until_every_context_lets_it_go(make_manager, ids) -> None:
+    a, b = make_manager(name="a"), make_manager(name="b")
+    s = a.create()
+    t = b.create(requested=s.id)  # the id is live in a: b's new session takes it
+    assert t.id == s.id and t is not s and b.get(s.id) is t
+    s.invalidate()
+    assert ids.in_use(s.id)  # b still uses it
+    t.invalidate()
+    assert not ids.in_use(s.id)
+    u = b.create(requested=s.id)  # used nowhere now: a fresh id, never a stranger's
+    assert u.id != s.id

@@ -28,12 +28,12 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 class Harness:
     """One event loop thread running one Server over one Router."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, connector: str | None = None, **server: Any) -> None:
         self.loop = loop_factory()()
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop")
         self.thread.start()
-        self.router = Router()
-        self.server = Server(self.router, "127.0.0.1", 0)
+        self.router = Router(connector=connector)
+        self.server = Server(self.router, "127.0.0.1", 0, **server)
         self.run(self.server.start())
         self.url = f"http://127.0.0.1:{self.server.port}"
         self.contexts: list[WebContext] = []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 from pathlib import Path
 
 import httpx
 
 from deployer.web.context import Redirect
-from deployer.web.router import Route, Router, RouteTable
+from deployer.web.router import Route, Router, RouteTable, reachable
 from tests.web.conftest import Harness
 
 APP = '''
@@ -31,7 +32,10 @@ def test_longest_prefix_on_segment_boundaries(harness: Harness, client: httpx.Cl
     harness.context(app(tmp_path, "cart"), "/shop/cart/")
     assert client.get("/shopping").status_code == 404
     harness.context(app(tmp_path, "root"), "/")
-    assert client.get("/shop").text == "shop /shop|"
+    r = client.get("/shop?q=1")  # JETTY.md §10 "/ctx without trailing slash": 302 to /ctx/
+    assert r.status_code == 302
+    assert r.headers["location"] == f"http://127.0.0.1:{harness.server.port}/shop/?q=1"
+    assert client.get("/shop/").text == "shop /shop|/"
     assert client.get("/shop/x").text == "shop /shop|/x"
     assert client.get("/shop/cart/1").text == "cart /shop/cart|/1"
     assert client.get("/shop/cartx").text == "shop /shop|/cartx"
@@ -73,3 +77,79 @@ def test_moved_context_redirects(harness: Harness, client: httpx.Client) -> None
     r = client.get("/gone/a?x=1")
     assert r.status_code == 301
     assert r.headers["location"] == f"http://127.0.0.1:{harness.server.port}/n"
+
+
+def test_every_context_kind_redirects_to_the_slash(harness: Harness, client: httpx.Client,
+                                                  tmp_path: Path) -> None:
+    """JETTY.md §10 "/ctx without trailing slash, any context kind": 302 to /ctx/ (absolute)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("hi")
+    harness.context(site, "/static")
+    harness.context(app(tmp_path, "py"), "/py")
+    harness.context(None, "/moved", redirect=Redirect("/py"))
+    for ctx in ("/static", "/py"):
+        r = client.get(ctx)
+        assert r.status_code == 302, ctx
+        assert r.headers["location"] == f"http://127.0.0.1:{harness.server.port}{ctx}/"
+        assert client.get(r.headers["location"]).status_code == 200
+    r = client.get("/moved")  # a MovedContextHandler allows a null path info: it answers itself
+    assert r.headers["location"] == f"http://127.0.0.1:{harness.server.port}/py"
+
+
+def _raw_get(harness: Harness, path: str, host: str = "127.0.0.1") -> tuple[int, str]:
+    """GET with the path sent as written (httpx resolves dot segments itself, Jetty's clients
+    need not)."""
+    conn = http.client.HTTPConnection("127.0.0.1", harness.server.port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_host_trailing_dot_and_dot_segments_are_normalised(harness: Harness, client: httpx.Client,
+                                                           tmp_path: Path) -> None:
+    """JETTY.md §10 "virtualHosts Example.COM." and "dot segments /a/b/../x.txt"."""
+    harness.context(app(tmp_path, "ex"), "/a", hosts=["Example.COM."])
+    harness.context(app(tmp_path, "other"), "/x")
+    for host in ("example.com", "EXAMPLE.com.", "example.com.:8080"):
+        assert _raw_get(harness, "/a/", host) == (200, "ex /a|/"), host
+    assert _raw_get(harness, "/a/", "example.org")[0] == 404
+    assert _raw_get(harness, "/a/b/../x.txt", "example.com") == (200, "ex /a|/x.txt")
+    assert _raw_get(harness, "/a/../x/./y/", "example.com") == (200, "other /x|/y/")
+    assert _raw_get(harness, "/x/./", "example.com") == (200, "other /x|/")
+    assert _raw_get(harness, "/a/../../etc/passwd")[0] == 400
+
+
+def test_connector_virtual_hosts(tmp_path: Path) -> None:
+    """JETTY.md §10 "virtualHosts entry @name naming no connector": unreachable (404)."""
+    routes = [Route("/admin", ("@admin",), "A"), Route("/both", ("www.x@admin", "y"), "B"),
+              Route("/", (), "R")]
+    plain = RouteTable(routes)  # an unnamed connector
+    assert plain.match("h", "/admin/").target == "R"
+    assert plain.match("www.x", "/both/").target == "R"
+    assert plain.match("y", "/both/").target == "B"
+    admin = RouteTable(routes, "admin")
+    assert admin.match("h", "/admin/").target == "A"
+    assert admin.match("www.x", "/both/").target == "B"
+    assert admin.match("z", "/both/").target == "R"
+    assert not reachable(["@other"], None) and not reachable(["@other"], "main")
+    assert reachable(["@Main"], "main") and reachable(["h", "@other"], None) and reachable([], None)
+    assert not reachable(["@"], None) and RouteTable([Route("/e", ("@",), "E")]).match("h", "/e/") \
+        is None  # an empty connector name names no connector, not the unnamed one
+
+
+def test_a_named_listener_serves_its_connector_contexts(tmp_path: Path) -> None:
+    harness = Harness(connector="admin")
+    try:
+        harness.context(app(tmp_path, "adm"), "/adm", hosts=["@admin"])
+        harness.context(app(tmp_path, "oth"), "/oth", hosts=["@other"])
+        with httpx.Client(base_url=harness.url) as c:
+            assert c.get("/adm/").text == "adm /adm|/"
+            assert c.get("/oth/").status_code == 404
+    finally:
+        harness.close()

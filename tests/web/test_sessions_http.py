@@ -200,3 +200,87 @@ def test_sessions_over_max_active_sessions_without_a_store_get_503(
     finally:
         for c in clients:
             c.close()
+
+
+def test_contexts_sharing_a_cookie_keep_one_id_and_their_own_sessions(
+        harness: Harness, ids: SessionIdManager) -> None:
+    """JETTY.md §10 "two contexts sharing a cookie (SessionPath=/)" and "session id live in another
+    context": Jetty counts 1,1,2,2 on one id; each context keeps its own session under it."""
+    shared = SessionTracking(path="/")
+    harness.context(SAMPLES / "counter", "/a", sessions=manager(ids, "a"), tracking=shared)
+    harness.context(SAMPLES / "counter", "/b", sessions=manager(ids, "b"), tracking=shared)
+    with httpx.Client(base_url=harness.url) as c:
+        counts = [c.get(p).text for p in ("/a/", "/b/", "/a/", "/b/")]
+        assert counts == ["count=1\n", "count=1\n", "count=2\n", "count=2\n"]
+        assert len(c.cookies.jar) == 1
+    (sid,) = [ck.value for ck in c.cookies.jar]
+    assert ids.in_use(sid)
+
+
+
+def _cookie_config_tracking(tmp_path: Path, body: str) -> SessionTracking:
+    """A descriptor's sessionCookieConfig as `run` builds it."""
+    from deployer.deploy.build import session_manager_spec, session_tracking
+    from tests.descriptor.helpers import ctx
+
+    spec = ctx(tmp_path, f"""<Get name="sessionHandler">{body}</Get>""")
+    manager_spec = session_manager_spec(spec)
+    assert manager_spec is not None
+    return session_tracking(spec, manager_spec)
+
+
+@pytest.mark.parametrize("body,same_site", [
+    ('<Get name="sessionCookieConfig"><Set name="secure">true</Set></Get>', None),
+    ('<Get name="sessionCookieConfig"><Set name="secure">true</Set>'
+     '<Set name="comment">__SAME_SITE_STRICT__</Set></Get>', "Strict"),  # Jetty 9.4's form
+    ('<Set name="sameSite">LAX</Set><Get name="sessionCookieConfig">'
+     '<Set name="secure">true</Set></Get>', "Lax"),  # Jetty 12's
+    ('<Get name="sessionCookieConfig"><Call name="setAttribute"><Arg>Secure</Arg><Arg>true</Arg>'
+     '</Call><Call name="setAttribute"><Arg>SameSite</Arg><Arg>None</Arg></Call></Get>',
+     "None"),  # servlet 6 (Jetty 12 ee10)
+])
+def test_secure_cookie_config_and_same_site(tmp_path: Path, harness: Harness,
+                                            ids: SessionIdManager, body: str,
+                                            same_site: str | None) -> None:
+    """JETTY.md §10 "SessionCookieConfig.setSecure(true)": Secure even on plain HTTP."""
+    tracking = _cookie_config_tracking(tmp_path, body)
+    assert tracking.secure and tracking.same_site == same_site
+    harness.context(SAMPLES / "counter", "/c", sessions=manager(ids, "c"), tracking=tracking)
+    cookie = httpx.get(f"{harness.url}/c/").headers["set-cookie"]
+    assert "; Secure" in cookie
+    assert (f"; SameSite={same_site}" in cookie) if same_site else "SameSite" not in cookie
+
+
+@pytest.fixture
+def behind_proxy() -> Iterator[Harness]:
+    h = Harness(forwarded_allow_ips="127.0.0.1")
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize("headers,secure", [
+    ({"x-forwarded-proto": "https"}, True),
+    ({"forwarded": 'for="[2001:db8::1]:4711";proto=https, for=10.0.0.2'}, True),
+    ({"forwarded": "for=10.0.0.1;proto=http"}, False),
+    ({}, False),
+])
+def test_trusted_proxy_headers_make_the_cookie_secure(behind_proxy: Harness, ids: SessionIdManager,
+                                                      headers: dict[str, str],
+                                                      secure: bool) -> None:
+    """secureRequestOnly (the default): Secure when the request was HTTPS at the proxy."""
+    behind_proxy.context(SAMPLES / "counter", "/c", sessions=manager(ids, "c"),
+                         tracking=SessionTracking())
+    cookie = httpx.get(f"{behind_proxy.url}/c/", headers=headers).headers["set-cookie"]
+    assert ("; Secure" in cookie) is secure
+
+
+def test_proxy_headers_from_an_untrusted_peer_are_ignored(ids: SessionIdManager) -> None:
+    h = Harness(forwarded_allow_ips="10.9.9.9")
+    try:
+        h.context(SAMPLES / "counter", "/c", sessions=manager(ids, "c"), tracking=SessionTracking())
+        for headers in ({"x-forwarded-proto": "https"}, {"forwarded": "proto=https"}):
+            assert "Secure" not in httpx.get(f"{h.url}/c/", headers=headers).headers["set-cookie"]
+    finally:
+        h.close()

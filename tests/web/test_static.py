@@ -106,3 +106,53 @@ def test_path_parameters_name_no_file(site: Path, harness: Harness, client: http
     assert client.get("/s/index.html;jsessionid=abc").text == "<h1>home</h1>"
     assert raw_get(harness, "/s/docs/..;x/..;y/outside.txt") == 404
     assert raw_get(harness, "/s/WEB-INF;x/secret.txt") == 404
+
+
+def test_directory_listing_only_when_allowed(harness: Harness, client: httpx.Client,
+                                             tmp_path: Path) -> None:
+    """JETTY.md §10 "directory without welcome file": listed when dirAllowed/directoriesListed
+    (deployer: off by default, so 403 unless the descriptor turns it on)."""
+    from deployer.web.context import ContextInfo, WebContext
+    from deployer.web.static import StaticFiles
+
+    base = tmp_path / "files"
+    (base / "sub dir").mkdir(parents=True)
+    (base / "WEB-INF").mkdir()
+    (base / "<img src=x onerror=alert(1)>.txt").write_text("x")
+    (base / "a&b.txt").write_text("y")
+    (base / ".hidden").write_text("z")
+    harness.context(base, "/off")
+    listed = WebContext(ContextInfo("/on"), [], StaticFiles(base, list_directories=True))
+    harness.run(listed.astart())
+    harness.add(listed, "/on")
+    assert client.get("/off/").status_code == 403
+    r = client.get("/on/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<img" not in r.text and "&lt;img src=x onerror=alert(1)&gt;.txt" in r.text
+    assert 'href="sub%20dir/"' in r.text and "a&amp;b.txt" in r.text
+    assert "WEB-INF" not in r.text and ".hidden" not in r.text
+    assert 'href="../"' not in r.text  # the context's root has no parent to offer
+    sub = client.get("/on/sub%20dir/")
+    assert sub.status_code == 200 and 'href="../"' in sub.text
+    assert client.head("/on/").headers["content-length"] == str(len(r.content))
+
+
+def test_dir_allowed_settings_reach_the_static_files(tmp_path: Path) -> None:
+    from deployer.deploy.build import WorkerDefaults, resolve, webapp
+    from tests.descriptor.helpers import ctx
+
+    (tmp_path / "www").mkdir()
+    for body, listed in [
+        ('<Set name="resourceBase">www</Set>', False),
+        ('<Set name="resourceBase">www</Set><Call name="setInitParameter">'
+         '<Arg>org.eclipse.jetty.servlet.Default.dirAllowed</Arg><Arg>true</Arg></Call>', True),
+        ('<Set name="handler"><New class="org.eclipse.jetty.server.handler.ResourceHandler">'
+         '<Set name="resourceBase">www</Set><Set name="directoriesListed">true</Set></New></Set>',
+         True),
+    ]:
+        cls = "org.eclipse.jetty.server.handler.ContextHandler" if "handler" in body else None
+        spec = ctx(tmp_path, '<Set name="contextPath">/x</Set>' + body,
+                   **({"cls": cls} if cls else {}))
+        files = webapp(spec, resolve(spec, tmp_path / "ctx.xml"), "x",
+                       defaults=WorkerDefaults(), environ={}, worker_name=None, max_inactive=1)
+        assert files.list_directories is listed, body
