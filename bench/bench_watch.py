@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_watch.py [--files 50000] [--idle 30] [--edits 5]
                                          [--poll-idle 10] [--reference-idle 10]
+                                         [--node-modules DIRS]
 
 Makes a war of FILES static files (100 a directory) plus a few .py files, serves it with
 `deployer run --scan-interval 1`, and prints:
@@ -107,8 +108,12 @@ def cpu_cost(fn: Callable[[], Any], repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def make_war(war: Path, files: int) -> None:
+def make_war(war: Path, files: int, node_modules: int = 0) -> None:
     (war / "pkg").mkdir(parents=True)
+    for i in range(node_modules):  # a JavaScript build's tree inside the war (issue 12, item 13)
+        directory = war / "node_modules" / f"p{i // 100:03d}" / f"m{i % 100:02d}"
+        directory.mkdir(parents=True)
+        (directory / "index.js").write_text("")
     (war / "wsgi.py").write_text(WSGI.format(version=0))
     (war / "pkg" / "__init__.py").write_text("")
     (war / "pkg" / "views.py").write_text("def index():\n    return 'hi'\n")
@@ -149,6 +154,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle measured")
     parser.add_argument("--edits", type=int, default=5)
+    parser.add_argument("--node-modules", type=int, default=0, metavar="DIRS",
+                        help="also DIRS directories under node_modules/ of the war")
     parser.add_argument("--poll-idle", type=float, default=10.0,
                         help="seconds of idle measured under --poll (0: skip)")
     parser.add_argument("--reference-idle", type=float, default=10.0,
@@ -158,12 +165,13 @@ def main() -> None:
         root = Path(tmp)
         war = root / "war"
         started = time.perf_counter()
-        make_war(war, args.files)
+        make_war(war, args.files, args.node_modules)
         contexts = root / "contexts"
         contexts.mkdir()
         (contexts / "app.xml").write_text(WEBAPP)
         print(f"deployer watch cost, {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
-              f"war of {args.files} static files + 3 .py "
+              f"war of {args.files} static files + 3 .py + {args.node_modules} directories "
+              "under node_modules "
               f"(made in {time.perf_counter() - started:.1f} s)")
 
         old = cpu_cost(lambda: old_tree_signature(war))

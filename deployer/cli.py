@@ -41,17 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deployer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="serve the descriptors of a directory, redeploying on change")
+    run = sub.add_parser(
+        "run", help="serve the descriptors of a directory, redeploying on change",
+        description="Serve every *.xml descriptor of DIR (default contexts/) and redeploy what "
+                    "changes. SIGTERM/SIGINT stop gracefully, SIGHUP rescans.")
     run.add_argument("directory", nargs="?", default="contexts", help="default: contexts/")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8080, help="0 picks a free port and logs it")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8080,
+                     help="default 8080; 0 picks a free port and logs it")
     run.add_argument(
         "--scan-interval", type=float, default=1.0,
         help="seconds between rescans (default 1); 0 deploys once and does not watch",
     )
     run.add_argument("--poll", action="store_true", help="poll only (network file systems)")
     run.add_argument("--drain-timeout", type=float, default=10.0,
-                     help="seconds an old version may finish its requests in flight")
+                     help="seconds requests in flight may take to finish at a redeploy or a stop "
+                          "(default 10)")
     run.add_argument("--workers", type=int, default=1, metavar="N",
                      help="worker processes per Python webapp whose descriptor does not set "
                           "workers (default 1)")
@@ -60,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-name", metavar="NAME",
                      help="HashSessionIdManager workerName, shared by every context "
                           "(session ids end in .NAME where nodeIdInSessionId is set)")
+    run.add_argument("--max-request-head", type=int, default=8192, metavar="BYTES",
+                     help="request line + headers; longer answers 414/431 (default 8192)")
+    run.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                     help="seconds for a request head to arrive, else 408 and close (default 10)")
+    run.add_argument("--max-connections-per-client", type=int, default=256, metavar="N",
+                     help="open connections per client address; more are closed (default 256)")
     run.add_argument("--connector-name", metavar="NAME",
                      help="the listener's connector name, what virtualHosts entries @NAME "
                           "match (default: none, as Jetty's)")
@@ -74,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "jetty.server.Server\">): session beans every context uses, e.g. a "
                           "JDBC or Redis SessionDataStoreFactory (repeatable; ids are shared)")
     run.add_argument("--log-level", default="info",
-                     choices=["debug", "info", "warning", "error"])
+                     choices=["debug", "info", "warning", "error"], help="default info")
     run.add_argument("--log-format", default="text", choices=["text", "json"],
                      help="json: one JSON object a line, for log shippers")
     run.add_argument("--access-log", metavar="PATH|-",
@@ -90,25 +101,38 @@ def build_parser() -> argparse.ArgumentParser:
                           "./manager.token)")
     _add_properties(run)
 
-    val = sub.add_parser("validate", help="check descriptors (schema + evaluation), start nothing")
+    val = sub.add_parser(
+        "validate", help="check descriptors (schema + evaluation), start nothing",
+        description="Check descriptors against the schema and evaluate them; print every "
+                    "problem as path:line:col: message. Exit 0 when all are valid, 1 otherwise.")
     val.add_argument("paths", nargs="+", metavar="PATH", help="descriptor files or directories")
     val.add_argument("--format", choices=["text", "json"], default="text")
     val.add_argument("--strict", action="store_true",
                      help="warnings fail too (a war or module missing on this machine)")
     _add_properties(val)
 
-    mig = sub.add_parser("migrate", help="turn Jetty configurations into descriptors deployer runs")
+    mig = sub.add_parser(
+        "migrate", help="turn Jetty configurations into descriptors deployer runs",
+        description="Turn Jetty 6-12 context descriptors, Jetty 9.4 session configuration and "
+                    "jetty-maven-plugin pom.xml sections into descriptors deployer runs, with a "
+                    "report of what was kept, changed and dropped.")
     mig.add_argument("sources", nargs="+", metavar="SRC", help="files or directories")
     mig.add_argument("--out", metavar="DIR", help="where the migrated descriptors go")
     mig.add_argument("--dry-run", action="store_true", help="print the report only")
     mig.add_argument("--format", choices=["text", "json"], default="text")
 
-    st = sub.add_parser("status", help="the contexts of a running deployer, from its manager")
+    st = sub.add_parser(
+        "status", help="the contexts of a running deployer, from its manager",
+        description="Print the contexts of a running deployer (state, version, sessions, "
+                    "errors), read from its manager listener.")
     st.add_argument("--manager", metavar="URL", default="http://127.0.0.1:8081",
                     help="the manager listener (default http://127.0.0.1:8081)")
     st.add_argument("--format", choices=["text", "json"], default="text")
 
-    ses = sub.add_parser("sessions", help="inspect a session store directory")
+    ses = sub.add_parser(
+        "sessions", help="inspect a session store directory",
+        description="Inspect the session store of a storeDirectory: list its sessions, show one "
+                    "with its attributes, purge expired ones.")
     ses_sub = ses.add_subparsers(dest="action", metavar="ACTION")
     ls = ses_sub.add_parser("list", help="one line per stored session")
     ls.add_argument("store")

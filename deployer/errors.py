@@ -51,6 +51,10 @@ class SessionError(DeployerError):
     """A session-layer problem: bad id, attribute that cannot be stored, unusable store."""
 
 
+class SessionLimitError(SessionError):
+    """maxActiveSessions reached and nothing can be passivated: no new session now (503)."""
+
+
 class AppLoadError(DeployerError):
     """A webapp could not be imported or started; carries the formatted traceback."""
 
@@ -60,7 +64,12 @@ class AppLoadError(DeployerError):
 
 
 class ConflictError(DeployerError):
-    """Two descriptors claim the same route or the same session store."""
+    """Two descriptors claim the same route or the same session store; ``other`` is the one that
+    holds it (the message alone is what ``str()`` gives, for the log)."""
+
+    def __init__(self, message: str, other: Path) -> None:
+        super().__init__(message)
+        self.other = other
 
 
 class UsageError(DeployerError):

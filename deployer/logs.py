@@ -23,10 +23,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str, fmt: str = "text") -> None:
-    """deployer's (and uvicorn's) records to stderr in the chosen format."""
+    """deployer's (and uvicorn's and watchdog's: an inotify overflow, a watch it could not add)
+    records to stderr in the chosen format, rather than Python's bare last-resort handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT))
-    for name in ("deployer", "uvicorn"):
+    for name in ("deployer", "uvicorn", "watchdog"):
         root = logging.getLogger(name)
         root.handlers[:] = [handler]
         root.setLevel(level.upper() if name == "deployer" else "WARNING")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from deployer.errors import UsageError
 from deployer.logs import configure
+from deployer.web.protocol import HttpLimits
 
 log = logging.getLogger("deployer")
 
@@ -36,8 +37,10 @@ def manager_address(text: str) -> tuple[str, int]:
 
 def execute(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
-    if not directory.is_dir():
+    if not directory.exists():
         raise UsageError(f"contexts directory not found: {directory}")
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory (run serves a directory of *.xml)")
     if args.scan_interval < 0:
         raise UsageError("--scan-interval must be >= 0")
     if not 0 <= args.port <= 65535:
@@ -58,15 +61,20 @@ def execute(args: argparse.Namespace) -> int:
     args.server = server
     if args.manager is not None:
         args.manager = manager_address(args.manager)
+    try:
+        limits = HttpLimits(max_head=args.max_request_head, header_timeout=args.header_timeout,
+                            max_per_client=args.max_connections_per_client)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     configure(args.log_level, args.log_format)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(serve(args))
-    return uvloop.run(serve(args))
+        return asyncio.run(serve(args, limits))
+    return uvloop.run(serve(args, limits))
 
 
-async def serve(args: argparse.Namespace) -> int:
+async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
     """Deploy, listen, wait for a signal, shut down in order."""
     from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
@@ -98,11 +106,6 @@ async def serve(args: argparse.Namespace) -> int:
         Path(args.directory), manager.apply, dependencies=manager.dependencies,
         scan_interval=args.scan_interval, poll=args.poll,
     )
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, provider.wake)
     metrics = None
     if args.manager is not None:
         from deployer.manage.metrics import Metrics
@@ -116,8 +119,19 @@ async def serve(args: argparse.Namespace) -> int:
     if metrics is not None or access_log is not None:
         from deployer.web.observe import Observer
         front = Observer(router, metrics, access_log)
-    server = Server(front, args.host, args.port,
+    server = Server(front, args.host, args.port, limits=limits,
                     forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None)
+    try:
+        server.bind()  # before any app is imported: a taken port fails in a moment
+    except OSError as exc:
+        if access_log is not None:
+            access_log.close()
+        return _cannot_listen(args, exc)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, provider.wake)
     console = None
     try:
         await provider.start()
@@ -127,8 +141,7 @@ async def serve(args: argparse.Namespace) -> int:
         try:
             await server.start()
         except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
-            return 1
+            return _cannot_listen(args, exc)
         log.info("ready: %d contexts on http://%s:%d", deployed, args.host, server.port)
         if metrics is not None:
             console = await _start_manager(args, manager, metrics)
@@ -152,6 +165,11 @@ async def serve(args: argparse.Namespace) -> int:
             access_log.close()
         log.info("stopped")
     return 0
+
+
+def _cannot_listen(args: argparse.Namespace, exc: OSError) -> int:
+    log.error("cannot listen on %s:%d: %s", args.host, args.port, exc.strerror or exc)
+    return 1
 
 
 async def _start_manager(args: argparse.Namespace, manager: object, metrics: object) -> object:

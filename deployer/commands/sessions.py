@@ -43,7 +43,7 @@ def _report_bad(store: SessionStore) -> None:
 
 def _list(store: SessionStore, fmt: str) -> int:
     now = time.time()
-    records = sorted(store.load_all(), key=lambda r: r[2], reverse=True)
+    records = sorted(store.load_all(), key=lambda r: (-r[2], r[0]))  # latest first, then by id
     rows = [_summary(r, now) for r in records]
     if fmt == "json":
         print(json.dumps(rows, indent=2))
@@ -88,6 +88,7 @@ def _purge(store: SessionStore, everything: bool) -> int:
 def execute(args: argparse.Namespace) -> int:
     store = SessionStore(args.store, create=False)
     try:
+        store.open()  # a missing store is "no store" for every action, before any output
         if args.action == "list":
             return _list(store, args.format)
         if args.action == "show":

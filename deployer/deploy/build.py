@@ -186,6 +186,7 @@ def session_config(manager: SessionManagerSpec, store: Path | None) -> SessionCo
             else manager.max_inactive_interval
         ),
         node_id_in_session_id=manager.node_id_in_session_id,
+        max_active_sessions=manager.max_active_sessions,
     )
 
 

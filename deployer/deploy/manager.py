@@ -28,12 +28,13 @@ from deployer.deploy.provider import Change
 from deployer.deploy.watch import Dependencies
 from deployer.descriptor.loader import load_descriptor
 from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerSpec
-from deployer.errors import AppLoadError, ConflictError, DeployerError
+from deployer.errors import AppLoadError, ConflictError, DeployerError, SessionError
 from deployer.lifecycle import State
 from deployer.sessions.manager import SessionIdManager, SessionScheduler
 from deployer.web.router import Route, Router, normalize_context_path, normalize_host, reachable
 
 log = logging.getLogger("deployer.deploy")
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds before a store fault's first and longest retry
 
 
 @dataclass
@@ -57,6 +58,7 @@ class _Failed:
     started: float
     conflict: Path | None = None
     took: float = 0.0
+    retry: bool = False  # a session store fault (not the descriptor's): tried again by itself
 
 
 def _ms(since: float, extra: float = 0.0) -> str:
@@ -133,6 +135,8 @@ class DeploymentManager:
         self.apps: dict[Path, App] = {}
         self.counts: Counter[str] = Counter()
         self._retiring: set[asyncio.Task[None]] = set()
+        self._retries: set[asyncio.Task[None]] = set()
+        self._retry_delays: dict[Path, float] = {}
         self._lock = asyncio.Lock()
         # hears "deploy", "redeploy", "failure", "undeploy" with the App and the seconds it took
         self.on_event: Callable[[str, App, float], None] | None = None
@@ -241,7 +245,8 @@ class DeploymentManager:
             if serving or not isinstance(exc, AppLoadError):
                 await self._stop(context)
                 return _Failed(result.path, _describe(exc), result.started,
-                               took=result.took + time.perf_counter() - started)
+                               took=result.took + time.perf_counter() - started,
+                               retry=isinstance(exc, SessionError))
         result.took += time.perf_counter() - started
         return result
 
@@ -328,14 +333,14 @@ class DeploymentManager:
                 virtualenv=resolved.virtualenv, python_path=resolved.python_path)
             return _Built(path, context, sessions, spec, claims, deps, started)
         except ConflictError as exc:
-            return _Failed(path, str(exc), started, conflict=exc.args[1])
+            return _Failed(path, str(exc), started, conflict=exc.other)
         except Exception as exc:
             if context is not None:
                 try:
                     context.stop()
                 except Exception:
                     log.exception("stopping the failed new version of %s", path)
-            return _Failed(path, _describe(exc), started)
+            return _Failed(path, _describe(exc), started, retry=isinstance(exc, SessionError))
 
     # -- swapping in ---------------------------------------------------------------------------
     def _install(self, results: list[_Built | _Failed]) -> None:
@@ -349,6 +354,7 @@ class DeploymentManager:
             if isinstance(result, _Failed):
                 self._fail(app, result)
                 continue
+            self._retry_delays.pop(result.path, None)
             kind = "redeployed" if app.context is not None else "deployed"
             if app.context is not None:
                 olds.append(app.context)
@@ -402,8 +408,27 @@ class DeploymentManager:
         still = f"; v{app.version} still serving" if app.context is not None else ""
         took = f"{result.took * 1000:.1f} ms"
         where = f" ({app.context_path})" if app.spec is not None else ""
-        log.error("FAILED %s%s in %s%s: %s", app.path, where, took, still, result.error)
+        again = f"; trying again in {self._retry(app.path):g} s" if result.retry else ""
+        log.error("FAILED %s%s in %s%s: %s%s", app.path, where, took, still, result.error, again)
         self._emit("failure", app, result.took)
+
+    def _retry(self, path: Path) -> float:
+        """A session store fault (read-only, full, locked by another process) may be fixed
+        without any file of the context changing: build it again by itself, waiting twice as
+        long each time (up to a minute). Returns the delay."""
+        delay = min(RETRY_MAX, self._retry_delays.get(path, RETRY_FIRST / 2) * 2)
+        self._retry_delays[path] = delay
+
+        async def again() -> None:
+            await asyncio.sleep(delay)
+            app = self.apps.get(path)
+            if app is not None and app.state is AppState.FAILED:
+                await self.apply([Change("change", path)])
+
+        task = asyncio.get_running_loop().create_task(again())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+        return delay
 
     def _swap(self) -> None:
         """One new table from every serving app; the router installs it in one assignment."""
@@ -434,6 +459,8 @@ class DeploymentManager:
     # -- shutdown --------------------------------------------------------------------------------
     async def stop(self) -> None:
         """Stop every context (sessions with a store are saved), after the retiring ones."""
+        for task in list(self._retries):
+            task.cancel()
         async with self._lock:
             if self._retiring:
                 await asyncio.gather(*self._retiring, return_exceptions=True)

@@ -27,6 +27,7 @@ import logging
 import os
 import stat
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from deployer.deploy.patterns import is_ignored_name
-from deployer.deploy.watch import Dependencies, Source
+from deployer.deploy.watch import CodeTree, Dependencies, Source
 
 log = logging.getLogger("deployer.deploy")
 
@@ -64,6 +65,40 @@ _SOURCE_EVENTS: list[type[FileSystemEvent]] = [
     FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
 ]
 _NO_DEPENDENCIES = Dependencies()
+
+
+class _Overflows(logging.Filter):
+    """An inotify queue overflow (events were lost) reaches no event handler: watchdog logs it
+    and rebuilds its own watches. This filter on watchdog's logger turns it into a full rescan of
+    every running provider (what SIGHUP does), and lets one such line a minute through (12,000
+    directories logged it 33 times in 10 s)."""
+
+    QUIET = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.providers: weakref.WeakSet[Provider] = weakref.WeakSet()
+        self.last = -self.QUIET
+        self.count = 0  # overflows seen
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "overflow" not in record.getMessage():
+            return True
+        self.count += 1
+        for provider in list(self.providers):
+            provider.overflows += 1
+            provider.wake()
+        now = time.monotonic()
+        if now - self.last < self.QUIET:
+            return False
+        self.last = now
+        record.msg = f"{record.msg} (a full rescan follows; logged at most once a minute)"
+        return True
+
+
+_overflows = _Overflows()
+for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
+    logging.getLogger(_name).addFilter(_overflows)
 
 
 def is_descriptor_name(name: str) -> bool:
@@ -101,15 +136,23 @@ class _Wake(FileSystemEventHandler):
 
 class _Route(FileSystemEventHandler):
     """A webapp directory: marks the sources an event concerns (in the observer's thread, so
-    the writes of an app's data never reach the event loop)."""
+    the writes of an app's data never reach the event loop). A directory made or moved right
+    under it may change where its sources are watched (CodeTree.watch_roots)."""
 
-    def __init__(self, mark: Callable[[tuple[Source, ...]], None]) -> None:
+    def __init__(self, mark: Callable[[tuple[Source, ...]], None], directory: Path,
+                 restructure: Callable[[], None]) -> None:
         self._mark = mark
+        self._directory = str(directory)
+        self._restructure = restructure
         self.sources: tuple[Source, ...] = ()  # replaced whole, read without a lock
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory and event.event_type == "modified":
             return  # a file in it changed: that file's own event says whether it matters
+        if event.is_directory and event.event_type in ("created", "moved") and any(
+                os.path.dirname(os.fsdecode(p)) == self._directory
+                for p in (event.src_path, event.dest_path) if p):
+            self._restructure()
         gone = event.event_type in ("deleted", "moved")
         paths = [os.fsdecode(p) for p in (event.src_path, event.dest_path) if p]
         hit = tuple(s for s in self.sources
@@ -123,6 +166,17 @@ class _Watched:
     watch: ObservedWatch
     route: _Route
     identity: tuple[int, int]  # the directory's (inode, device): a new directory needs a new watch
+
+
+def _nothing() -> None:
+    pass
+
+
+def _watch_roots(source: Source) -> tuple[tuple[Path, bool], ...]:
+    """The (directory, recursive) watches a source needs (a war may need several)."""
+    if isinstance(source, CodeTree):
+        return source.watch_roots()
+    return ((source.directory, source.recursive),)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -169,7 +223,12 @@ class Provider:
         self._observer: Any = None
         self._watches: dict[tuple[Path, bool], _Watched] = {}
         self._task: asyncio.Task[None] | None = None
+        self._contexts_watch: _Watched | None = None  # contexts/ itself
+        self._watches_stale = False  # a new directory may change where sources are watched
+        self._contexts_identity: tuple[int, int] | None = None  # as the last look found it
         self.scans = 0
+        self.wakes = 0  # events on contexts/ (its watch is alive)
+        self.overflows = 0  # inotify queue overflows, each answered by a full rescan
         self.reads = 0  # source signatures read from the disk: what watching costs
         self.marks = 0  # events under a webapp that concerned one of its sources
 
@@ -180,6 +239,7 @@ class Provider:
             raise FileNotFoundError(f"contexts directory not found: {self.directory}")
         self._loop = asyncio.get_running_loop()
         if self.scan_interval > 0:
+            _overflows.providers.add(self)
             self._start_observer()
         while await self._scan_once():
             await asyncio.sleep(self.settle)
@@ -191,6 +251,7 @@ class Provider:
         self._call(self._wake_all)
 
     async def stop(self) -> None:
+        _overflows.providers.discard(self)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -210,7 +271,13 @@ class Provider:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(callback, *args)
 
+    def _restructure(self) -> None:
+        """Any thread: a directory appeared under a watched one; re-plan the watches."""
+        self._watches_stale = True
+        self._poke()
+
     def _poke(self) -> None:
+        self.wakes += 1
         self._call(self._wake_event.set)
 
     def _mark(self, sources: tuple[Source, ...]) -> None:
@@ -250,6 +317,10 @@ class Provider:
         self._wake_event.clear()
         current = await asyncio.to_thread(self._look, self._to_read())
         self.scans += 1
+        self._rewatch_contexts()
+        if self._watches_stale:
+            self._watches_stale = False
+            await asyncio.to_thread(self._refresh_watches)
         changes: list[Change] = []
         unstable = False
         delivered = self._delivered
@@ -299,11 +370,13 @@ class Provider:
     def _look(self, fresh: set[Source]) -> dict[Path, tuple[Any, Any]]:
         found: dict[Path, tuple[Any, Any]] = {}
         read: dict[Source, Any] = {}
+        self._contexts_identity = _identity(self.directory)
         try:
             entries = list(os.scandir(self.directory))
-        except OSError:
-            log.warning("cannot list %s", self.directory)
-            return dict(self._delivered)
+        except OSError as exc:
+            if self._contexts_identity is not None:
+                log.warning("cannot list %s: %s", self.directory, exc.strerror or exc)
+            return dict(self._delivered)  # gone (or unreadable): what was deployed keeps serving
         names = self._names
         for entry in entries:
             path = names.get(entry.name, False)
@@ -371,8 +444,43 @@ class Provider:
     def _start_observer(self) -> None:
         self._observer = PollingObserver(timeout=0.05) if self.poll else Observer(timeout=0.05)
         self._observer.daemon = True
-        self._observer.schedule(_Wake(self._poke), str(self.directory), recursive=False)
+        self._contexts_identity = _identity(self.directory)
+        self._watch_contexts()
         self._observer.start()
+
+    def _watch_contexts(self) -> None:
+        identity = self._contexts_identity
+        if identity is None or self._observer is None:
+            return
+        try:
+            watch = self._observer.schedule(_Wake(self._poke), str(self.directory),
+                                            recursive=False)
+        except OSError as exc:
+            log.warning("cannot watch %s: %s; rescanning every %g s", self.directory, exc,
+                        self.scan_interval)
+            return
+        self._contexts_watch = _Watched(watch, _Route(self._mark, self.directory, _nothing),
+                                        identity)
+
+    def _rewatch_contexts(self) -> None:
+        """contexts/ deleted (its inotify watch dies with it) or replaced by a new directory:
+        the contexts keep serving meanwhile, and the new directory is watched from the first
+        scan that sees it, so hot deployment is event-driven again, not once per rescan."""
+        watched = self._contexts_watch
+        identity = self._contexts_identity
+        if self._observer is None or (watched is not None and watched.identity == identity):
+            return
+        if watched is not None:
+            self._contexts_watch = None
+            with contextlib.suppress(Exception):
+                self._observer.unschedule(watched.watch)
+            if identity is None:
+                log.warning("contexts directory %s is gone: what is deployed keeps serving "
+                            "until it comes back", self.directory)
+        if identity is not None:
+            self._watch_contexts()
+            if watched is not None or self._contexts_watch is not None:
+                log.info("watching %s again", self.directory)
 
     def _refresh_watches(self) -> None:
         """Watch each source's directory (a war recursively, an archive's or site-packages'
@@ -384,7 +492,8 @@ class Provider:
             self._due.pop(gone, None)
         wanted: dict[tuple[Path, bool], list[Source]] = {}
         for source in sorted(live, key=repr):
-            wanted.setdefault((source.directory, source.recursive), []).append(source)
+            for key in _watch_roots(source):
+                wanted.setdefault(key, []).append(source)
         for key in set(self._watches) - set(wanted):
             self._unschedule(key)
         unwatched: set[Source] = set()
@@ -405,8 +514,8 @@ class Provider:
     def _schedule(self, key: tuple[Path, bool], identity: tuple[int, int]) -> _Watched | None:
         if self._observer is None or self.poll:
             return None
-        route = _Route(self._mark)
         directory, recursive = key
+        route = _Route(self._mark, directory, self._restructure)
         try:
             watch = self._observer.schedule(route, str(directory), recursive=recursive,
                                             event_filter=_SOURCE_EVENTS)

@@ -57,6 +57,12 @@ class Source(Protocol):
     def modified_since(self, signature: Any, since_ns: int) -> bool: ...
 
 
+def _is_virtualenv(directory: str) -> bool:
+    """A virtualenv at a war's top: its packages are not the app's code (a ``virtualenv``
+    setting watches the top of its site-packages instead)."""
+    return os.path.exists(os.path.join(directory, "pyvenv.cfg"))
+
+
 @dataclass(frozen=True)
 class CodeTree:
     """A directory's files that match its patterns: (path, mtime, size, inode) each, sorted."""
@@ -122,7 +128,8 @@ class CodeTree:
                         continue
                     if is_dir:
                         path = rel + name
-                        if not is_never_entered(name) and not patterns.prunes(path):
+                        if not (is_never_entered(name) or patterns.prunes(path)
+                                or not rel and _is_virtualenv(entry.path)):
                             stack.append((path + "/", entry.path))
                         continue
                     if not (name.endswith(suffixes)
@@ -143,6 +150,22 @@ class CodeTree:
 
     def modified_since(self, signature: Any, since_ns: int) -> bool:
         return bool(signature) and any(mtime >= since_ns for _, mtime, _, _ in signature)
+
+    def watch_roots(self) -> tuple[tuple[Path, bool], ...]:
+        """Where inotify watches it: the whole tree, unless its top holds a tree that is never
+        read (node_modules, a hidden directory, a virtualenv), where a recursive watch would
+        still add one watch per directory (3,000 of node_modules were 3,037 watches, and their
+        writes woke the observer). Then the root alone, and each other top directory whole."""
+        try:
+            with os.scandir(self.root) as entries:
+                dirs = sorted((e.name, e.path) for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            return ((self.root, True),)
+        kept = [path for name, path in dirs if not (
+            is_never_entered(name) or self.patterns.prunes(name) or _is_virtualenv(path))]
+        if len(kept) == len(dirs):
+            return ((self.root, True),)
+        return ((self.root, False), *((Path(path), True) for path in kept))
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,7 @@ MANAGER_PROPS: dict[str, Prop] = {
     "MaxCookieAge": Prop("max_cookie_age", "int"),
     "SameSite": Prop("same_site", "string", convert=_same_site),
     "SessionIdManager": Prop("session_id_manager", "SessionIdManager"),
+    "MaxActiveSessions": Prop("max_active_sessions", "int", convert=_bounded(1, 100_000_000)),
 }
 
 COOKIE_FIELDS = {"Name": ("session_cookie", "string"), "Domain": ("session_domain", "string"),

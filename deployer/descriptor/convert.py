@@ -101,6 +101,10 @@ def to_int(value: Any, prim: str = "int") -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        digits = value.strip().lstrip("+-").lstrip("0")
+        if len(digits) > 19:  # beyond any Java integer; int() refuses 4,300+ digits anyway
+            raise ConversionError(f"expects an integer ({prim}) from {low} to {high}, got a "
+                                  f"{len(digits)}-digit number")
         number = int(value)
     else:
         raise ConversionError(f"expects an integer ({prim}), got {describe(value)}")

@@ -22,6 +22,16 @@ from deployer.errors import DescriptorError, DescriptorErrors, Location
 MAX_BYTES = 4 * 1024 * 1024
 """Descriptors are a few KB; anything over 4 MiB is refused before a byte is parsed."""
 
+MAX_ELEMENTS = 5_000
+MAX_ATTRIBUTES = 32  # on one element; Jetty's elements take at most five
+MAX_ALL_ATTRIBUTES = 10_000
+MAX_DEPTH = 64
+MAX_TEXT = 64 * 1024  # characters of one text (or tail) between two tags
+"""A 4 MiB descriptor with ~400,000 attributes took 12-51 s and 0.8-1 GB to validate (one error
+per attribute), and its parse alone left the front 280 MB bigger. So the bytes are counted before
+the parse (each element needs a '<', each attribute a '='), and the tree's shape is checked right
+after it, before the schema sees it. Real descriptors have tens of elements."""
+
 JETTY_PUBLIC_IDS = frozenset(
     {"-//Jetty//Configure//EN", "-//Mort Bay Consulting//DTD Configure//EN"}
 )
@@ -121,6 +131,7 @@ def parse_bytes(data: bytes, path: str = "<string>") -> tuple[etree._ElementTree
         raise _too_big(path, len(data))
     if _SUBSET_ENTITY.search(data):  # refused before libxml2 sees the declarations
         raise _entities_refused(path, data, "declares entities")
+    _check_counts(data, path)
     try:
         parser = _parser()
         root = etree.fromstring(data, parser)
@@ -130,7 +141,9 @@ def parse_bytes(data: bytes, path: str = "<string>") -> tuple[etree._ElementTree
         raise DescriptorErrors([DescriptorError(Location(path, 1, 1), "the file has no element")])
     tree = root.getroottree()
     _check_doctype(tree, path, data)
-    return tree, Locator(path, data, tree)
+    locate = Locator(path, data, tree)
+    _check_shape(root, locate)
+    return tree, locate
 
 
 def parse(path: str | Path) -> etree._ElementTree:
@@ -157,6 +170,52 @@ def _syntax_problems(path: str, exc: etree.XMLSyntaxError,
             DescriptorError(Location(path, line, column), f"not well-formed XML: {exc}")
         )
     return problems[:1] + [p for p in problems[1:] if p.location != problems[0].location][:4]
+
+
+def _check_counts(data: bytes, path: str) -> None:
+    """Upper bounds from the bytes alone, so a file of a million tags or attributes is never
+    parsed: an element opens and closes with '<' (twice, or once when empty), an attribute has
+    one '='. Text rarely holds many; a file that does is refused with the place it went over."""
+    for mark, limit, what in (
+            (b"<", 2 * MAX_ELEMENTS + 16, f"{MAX_ELEMENTS:,} elements"),
+            (b"=", MAX_ALL_ATTRIBUTES + 16, f"{MAX_ALL_ATTRIBUTES:,} attributes")):
+        if data.count(mark) <= limit:
+            continue
+        at = -1
+        for _ in range(limit + 1):
+            at = data.find(mark, at + 1)
+        line = data.count(b"\n", 0, at) + 1
+        column = at - data.rfind(b"\n", 0, at)
+        raise DescriptorErrors([DescriptorError(
+            Location(path, line, column),
+            f"more than {limit:,} '{mark.decode()}' by here: more than {what}, where a "
+            "descriptor has tens; not parsed")])
+
+
+def _check_shape(root: etree._Element, locate: Locator) -> None:
+    """Elements, attributes, depth and text within bounds; the first excess is the error."""
+    depth = count = attributes = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        count += 1
+        attributes += len(el.attrib)
+        name = f"<{el.tag}>" if isinstance(el.tag, str) else "a comment"
+        problem = None
+        if count > MAX_ELEMENTS:
+            problem = f"more than {MAX_ELEMENTS:,} elements; a descriptor has tens"
+        elif depth > MAX_DEPTH:
+            problem = f"elements nested more than {MAX_DEPTH} deep"
+        elif len(el.attrib) > MAX_ATTRIBUTES:
+            problem = f"{name} has {len(el.attrib):,} attributes; at most {MAX_ATTRIBUTES} are read"
+        elif attributes > MAX_ALL_ATTRIBUTES:
+            problem = f"more than {MAX_ALL_ATTRIBUTES:,} attributes in all"
+        elif max(len(el.text or ""), len(el.tail or "")) > MAX_TEXT:
+            problem = f"a text of more than {MAX_TEXT:,} characters in or after {name}"
+        if problem is not None:
+            raise DescriptorErrors([DescriptorError(locate(el), problem + "; not evaluated")])
 
 
 def _check_doctype(tree: etree._ElementTree, path: str, data: bytes) -> None:

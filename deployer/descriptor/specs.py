@@ -56,6 +56,7 @@ class SessionManagerSpec(Spec):
     cookie_comment: str | None = None  # SessionCookieConfig.setComment (9.4's __SAME_SITE_*__)
     session_id_manager: SessionIdManagerSpec | None = None
     session_cache: Any = None  # 9.4's per-context SessionCache (descriptor/sessionstores.py)
+    max_active_sessions: int = 100_000  # deployer's (Tomcat's name): sessions in memory
 
 
 @dataclass

@@ -28,6 +28,7 @@ class SessionConfig:
     max_inactive_interval: int = 1800
     node_id_in_session_id: bool = False
     allow_pickle: bool = False
+    max_active_sessions: int = 100_000  # in memory; Tomcat's maxActiveSessions (manager.py)
 
     def __post_init__(self) -> None:
         if self.store_directory is not None:
@@ -35,6 +36,8 @@ class SessionConfig:
         for name in ("save_period", "idle_save_period"):  # Jetty: negative means off
             object.__setattr__(self, name, max(0, getattr(self, name)))
         object.__setattr__(self, "max_inactive_interval", int(self.max_inactive_interval))
+        if self.max_active_sessions < 1:
+            raise ValueError(f"max_active_sessions must be >= 1, got {self.max_active_sessions}")
 
     @property
     def scavenge_interval(self) -> float:

@@ -16,13 +16,19 @@ background, and the first scavenge loads too, as Jetty's documentation promised.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
+from collections.abc import Callable
+from operator import attrgetter
+from typing import TypeVar
 
-from deployer.errors import SessionError
+from deployer.errors import SessionError, SessionLimitError
 from deployer.lifecycle import LifeCycle, State
+from deployer.sessions import lock as store_lock
 from deployer.sessions.config import NEEDS_STORE, SessionConfig, _NeedsStore
+from deployer.sessions.health import StoreHealth
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.persistence import StoreSync
 from deployer.sessions.scheduler import SessionScheduler
@@ -34,6 +40,9 @@ __all__ = ["NEEDS_STORE", "LazySession", "Session", "SessionConfig", "SessionIdM
            "SessionManager", "SessionScheduler"]
 
 log = logging.getLogger("deployer.sessions")
+BURST_QUIET = 60.0  # seconds: a burst of refused sessions is logged at most this often
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class _Table:
@@ -78,13 +87,22 @@ class SessionManager(StoreSync, LifeCycle):
         self._own_scheduler = scheduler is None
         self._scheduler = scheduler or SessionScheduler(threads=1, name=f"sessions-{name}")
         self._next_scavenge = self._next_save = float("inf")  # time.monotonic
+        self.health = StoreHealth(name)  # store failures: logged once per outage
+        self._passivated = False  # the store holds live sessions that are not in memory
+        self.refused = 0  # new sessions refused in the current burst (maxActiveSessions)
+        self._burst_logged, self._burst_logged_at = False, -BURST_QUIET
 
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
         if self.store is not None:
             self.store.ensure_directory()
-            if not self.config.lazy_load and not self._loaded:
-                self._bulk_load()
+            store_lock.acquire(self.store.directory)  # no second process on this store
+            try:
+                if not self.config.lazy_load and not self._loaded:
+                    self._bulk_load()
+            except BaseException:
+                store_lock.release(self.store.directory)
+                raise
         self._accepting = True
         now = time.monotonic()
         self._next_scavenge = now + self.config.scavenge_interval
@@ -114,6 +132,7 @@ class SessionManager(StoreSync, LifeCycle):
                           self.name, self.store.path, exc)
             finally:
                 self.store.close()
+                store_lock.release(self.store.directory)
             if not keep:
                 with table.lock:
                     passivated = list(table.sessions.values())
@@ -121,7 +140,8 @@ class SessionManager(StoreSync, LifeCycle):
                     for s in passivated:
                         s._manager = None  # saved, not invalidated; no path back to a closed store
                 self.id_manager.release_many([s.id for s in passivated])
-            self._loaded = self._bulk_requested = False  # a restart restores from the store
+            # a restart restores from the store, the passivated sessions with the rest
+            self._loaded = self._bulk_requested = self._passivated = False
         elif not keep:
             with table.lock:
                 doomed = list(table.sessions.values())
@@ -153,6 +173,9 @@ class SessionManager(StoreSync, LifeCycle):
         same_store = (self.store is not None and old.store is not None
                       and self.store.path.resolve() == old.store.path.resolve())
         if old.store is not None and not same_store:
+            if old._passivated:  # they move to the new store with the rest
+                old._loaded = old._passivated = False
+                old._bulk_load()
             for s in list(old._table.sessions.values()):
                 if s._state == IDLED:
                     old._deidle(s)
@@ -167,6 +190,7 @@ class SessionManager(StoreSync, LifeCycle):
                 s._manager = self
         if same_store:
             self._loaded = self._loaded or old._loaded
+            self._passivated = old._passivated
         elif self.store is not None:
             self._generation = -1  # our store has none of them yet: the next save writes all
 
@@ -189,7 +213,7 @@ class SessionManager(StoreSync, LifeCycle):
         table = self._table
         s = table.sessions.get(session_id.rpartition(".")[0] if "." in session_id else session_id)
         if s is None:
-            return None if self._loaded else NEEDS_STORE
+            return None if self._loaded and not self._passivated else NEEDS_STORE
         if s._state == IDLED:
             return NEEDS_STORE
         lock = table.lock
@@ -216,18 +240,31 @@ class SessionManager(StoreSync, LifeCycle):
         sid = self.id_manager.cluster_id(session_id)
         s = self._table.sessions.get(sid)
         if s is None:
-            if self._loaded:
+            if self._loaded and not self._passivated:
                 return None
-            s = self._load_one(sid)
+            s = self._stored(self._load_one, sid)
             if s is None:
                 return None
+            if len(self._table.sessions) > self.config.max_active_sessions:
+                self._wake()  # read back over the bound: passivate others
         with self._table.lock:
             s = self._access_locked(s, time.time())
         if s is not None and s._state == IDLED:
-            self._deidle(s)
+            self._stored(self._deidle, s)
             if s._state == INVALID:
                 return None
         return s
+
+    def _stored(self, read: Callable[[_T], _R], arg: _T) -> _R:
+        """A store read for a request: a failure is counted in ``health`` (one log line per
+        outage) and raised as the SessionError it is, for the web layer to answer 503."""
+        try:
+            result = read(arg)
+        except SessionError as exc:
+            self.health.failed("reading a session", exc)
+            raise
+        self.health.ok()
+        return result
 
     def _access_locked(self, s: Session, now: float) -> Session | None:
         if s._state == INVALID:
@@ -252,6 +289,7 @@ class SessionManager(StoreSync, LifeCycle):
         used if well formed and unused in every context; else a fresh id."""
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
+        self._admit()
         ids = self.id_manager
         table = self._table
         now = time.time()
@@ -271,6 +309,65 @@ class SessionManager(StoreSync, LifeCycle):
             table.sessions[sid] = s
             self.stats.created += 1
         return s
+
+    def _admit(self) -> None:
+        """maxActiveSessions: one client's cookie-less requests made 100,000 sessions, and at
+        that rate the default maxInactiveInterval keeps millions. With a store the least
+        recently used are passivated in the background (a quarter over the bound is allowed
+        meanwhile); without one, or past that, a new session is refused: logged once per
+        burst (and at most once a minute: with a store, refusals come and go as passivation
+        catches up), SessionLimitError for the caller (the web layer answers 503)."""
+        n = len(self._table.sessions)
+        limit = self.config.max_active_sessions
+        if n < limit:
+            if self.refused:
+                if self._burst_logged:
+                    log.warning("sessions %s: accepting new sessions again, after refusing %d",
+                                self.name, self.refused)
+                self.refused, self._burst_logged = 0, False
+            return
+        if self.store is not None:
+            self._wake()
+            if n < limit + limit // 4:
+                return
+        self.refused += 1
+        now = time.monotonic()
+        if self.refused == 1 and now - self._burst_logged_at >= BURST_QUIET:
+            self._burst_logged, self._burst_logged_at = True, now
+            log.warning("sessions %s: %d sessions in memory, the maxActiveSessions bound: "
+                        "refusing new sessions%s", self.name, n,
+                        "" if self.store is None else " until older ones are passivated")
+        raise SessionLimitError(f"sessions {self.name}: {n} sessions in memory "
+                                f"(maxActiveSessions {limit}); no new session now")
+
+    def _passivate(self) -> bool:
+        """Write the least recently used idle sessions to the store and drop them from memory,
+        down to 90 % of maxActiveSessions; their next request reads them back (as lazyLoad
+        does). True if it used the store."""
+        assert self.store is not None
+        limit = self.config.max_active_sessions
+        table = self._table
+        with self._sweep:
+            with table.lock:
+                excess = len(table.sessions) - (limit - limit // 10)
+                if excess <= 0 or self._handed_over:
+                    return False
+                idle = [s for s in table.sessions.values()
+                        if s._requests == 0 and s._state != INVALID]
+            victims = heapq.nsmallest(excess, idle, key=attrgetter("_accessed"))
+            self._write(victims, drop=False)
+            with self._io, table.lock:  # a lazy read in progress sees them either here or stored
+                gone = 0
+                for s in victims:
+                    if (s._requests == 0 and table.sessions.get(s._id) is s and
+                            (s._state == IDLED or s._state == VALID and s._saved == s._version)):
+                        del table.sessions[s._id]
+                        s._manager = None  # saved, not invalidated; it comes back as a new object
+                        gone += 1
+                self._passivated = self._passivated or gone > 0
+        log.debug("sessions %s: %d least recently used sessions passivated to %s",
+                  self.name, gone, self.store.path)
+        return True
 
     def complete(self, session: Session) -> None:
         """The request that used the session is done."""
@@ -347,6 +444,11 @@ class SessionManager(StoreSync, LifeCycle):
                         self._invalidate_locked(s)
                         self.stats.expired += 1
             self._flush_deletes()
+            if self._passivated and self.store is not None:
+                with self._io:  # expired while passivated: only the store holds them
+                    gone = [i for i in self.store.expired_ids(now) if i not in table.sessions]
+                    self.store.delete(gone)
+                self.id_manager.release_many(gone)
             idle = self.config.idle_save_period
             if idle > 0 and self.store is not None:
                 with table.lock:
@@ -363,24 +465,40 @@ class SessionManager(StoreSync, LifeCycle):
         """One run for the scheduler: pending work, then the scavenge and save that are due.
         A failing step is logged and tried again at its next time. Returns the next time due
         (time.monotonic)."""
-        try:
-            if self._bulk_requested and not self._loaded:
-                with self._sweep:
-                    self._bulk_load()
-            self._flush_deletes()
-        except Exception:
-            log.exception("sessions %s: background work failed; will retry", self.name)
+        self._background("loading or deleting", self._pending_work)
+        over = self.store is not None and self.sessions > self.config.max_active_sessions
+        if over:
+            self._background("passivating sessions over maxActiveSessions", self._passivate)
         now = time.monotonic()
         if now >= self._next_scavenge:
-            try:
-                self.scavenge()
-            except Exception:
-                log.exception("sessions %s: scavenge failed; will retry", self.name)
+            self._background("the scavenge", self.scavenge)
             self._next_scavenge = time.monotonic() + self.config.scavenge_interval
         if now >= self._next_save:
-            try:
-                self.save()
-            except Exception:
-                log.exception("sessions %s: periodic save failed; will retry", self.name)
+            self._background("the periodic save", self.save)
             self._next_save = time.monotonic() + self.config.save_period
+        if over and self.sessions > self.config.max_active_sessions and not self.health.failures:
+            return now + 0.01  # sessions were made while it ran: again, shortly
         return min(self._next_scavenge, self._next_save)
+
+    def _pending_work(self) -> bool:
+        loading = self._bulk_requested and not self._loaded
+        if loading:
+            with self._sweep:
+                self._bulk_load()
+        deleting = bool(self._doomed)
+        self._flush_deletes()
+        return loading or deleting
+
+    def _background(self, what: str, step: Callable[[], object]) -> None:
+        """Run one step; a store failure goes to ``health`` (logged once per outage, sessions
+        kept in memory), anything else is a bug and logged with its traceback. A step that
+        returns something true used the store, which proves it works again."""
+        try:
+            used_store = step()
+        except SessionError as exc:
+            self.health.failed(what, exc)
+        except Exception:
+            log.exception("sessions %s: %s failed; will retry", self.name, what)
+        else:
+            if used_store:
+                self.health.ok()

@@ -166,18 +166,27 @@ class SessionStore:
                 self._conn = self._open()
         return self._conn
 
+    def open(self) -> None:
+        """Open now: a missing store (inspecting) or an unusable one raises SessionError."""
+        with self._lock:
+            self._connection()
+
     def _open(self) -> sqlite3.Connection:
         if not self._create and not self.path.is_file():
             raise SessionError(f"{self.directory} holds no session store (no {DB_NAME})")
         if self._create and not self.path.exists():
             self.ensure_directory()
             self._create_database()
+        elif self._create and self._is_empty_file():
+            # SQLite takes a 0-byte file for an empty database; ours never is one (it is built
+            # beside its name, schema included): something lost the sessions, say so
+            raise sqlite3.DatabaseError("the file is empty (0 bytes)")
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=10.0)
         try:
+            self._check_format(conn)  # before any pragma: a foreign file is left as it was
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._check_format(conn)
         except BaseException:
             conn.close()
             raise
@@ -185,6 +194,10 @@ class SessionStore:
             os.chmod(self.path, 0o600)
         self.opens += 1
         return conn
+
+    def _is_empty_file(self) -> bool:
+        wal = Path(f"{self.path}-wal")
+        return self.path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size)
 
     def _create_database(self) -> None:
         """Build the empty database beside its final name, then rename it into place, so no
@@ -353,6 +366,12 @@ class SessionStore:
             return c.total_changes - before
 
         return self._run(_transaction, remove)
+
+    def expired_ids(self, now: float) -> list[str]:
+        """Ids of stored sessions expired at ``now`` (as ``purge`` means it)."""
+        return [r[0] for r in self._run(lambda c: c.execute(
+            "SELECT id FROM sessions WHERE max_inactive > 0 AND accessed + max_inactive < ?",
+            (now,)).fetchall())]
 
     def purge(self, now: float | None = None, *, everything: bool = False) -> int:
         """Delete expired sessions (max_inactive > 0 and accessed + max_inactive < now)."""

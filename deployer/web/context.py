@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.errors import AppLoadError
+from deployer.errors import AppLoadError, SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.session import LazySession
-from deployer.web.exchange import Exchange
+from deployer.web.exchange import Exchange, ResponseAborted
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
 from deployer.web.responses import absolute_location, error
@@ -75,6 +75,8 @@ class WebContext(LifeCycle):
         self._binder: SessionBinder | None = None
         self._sessions_started = False
         self._idle: asyncio.Event | None = None
+        self._websocket_refused = False
+        self.cut = 0  # requests cut by a drain timeout
 
     @property
     def allow_null_path_info(self) -> bool:
@@ -151,22 +153,29 @@ class WebContext(LifeCycle):
         binder = self._binder
         lazy = None
         try:
-            if static is not None:
+            if scope["type"] == "websocket" and (static is not None or
+                                                 pool.kind != "asgi"):  # type: ignore[union-attr]
+                await self._refuse_websocket(send)
+            elif static is not None:
                 await static(scope, receive, send)
-            elif scope["type"] == "websocket" and pool.kind != "asgi":  # type: ignore[union-attr]
-                await send({"type": "websocket.close", "code": 1003})  # a WSGI app: refused
             else:
                 cookies = None
                 if binder is not None:
                     ids = binder.requested_ids(scope)
                     found = binder.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
                     if found is NEEDS_STORE:
-                        found = await binder.alookup(ids) if ids else None
+                        try:
+                            found = await binder.alookup(ids) if ids else None
+                        except SessionError:  # the manager logged it, once per outage
+                            await self._unready(scope, send)  # 503, as for a failed context
+                            return
                     lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
                                        ids[0] if ids and found is None else None)
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
                                cookies, binder.before_commit if binder else None).run()
+        except asyncio.CancelledError:  # the server's drain ran out: uvicorn cancels what is left
+            await self._cut(scope, send)
         finally:
             if lazy is not None and lazy.session is not None:
                 if binder.acomplete is not None:  # type: ignore[union-attr]
@@ -176,6 +185,31 @@ class WebContext(LifeCycle):
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
+
+    async def _cut(self, scope: dict[str, Any], send: Any) -> None:
+        """A request still running when the drain timeout ends: 503 (the server is stopping,
+        so uvicorn adds ``Connection: close``) if nothing was answered yet, else its connection
+        is cut. Not re-raised: it is an expected end, not "Exception in ASGI application" and a
+        500 with a traceback; and a request that waited for a worker never reaches one."""
+        self.cut += 1
+        if self.cut == 1:
+            log.warning("%s: the drain timeout ended with requests in flight: answered 503 (or "
+                        "cut off, if their answer had started)", self.name)
+        if scope["type"] != "http":
+            return
+        try:
+            await error(send, 503, scope)
+        except RuntimeError:  # the answer had started
+            raise ResponseAborted(f"{self.name}: cut off by the drain timeout") from None
+
+    async def _refuse_websocket(self, send: Any) -> None:
+        """Static files and WSGI apps take no websockets: a close before accept (the client gets
+        403), logged once per context so a client retrying in a loop does not flood the log."""
+        if not self._websocket_refused:
+            self._websocket_refused = True
+            log.warning("%s: websocket upgrade refused (403): a %s context takes no websockets",
+                        self.name, self.kind)
+        await send({"type": "websocket.close", "code": 1003})
 
     async def _unready(self, scope: dict[str, Any], send: Any) -> None:
         """Everything but a request to a started app: redirects, nothing to serve, 503."""

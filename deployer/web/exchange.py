@@ -13,11 +13,13 @@ after, the client's connection is cut, as a proxy would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from deployer.errors import SessionLimitError
 from deployer.sessions.session import LazySession
 from deployer.web.channel import GONE, Stream
 from deployer.web.pool import PoolUnavailable, WorkerPool
@@ -92,7 +94,7 @@ class Exchange:
 
     __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "before_commit", "where",
                  "stream", "mode", "body_done", "watcher", "started", "complete", "disconnected",
-                 "replacement")
+                 "replacement", "refused")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
                  lazy: LazySession | None, where: str,
@@ -111,7 +113,7 @@ class Exchange:
         self.mode = 0
         self.body_done = False
         self.watcher: asyncio.Task[None] | None = None
-        self.started = self.complete = self.disconnected = False
+        self.started = self.complete = self.disconnected = self.refused = False
         self.replacement: bytes | None = None  # the front's 500 page for the worker's own
 
     def head(self) -> bytes:
@@ -169,6 +171,9 @@ class Exchange:
                 more = kind == _BODY
                 if not self.started:
                     raise wire.ProtocolError("a body before the response started")
+                if self.refused:  # answered 503 instead: the app's body goes nowhere
+                    stream.taken_by_client(len(payload))
+                    continue
                 body = payload if self.replacement is None else self._replaced()
                 await send({"type": "http.response.body", "body": body, "more_body": more})
                 stream.taken_by_client(len(payload))
@@ -186,6 +191,10 @@ class Exchange:
                     await send(start)
                 except RuntimeError as exc:  # uvicorn refuses a malformed header: a lying worker
                     raise wire.ProtocolError(str(exc)) from None
+                except SessionLimitError:  # the app made a session the manager cannot keep
+                    self.started = self.complete = self.refused = True
+                    self.lazy = None  # its later changes have no session to go to
+                    await error(send, 503, self.scope)
             elif kind == _END:
                 if payload or not self.complete:
                     self._end(payload)
@@ -232,7 +241,8 @@ class Exchange:
     def _end(self, payload: bytes) -> None:
         end = _object(payload, "END")
         if self.lazy is not None:
-            apply_changes(self.lazy, end.get("session"), self.where)
+            with contextlib.suppress(SessionLimitError):  # answered already; the manager logged
+                apply_changes(self.lazy, end.get("session"), self.where)
         if self.scope["type"] == "http" and not self.complete and not self.disconnected:
             if self.started:
                 raise ResponseAborted(f"{self.where}: the app's response broke off")

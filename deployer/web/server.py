@@ -4,14 +4,16 @@ uvicorn's own worker processes are not used: the front is one process that keeps
 routes and the sessions; webapps run in worker processes of their own (pool.py). No signal
 handlers: the caller owns SIGTERM/SIGINT/SIGHUP. We bind the socket ourselves so port 0 works and
 ``.port`` is the real one, and drive uvicorn's startup/shutdown directly instead of ``serve()``,
-which would capture signals. ``loop_factory()`` gives the loop to run it all in (uvloop when
-available).
+which would capture signals. Connections are uvicorn's httptools protocol with bounds on the
+request head, its arrival time and connections per client (protocol.py). ``loop_factory()``
+gives the loop to run it all in (uvloop when available).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import Callable
@@ -21,6 +23,7 @@ import uvicorn
 
 from deployer.web.exchange import ResponseAborted
 from deployer.web.forwarded import ForwardedHeaders
+from deployer.web.protocol import BoundedHttpProtocol, ClientConnections, HttpLimits
 
 log = logging.getLogger("deployer.web")
 
@@ -46,31 +49,28 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return uvloop.new_event_loop
 
 
-def _http_impl() -> str:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
-
-
 class Server:
     """``await start()`` returns once listening; ``await stop(drain_timeout)`` is graceful."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, *,
                  access_log: bool = False, backlog: int = 2048,
                  timeout_keep_alive: int = 5, name: str = "",
-                 forwarded_allow_ips: str | list[str] | None = None) -> None:
-        """``forwarded_allow_ips``: peers whose proxy headers are believed (None: nobody's)."""
+                 forwarded_allow_ips: str | list[str] | None = None,
+                 limits: HttpLimits | None = None) -> None:
+        """``forwarded_allow_ips``: peers whose proxy headers are believed (None: nobody's);
+        ``limits``: what one client may send before its request reaches the app (protocol.py)."""
         self.app = app
         self.name = name  # in its log lines: "manager listening on ..."
+        self.limits = limits or HttpLimits()
+        self.clients = ClientConnections(self.limits.max_per_client)
+        protocol = functools.partial(BoundedHttpProtocol, limits=self.limits, clients=self.clients)
         self.host = host
         self.requested_port = port
         self.port: int | None = None
         if forwarded_allow_ips is not None:
             app = ForwardedHeaders(app, forwarded_allow_ips)
         self._config = uvicorn.Config(
-            app, host=host, port=port, http=_http_impl(), loop="none", lifespan="off",
+            app, host=host, port=port, http=protocol, loop="none", lifespan="off",
             access_log=access_log, log_config=None, backlog=backlog,
             timeout_keep_alive=timeout_keep_alive, ws="auto", server_header=False,
             proxy_headers=False,
@@ -86,36 +86,43 @@ class Server:
     def started(self) -> bool:
         return self._server is not None
 
-    def _bind(self) -> socket.socket:
+    def bind(self) -> None:
+        """Take the address now (OSError when it is in use), listen only in ``start()``: ``run``
+        checks the port before importing any app, and accepts nothing until all are deployed."""
+        if self._sock is not None:
+            return
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.requested_port))
-            sock.listen(self._config.backlog)
             sock.setblocking(False)
         except BaseException:
             sock.close()
             raise
-        return sock
+        self._sock = sock
+        self.port = sock.getsockname()[1]
 
     async def start(self) -> None:
-        """Bind and start accepting; raises OSError when the address is taken."""
+        """Bind (unless ``bind()`` did) and start accepting; OSError when the address is taken."""
         if self._server is not None:
             return
         config = self._config
         if not config.loaded:
             config.load()
-        sock = self._bind()
+        self.bind()
+        sock = self._sock
+        assert sock is not None
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)  # LifespanOff: contexts run lifespans
         try:
+            sock.listen(config.backlog)
             await server.startup(sockets=[sock])
         except BaseException:
             sock.close()
+            self._sock = None
             raise
-        self._sock, self._server = sock, server
-        self.port = sock.getsockname()[1]
+        self._server = server
         self._ticker = asyncio.ensure_future(server.main_loop())  # Date header refresh
         log.info("%slistening on http://%s:%d", f"{self.name} " if self.name else "",
                  self.host, self.port)
@@ -124,6 +131,9 @@ class Server:
         """Stop accepting, let in-flight requests finish (at most ``drain_timeout`` s), close."""
         server, self._server = self._server, None
         if server is None:
+            if self._sock is not None:  # bound, never started
+                self._sock.close()
+                self._sock = None
             return
         server.should_exit = True
         if self._ticker is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from deployer.errors import SessionError
+from deployer.errors import SessionError, SessionLimitError
 from deployer.sessions.session import LazySession, Session
 from deployer.worker.wire import ProtocolError, dumps
 
@@ -41,6 +41,8 @@ def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:
     if new is not None:
         try:
             lazy.adopt(str(new))
+        except SessionLimitError:
+            raise  # no new session at all: the exchange answers 503
         except SessionError as exc:
             log.warning("%s: %s; the session gets a new id", where, exc)
             lazy.adopt(None)

@@ -20,6 +20,10 @@ from deployer.sessions.manager import NEEDS_STORE, SessionManager
 from deployer.sessions.session import LazySession, Session
 
 _NO_IDS: tuple[str, ...] = ()
+# The parsed-Cookie cache is keyed by client bytes: bound it by bytes, and never keep a large
+# header (a browser's Cookie header is far shorter; parsing a rare large one again is cheap).
+_CACHE_BYTES = 1 << 20
+_CACHE_MAX_HEADER = 2048
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class SessionBinder:
         self._cookie_re = re.compile(rb'(?:^|;)[ \t]*' + name + rb'[ \t]*=[ \t]*"?([^;",\s]*)')
         self._valid = self.id_manager.is_valid if self.id_manager is not None else _plausible
         self._parsed: dict[bytes, tuple[str, ...]] = {}  # Cookie header -> valid ids (pure)
+        self.parsed_bytes = 0  # the keys' total length, at most _CACHE_BYTES
         self._param = self.tracking.url_parameter
         self.cookies = self.tracking.using_cookies
         t = self.tracking
@@ -129,9 +134,13 @@ class SessionBinder:
     def _cookie_ids(self, header: bytes) -> tuple[str, ...]:
         valid = self._valid
         ids = tuple(i for m in self._cookie_re.findall(header) if valid(i := m.decode("latin-1")))
-        if len(self._parsed) >= 4096:
-            self._parsed.clear()
-        self._parsed[header] = ids
+        size = len(header)
+        if size <= _CACHE_MAX_HEADER:
+            if self.parsed_bytes + size > _CACHE_BYTES:
+                self._parsed.clear()
+                self.parsed_bytes = 0
+            self._parsed[header] = ids
+            self.parsed_bytes += size
         return ids
 
     async def alookup(self, ids: Sequence[str]) -> Session | None:

@@ -111,6 +111,8 @@ def test_conflicts_in_one_batch_refuse_the_later_file(tmp_path: Path, app_dir: P
         refused = manager.apps[b]
         assert refused.state is AppState.REFUSED
         assert str(a) in refused.error and str(b) in refused.error
+        # the message itself, not a tuple's repr: ('...refused', PosixPath('...'))
+        assert refused.error == f"{b}: context path /x is already deployed by {a}; refused"
         assert served(router, "/x/") is manager.apps[a].context
         await apply(manager, ("remove", a))  # the refused one gets its turn
         assert manager.apps[b].state is AppState.DEPLOYED

@@ -489,3 +489,60 @@ def test_an_empty_file_waits_for_its_content(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert rec.events == [("add", "a.xml")]
+
+
+def test_contexts_deleted_and_recreated_is_watched_again(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Its inotify watch died with the old directory: only the rescan saw changes (issue 12,
+    item 12). Deployed contexts stay while it is gone; the new one gives events again."""
+    contexts = tmp_path / "contexts"
+    contexts.mkdir()
+    (contexts / "a.xml").write_text("<x/>")
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
+        shutil.rmtree(contexts)
+        await until(lambda: "is gone" in caplog.text, "the loss noticed")
+        assert ("remove", "a.xml") not in rec.events  # it keeps serving
+        contexts.mkdir()
+        await until(lambda: "watching" in caplog.text, "the new directory watched")
+        wakes = provider.wakes
+        (contexts / "a.xml").write_text("<x/>")
+        await until(lambda: provider.wakes > wakes, "an event: inotify is alive again")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+
+    watching(contexts, Dependencies(), body, scan_interval=0.2)
+
+
+def test_node_modules_and_a_virtualenv_in_a_war_are_not_watched(tmp_path: Path) -> None:
+    """A recursive watch of the war added one inotify watch per directory of its node_modules
+    (3,000 directories: 3,037 watches) and woke the observer for its writes (issue 12, item
+    13). The war's top is watched alone, its other top directories whole; a new one too."""
+    app, contexts = webapp_and_descriptor(tmp_path)
+    for i in range(50):
+        (app / "node_modules" / f"m{i}" / "lib").mkdir(parents=True)
+    (app / "venv" / "lib" / "site-packages").mkdir(parents=True)
+    (app / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (app / "pkg").mkdir()
+    (app / "pkg" / "views.py").write_text("x = 1\n")
+
+    async def body(provider: Provider, rec: Recorder) -> None:
+        assert set(provider._watches) >= {(app, False), (app / "pkg", True)}
+        assert not [d for d, _ in provider._watches if d.name in ("node_modules", "venv")]
+        marks = provider.marks
+        (app / "node_modules" / "m1" / "lib" / "index.py").write_text("x")
+        (app / "venv" / "lib" / "tool.py").write_text("x")
+        await probe(provider, app, marks)  # neither was seen
+        provider.wake()  # and a full verify does not read them either...
+        (contexts / "zz.xml").write_text("<y/>")  # ...before this later event is delivered
+        await rec.wait_for(lambda ev: ("add", "zz.xml") in ev)
+        assert ("change", "a.xml") not in rec.events
+        save_atomically(app / "pkg" / "views.py", "x = 2\n")
+        await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
+        (app / "newpkg").mkdir()
+        await until(lambda: (app / "newpkg", True) in provider._watches, "the new one watched")
+        save_atomically(app / "newpkg" / "models.py", "y = 1\n")
+        await rec.wait_for(lambda ev: ev.count(("change", "a.xml")) == 2)  # by its event
+        assert rec.events.count(("change", "zz.xml")) == 2  # it depends on the war too
+
+    watching(contexts, Dependencies.of_webapp(app), body, scan_interval=3600)

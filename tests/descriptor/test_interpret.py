@@ -114,11 +114,30 @@ def test_type_conversions(tmp_path: Path, type_: str, text: str, expected: objec
     ("integer", "1", "unknown type 'integer'"),
     ("Int", "1", "unknown type 'Int'"),
     ("List", "a", "converts an <Array>"),
+    ("int", "9" * 5000, "expects an integer (int) from -2147483648 to 2147483647, got a "
+                        "5000-digit number"),
+    ("long", "-" + "1" * 25, "got a 25-digit number"),
 ])
 def test_bad_conversions_are_located_errors(tmp_path: Path, type_: str, text: str,
                                             message: str) -> None:
     found = problems(tmp_path, f'<Call name="setAttribute"><Arg>v</Arg><Arg type="{type_}">{text}</Arg></Call>')
     assert len(found) == 1 and found[0].startswith("4:") and message in found[0], found
+
+
+def test_max_active_sessions_is_bounded(tmp_path: Path) -> None:
+    found = problems(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
+                               '<Set name="maxActiveSessions">0</Set></Get></Get>')
+    assert len(found) == 1 and "maxActiveSessions: must be from 1 to 100000000, got 0" in found[0]
+    default = ctx(tmp_path, "").session_handler
+    assert default is None or default.session_manager.max_active_sessions == 100_000
+
+
+def test_a_5000_digit_int_property_is_a_typed_error_not_an_internal_one(tmp_path: Path) -> None:
+    """int() refuses 4,300+ digits with a ValueError that became an "internal error"."""
+    found = problems(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
+                               f'<Set name="savePeriod">{"7" * 5000}</Set></Get></Get>')
+    assert found == ["4:55: HashSessionManager.savePeriod expects an integer (int) from "
+                     "-2147483648 to 2147483647, got a 5000-digit number"], found
 
 
 @pytest.mark.parametrize(("prop", "text", "field", "expected"), [
@@ -134,6 +153,7 @@ def test_bad_conversions_are_located_errors(tmp_path: Path, type_: str, text: st
     ("nodeIdInSessionId", "true", "node_id_in_session_id", True),
     ("checkingRemoteSessionIdEncoding", "true", "check_remote_session_id_encoding", True),
     ("refreshCookieAge", "60", "refresh_cookie_age", 60),
+    ("maxActiveSessions", "500", "max_active_sessions", 500),
     ("sessionDomain", "example.com", "session_domain", "example.com"),
     ("sessionPath", "/p", "session_path", "/p"), ("maxCookieAge", "100", "max_cookie_age", 100),
 ])

@@ -45,3 +45,14 @@ def make_manager(ids: SessionIdManager) -> Iterator[Callable[..., SessionManager
     yield make
     for m in reversed(made):
         m.stop()
+
+
+def idle_sessions(manager: SessionManager, count: int, **attributes: object) -> list[str]:
+    """``count`` new sessions holding ``attributes``, their requests over; their ids."""
+    made = []
+    for _ in range(count):
+        s = manager.create()
+        s.update(attributes)
+        manager.complete(s)
+        made.append(s.id)
+    return made

@@ -47,6 +47,24 @@ def test_list_text_and_json(store, capsys) -> None:
     assert rows[old]["expired"] and not rows[forever]["expired"]
 
 
+def test_list_is_sorted_latest_first_then_by_id(make_manager, tmp_path, capsys) -> None:
+    d = tmp_path / "s"
+    m = make_manager(d)
+    made = [m.create() for _ in range(20)]
+    for s in made:
+        s["x"] = 1
+    m.stop()
+    with sqlite3.connect(d / DB_NAME) as c:  # two groups of equal access times
+        c.executemany("UPDATE sessions SET accessed = ? WHERE id = ?",
+                      [(1000.0 + i % 2, s.id) for i, s in enumerate(made)])
+    c.close()
+    assert main(["sessions", "list", str(d)]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:-1]]
+    newer = sorted(s.id for i, s in enumerate(made) if i % 2)
+    older = sorted(s.id for i, s in enumerate(made) if not i % 2)
+    assert listed == newer + older
+
+
 def test_show_prints_attributes(store, capsys) -> None:
     d, live, *_ = store
     assert main(["sessions", "show", str(d), live]) == 0
@@ -75,7 +93,11 @@ def test_purge_expired_then_all(store, capsys) -> None:
 
 def test_a_directory_without_a_store(tmp_path, capsys) -> None:
     assert main(["sessions", "list", str(tmp_path)]) == 1
-    assert "holds no session store" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "holds no session store" in captured.err
+    assert captured.out == "", "no empty table and '0 sessions' for a store that is not there"
+    assert main(["sessions", "show", str(tmp_path), "abcdefghijklmnopqrstuvwx"]) == 1
+    assert "holds no session store" in capsys.readouterr().err  # not "no session ..."
     assert main(["sessions", "list", str(tmp_path / "missing")]) == 1
     assert list(tmp_path.iterdir()) == [], "inspecting creates nothing"
     (tmp_path / DB_NAME).write_bytes(b"garbage" * 100)

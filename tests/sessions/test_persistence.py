@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 from deployer.errors import SessionError
+from deployer.sessions.lock import LOCK_NAME
 from deployer.sessions.manager import NEEDS_STORE
 from deployer.sessions.store import DB_NAME, SessionStore
+from tests.sessions.conftest import idle_sessions
 from tests.support.waiting import wait_for
 
 
@@ -181,7 +183,7 @@ def test_path_traversal_id_reads_nothing(make_manager, tmp_path) -> None:
         assert m.try_get(bad) is None
         assert m.get(bad) is None
     assert m.store.opens == 0 and m.store.rows_read == 0
-    assert os.listdir(tmp_path / "store" / "ctx") == []
+    assert os.listdir(tmp_path / "store" / "ctx") == [LOCK_NAME]  # the lock alone
 
 
 def test_store_files_are_private(make_manager, tmp_path) -> None:
@@ -276,6 +278,12 @@ def test_a_garbage_database_file_is_set_aside(make_manager, tmp_path, caplog) ->
     store = tmp_path / "garbage"
     store.mkdir(mode=0o700)
     (store / DB_NAME).write_bytes(os.urandom(8192))
+    assert_set_aside_then_fresh(make_manager, store, caplog)
+
+
+def assert_set_aside_then_fresh(make_manager, store, caplog) -> Path:
+    """A manager on ``store`` sets its database file aside, says where, and starts afresh;
+    returns where the file went."""
     with caplog.at_level(logging.WARNING, "deployer.sessions"):
         m = make_manager(store)
     assert m.store.set_aside and m.store.set_aside[0].exists()
@@ -284,6 +292,7 @@ def test_a_garbage_database_file_is_set_aside(make_manager, tmp_path, caplog) ->
     s["fresh"] = 1
     m.stop()
     assert stored(store) == {s.id: {"fresh": 1}}
+    return m.store.set_aside[0]
 
 
 def test_a_truncated_database_file_is_set_aside(make_manager, tmp_path, caplog) -> None:
@@ -302,6 +311,37 @@ def test_a_truncated_database_file_is_set_aside(make_manager, tmp_path, caplog) 
     m2.create()["after"] = 1
     m2.stop()
     assert SessionStore(store, create=False).count() == 1
+
+
+def test_a_zero_length_database_file_is_reported_and_set_aside(make_manager, tmp_path,
+                                                               caplog) -> None:
+    """SQLite takes a 0-byte file for an empty database: 200 sessions were gone, nothing said."""
+    store = tmp_path / "zero"
+    store.mkdir(mode=0o700)
+    (store / DB_NAME).write_bytes(b"")
+    assert assert_set_aside_then_fresh(make_manager, store, caplog).stat().st_size == 0
+    assert "the file is empty (0 bytes)" in caplog.text
+
+
+def test_a_foreign_sqlite_file_is_set_aside_untouched(make_manager, tmp_path, caplog) -> None:
+    """Its journal mode was switched to WAL before it was found not to be a session store."""
+    store = tmp_path / "foreign"
+    store.mkdir(mode=0o700)
+    with sqlite3.connect(store / DB_NAME) as c:
+        c.execute("CREATE TABLE users (name TEXT)")
+        c.execute("INSERT INTO users VALUES ('ada')")
+    c.close()
+    before = (store / DB_NAME).read_bytes()
+    with caplog.at_level(logging.WARNING, "deployer.sessions"):
+        m = make_manager(store)
+    aside = m.store.set_aside[0]
+    assert aside.read_bytes() == before
+    assert not Path(f"{aside}-wal").exists()
+    with sqlite3.connect(aside) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert c.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    c.close()
+    assert "not a deployer session store" in caplog.text
 
 
 def test_a_lazy_manager_survives_a_garbage_database(make_manager, tmp_path) -> None:
@@ -397,12 +437,7 @@ def test_idle_save_racing_requests_loses_no_update(make_manager, tmp_path) -> No
     import threading
 
     m = make_manager(tmp_path / "race", idle_save_period=0.001)
-    mine = []
-    for _ in range(6):
-        s = m.create()
-        s["n"] = 0
-        m.complete(s)
-        mine.append(s.id)
+    mine = idle_sessions(m, 6, n=0)
     done = threading.Event()
     errors: list[BaseException] = []
 

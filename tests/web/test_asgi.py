@@ -5,6 +5,7 @@ client's disconnect, Expect: 100-continue, HEAD, websockets, failures before and
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import textwrap
 import time
@@ -196,14 +197,34 @@ def test_a_websocket_to_a_wsgi_app_is_refused(harness: Harness, tmp_path: Path) 
     (base / "wsgi.py").write_text("def application(e, s):\n    s('200 OK', [])\n"
                                   "    return [b'ok']\n")
     harness.context(base, "/w")
-    url = harness.url.replace("http://", "ws://")
+    assert websocket_status(harness, "/w/ws") == 403
+    assert httpx.get(f"{harness.url}/w/").text == "ok"
+
+
+def websocket_status(harness: Harness, path: str) -> int:
+    """The status a websocket handshake to ``path`` gets (101 when accepted)."""
+    url = harness.url.replace("http://", "ws://") + path
 
     async def attempt() -> int:
         try:
-            async with websockets.connect(f"{url}/w/ws"):
+            async with websockets.connect(url):
                 return 101
         except websockets.InvalidStatus as exc:
             return exc.response.status_code
 
-    assert asyncio.run(attempt()) == 403
-    assert httpx.get(f"{harness.url}/w/").text == "ok"
+    return asyncio.run(attempt())
+
+
+def test_a_websocket_to_a_static_context_is_refused_and_logged_once(
+        harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It answered 500 ("ASGI callable returned without ...", the context unnamed)."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hi")
+    harness.context(tmp_path / "site", "/site")
+    assert [websocket_status(harness, "/site/") for _ in range(3)] == [403, 403, 403]
+    refused = [r.getMessage() for r in caplog.records
+               if r.name.startswith("deployer") and "websocket" in r.getMessage()]
+    assert refused == ["/site: websocket upgrade refused (403): a static context takes no "
+                       "websockets"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert httpx.get(f"{harness.url}/site/").text == "hi"

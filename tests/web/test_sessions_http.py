@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from deployer.sessions.manager import SessionConfig, SessionIdManager, SessionManager
+from deployer.sessions.store import DB_NAME
 from deployer.web.tracking import (
     SessionBinder,
     SessionTracking,
@@ -140,6 +141,65 @@ def test_counter_survives_a_restart_with_a_store(harness: Harness, ids: SessionI
         harness.router.swap([])
         harness.context(SAMPLES / "counter", "/p", sessions=manager(SessionIdManager(), "p", store))
         assert client.get("/p/").text == "count=3\n"
+
+
+def test_the_parsed_cookie_cache_is_bounded_by_bytes(ids: SessionIdManager) -> None:
+    """3,000 distinct 64 KB Cookie headers kept 187 MB for good (issue 12, item 3)."""
+    binder = SessionBinder(manager(ids, "x"), SessionTracking(), "/app")
+    sid = ids.new_id()
+    for i in range(3000):
+        header = b"JSESSIONID=%s; pad%d=%s" % (sid.encode(), i, b"p" * 65536)
+        assert binder.requested_ids({"headers": [(b"cookie", header)], "path": "/"}) == (sid,)
+    for i in range(3000):  # short distinct headers: cached, within the byte bound
+        header = b"JSESSIONID=%s; n=%d" % (sid.encode(), i)
+        assert binder.requested_ids({"headers": [(b"cookie", header)], "path": "/"}) == (sid,)
+    kept = sum(len(k) for k in binder._parsed)
+    assert kept == binder.parsed_bytes <= 1 << 20
+    assert kept > 0  # the cache still works for ordinary headers
+
+
+def test_a_lazy_store_that_cannot_be_read_answers_503_and_logs_once(
+        harness: Harness, ids: SessionIdManager, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """It gave 500 and "Exception in ASGI application" with a traceback to every request that
+    carried a stored cookie (issue 12, item 7)."""
+    store = tmp_path / "store"
+    first = harness.context(SAMPLES / "counter", "/p", sessions=manager(ids, "p", store))
+    with httpx.Client(base_url=harness.url) as client:
+        assert client.get("/p/").text == "count=1\n"
+        harness.run(first.astop())  # saved
+        harness.router.swap([])
+        db = store / DB_NAME
+        db.rename(store / "moved")
+        db.mkdir()  # the store cannot be opened: EISDIR, a real OS error whoever runs this
+        lazy = SessionManager(SessionConfig(store_directory=store, lazy_load=True),
+                              SessionIdManager(), "p")
+        harness.context(SAMPLES / "counter", "/p", sessions=lazy)
+        assert [client.get("/p/").status_code for _ in range(3)] == [503, 503, 503]
+        db.rmdir()
+        (store / "moved").rename(db)
+        assert client.get("/p/").text == "count=2\n"  # the stored session, read at last
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "reading a session failed" in m]) == 1, messages
+    assert len([m for m in messages if "the store works again after 3 failed" in m]) == 1
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+def test_sessions_over_max_active_sessions_without_a_store_get_503(
+        harness: Harness, ids: SessionIdManager) -> None:
+    """100,000 cookie-less requests made 100,000 sessions (issue 12, item 5)."""
+    sessions = SessionManager(SessionConfig(max_active_sessions=3), ids, "few")
+    harness.context(SAMPLES / "counter", "/few", sessions=sessions)
+    clients = [httpx.Client(base_url=harness.url) for _ in range(5)]
+    try:
+        answers = [c.get("/few/") for c in clients]
+        assert [a.status_code for a in answers] == [200, 200, 200, 503, 503]
+        assert "set-cookie" not in answers[3].headers
+        assert [c.get("/few/").text for c in clients[:3]] == ["count=2\n"] * 3
+        assert sessions.sessions == 3
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_contexts_sharing_a_cookie_keep_one_id_and_their_own_sessions(
