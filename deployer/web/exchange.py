@@ -182,7 +182,13 @@ class Exchange:
                 else:
                     self.complete = True
             elif kind == _START:
-                start = self._start(payload)
+                try:
+                    start = self._start(payload)
+                except SessionLimitError:  # the app made a session the manager cannot keep
+                    self.started = self.complete = self.refused = True
+                    self.lazy = None  # its later changes have no session to go to
+                    await error(send, 503, self.scope)
+                    continue
                 if self.before_commit is not None and self.lazy is not None:
                     if any(k == _END for k, _ in frames):
                         stream.close()  # the worker is done: its slot serves others meanwhile
@@ -191,10 +197,6 @@ class Exchange:
                     await send(start)
                 except RuntimeError as exc:  # uvicorn refuses a malformed header: a lying worker
                     raise wire.ProtocolError(str(exc)) from None
-                except SessionLimitError:  # the app made a session the manager cannot keep
-                    self.started = self.complete = self.refused = True
-                    self.lazy = None  # its later changes have no session to go to
-                    await error(send, 503, self.scope)
             elif kind == _END:
                 if payload or not self.complete:
                     self._end(payload)
