@@ -217,8 +217,10 @@ def migrate_file(path: Path, out_dir: Path | None = None, taken: set[str] | None
 
 
 def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
-            write: bool = True) -> list[FileResult]:
-    """Migrate every source; with ``out_dir`` and ``write`` the descriptors are written there."""
+            write: bool = True,
+            progress: Callable[[int, int, Path], None] | None = None) -> list[FileResult]:
+    """Migrate every source; with ``out_dir`` and ``write`` the descriptors are written there.
+    ``progress(done, total, path)`` is called before each file (a long tree's progress line)."""
     taken: set[str] = set()
     results = []
     skip = out_dir.resolve() if out_dir is not None else None
@@ -226,7 +228,9 @@ def migrate(sources: Iterable[str | Path], out_dir: Path | None = None,
     stores = [s for p, wanted in found if wanted and _mentions_file_store(p)
               and (s := serverstore.find(p)) is not None]
     store = stores[0] if len(stores) == 1 else None  # two would contradict: use neither
-    for path, wanted in found:
+    for done, (path, wanted) in enumerate(found):
+        if progress is not None:
+            progress(done, len(found), path)
         if skip is not None and skip in path.resolve().parents:
             continue  # our own output from an earlier run, inside a source directory
         if not wanted:

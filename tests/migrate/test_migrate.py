@@ -494,3 +494,21 @@ def test_a_server_wide_file_store_goes_onto_each_context_of_its_base(tmp_path):
     beside = migrate([base / "etc"], tmp_path / "out3")  # not in its base's webapps/: no store
     assert [r.status for r in beside] == [Status.AS_IS, Status.NOT_A_CONTEXT]
     assert "storeDirectory" not in beside[0].text and beside[0].source == str(flat)
+
+
+def test_a_long_run_prints_progress_on_stderr_and_a_short_one_none(tmp_path, capsys):
+    """Issue 10: progress lines on long work (migrating a tree). Every file of a tree is announced
+    when the interval is 0; with the default 2 s a small tree prints none."""
+    from deployer.commands.migrate import Progress
+
+    for n in range(3):
+        write(tmp_path / "tree" / f"c{n}.xml", DT94 + WEBAPP + f"""
+  <Set name="contextPath">/c{n}</Set><Set name="war">.</Set>
+</Configure>""")
+    migrate([tmp_path / "tree"], None, write=False, progress=Progress(every=0))
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "migrating: 0 of 3 files", "migrating: 1 of 3 files", "migrating: 2 of 3 files"]
+    assert lines[2].endswith("c2.xml)")
+    assert main(["migrate", str(tmp_path / "tree"), "--dry-run"]) == 0
+    assert "migrating:" not in capsys.readouterr().err
