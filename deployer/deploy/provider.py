@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import stat
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -106,9 +107,19 @@ def is_descriptor_name(name: str) -> bool:
     return not is_ignored_name(name) and name.lower().endswith(".xml")
 
 
-# file mtimes come from the kernel's coarse clock, up to a tick behind time.time_ns(); well
-# under the settle time, so a file written before a build settled is never taken as newer
+# File mtimes come from the kernel's coarse clock, up to a whole tick behind time.time_ns()
+# (5 ms at HZ=200: a fixed 5 ms slack lost a change once in a loaded CI run). Read that clock
+# itself where it exists (Linux's CLOCK_REALTIME_COARSE): a file written after it was read
+# never has an older mtime. Elsewhere, a slack under the settle time.
+_CLOCK_REALTIME_COARSE = 5  # <linux/time.h>; Python's time module does not name it
 _FILE_CLOCK_SLACK_NS = 5_000_000
+
+
+def file_clock_ns() -> int:
+    """Now, on the clock file mtimes are stamped with (never ahead of a later mtime)."""
+    if sys.platform == "linux":
+        return time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+    return time.time_ns() - _FILE_CLOCK_SLACK_NS
 
 
 @dataclass(frozen=True)
@@ -344,7 +355,7 @@ class Provider:
                 self._last_look[path] = cur
                 unstable = True
         if changes:
-            built_from = time.time_ns() - _FILE_CLOCK_SLACK_NS
+            built_from = file_clock_ns()
             # shielded: stopping the provider must not abandon a half-done deploy; the
             # manager's own stop() waits for it and then stops what it built
             await asyncio.shield(self._handler(changes))

@@ -546,3 +546,20 @@ def test_node_modules_and_a_virtualenv_in_a_war_are_not_watched(tmp_path: Path) 
         assert rec.events.count(("change", "zz.xml")) == 2  # it depends on the war too
 
     watching(contexts, Dependencies.of_webapp(app), body, scan_interval=3600)
+
+
+def test_the_file_clock_is_never_ahead_of_a_later_files_mtime(tmp_path: Path) -> None:
+    """A build's baseline time against mtimes stamped by the kernel's coarse clock: a file written
+    after ``file_clock_ns()`` was read must count as modified since (time.time_ns() minus a 5 ms
+    slack lost a change in CI: the coarse clock lags a whole tick)."""
+    from deployer.deploy.provider import file_clock_ns
+
+    late = []
+    for n in range(2000):
+        before = file_clock_ns()
+        path = tmp_path / f"f{n}"
+        path.write_bytes(b"")
+        mtime = path.stat().st_mtime_ns
+        if mtime < before:
+            late.append(before - mtime)
+    assert late == []
