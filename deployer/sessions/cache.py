@@ -374,15 +374,7 @@ class CachedSessionManager(LifeCycle):
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
         ids = self.id_manager
-        sid = ids.cluster_id(requested) if requested else None
-        if sid is None or sid in self._cache or not ids.share(sid):
-            if session_id is None:
-                sid = ids.new_id()
-            elif ids.claim(session_id):
-                sid = session_id
-            else:
-                raise SessionError(f"session id {session_id[:40]!r} from a worker is "
-                                   "malformed or already in use")
+        sid = ids.for_new_session(requested, session_id, self._cache)
         now = time.time()
         s = Session(self, sid, self.id_manager.node_id(sid), now, now, now,  # type: ignore[arg-type]
                     self.config.max_inactive_interval, is_new=True)

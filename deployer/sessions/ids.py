@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Container
 
 from deployer.errors import SessionError
 from deployer.worker.session import ID_BYTES, new_cluster_id
@@ -66,6 +67,22 @@ class SessionIdManager:
                 return False
             self._in_use[cluster_id] += 1
             return True
+
+    def for_new_session(self, requested: str | None, session_id: str | None,
+                        here: Container[str]) -> str:
+        """The cluster id of a context's new session (``here``: the ids it holds). The id the
+        request presented, when another context uses it (Jetty's server-wide id manager); else
+        ``session_id``, one drawn by a worker, if well formed and unused in every context; else a
+        fresh one. Call it under the lock that guards ``here``, so check and insert are one step."""
+        sid = self.cluster_id(requested) if requested else None
+        if sid is not None and sid not in here and self.share(sid):
+            return sid
+        if session_id is None:
+            return self.new_id()
+        if self.claim(session_id):
+            return session_id
+        raise SessionError(f"session id {session_id[:40]!r} from a worker is malformed or "
+                           "already in use")
 
     def node_id(self, cluster_id: str) -> str:
         return f"{cluster_id}.{self.worker_name}" if self.worker_name else cluster_id

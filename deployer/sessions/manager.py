@@ -294,15 +294,7 @@ class SessionManager(StoreSync, LifeCycle):
         table = self._table
         now = time.time()
         with table.lock:  # the reuse check and the insert are one step
-            sid = ids.cluster_id(requested) if requested else None
-            if sid is None or sid in table.sessions or not ids.share(sid):
-                if session_id is None:
-                    sid = ids.new_id()
-                elif ids.claim(session_id):
-                    sid = session_id
-                else:
-                    raise SessionError(f"session id {session_id[:40]!r} from a worker is "
-                                       "malformed or already in use")
+            sid = ids.for_new_session(requested, session_id, table.sessions)
             s = Session(self, sid, ids.node_id(sid), now, now, now,
                         self.config.max_inactive_interval, is_new=True)
             s._requests = 1
