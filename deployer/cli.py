@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--format", choices=["text", "json"], default="text")
     val.add_argument("--strict", action="store_true",
                      help="warnings fail too (a war or module missing on this machine)")
+    val.add_argument("--config", action="append", default=[], metavar="SERVER.XML",
+                     help="server descriptors, checked and evaluated as run --config does; "
+                          "the contexts are checked against their session beans (repeatable)")
     _add_properties(val)
 
     mig = sub.add_parser(

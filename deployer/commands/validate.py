@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from deployer.deploy.build import check, missing_application
-from deployer.descriptor.loader import check_file
-from deployer.errors import DescriptorError, Location, UsageError
+from deployer.descriptor.loader import check_file, load_server_config
+from deployer.descriptor.specs import ServerSpec
+from deployer.errors import DescriptorError, DescriptorErrors, Location, UsageError
 
 Found = tuple[Path, list[DescriptorError], list[DescriptorError]]  # file, errors, warnings
 
@@ -38,11 +39,32 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def _check(path: Path, args: argparse.Namespace) -> Found:
+def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:
+    """``--config``'s server descriptors, evaluated together as ``run --config`` does: what they
+    give the contexts (None when any has a problem), and each file's problems."""
+    paths = [Path(p) for p in getattr(args, "config", None) or ()]
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"server descriptor not found: {path}")
+    if not paths:
+        return None, []
+    try:
+        spec = load_server_config(paths, properties=dict(args.properties),
+                                  system_properties=dict(args.system_properties))
+        return spec, [(path, [], []) for path in paths]
+    except DescriptorErrors as exc:
+        problems = exc.problems
+    named = {str(p) for p in paths}  # a problem of no listed file goes with the first
+    return None, [(path, [p for p in problems if p.location.file == str(path)
+                          or i == 0 and p.location.file not in named], [])
+                  for i, path in enumerate(paths)]
+
+
+def _check(path: Path, args: argparse.Namespace, server: ServerSpec | None = None) -> Found:
     try:
         errors, descriptor = check_file(
-            path, properties=dict(args.properties), system_properties=dict(args.system_properties)
-        )
+            path, properties=dict(args.properties), system_properties=dict(args.system_properties),
+            server=server)
         if descriptor is None:
             return path, errors, []
         warnings = list(descriptor.warnings)
@@ -59,8 +81,10 @@ def _check(path: Path, args: argparse.Namespace) -> Found:
 
 
 def execute(args: argparse.Namespace) -> int:
-    files = collect(list(args.paths))
-    results = [_check(path, args) for path in files]
+    server, results = servers(args)
+    configs = {path.resolve() for path, _, _ in results}
+    files = [f for f in collect(list(args.paths)) if f.resolve() not in configs]
+    results += [_check(path, args, server) for path in files]
     strict = getattr(args, "strict", False)
     invalid = sum(1 for _, errors, warnings in results if errors or strict and warnings)
     try:

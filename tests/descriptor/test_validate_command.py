@@ -122,3 +122,33 @@ def test_what_run_would_refuse_is_reported(tmp_path: Path,
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False and doc["files"][0]["ok"] is True
     assert "not_here.mod" in doc["files"][0]["warnings"][0]["message"]
+
+
+def test_server_descriptors_are_checked_with_config(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate --config` checks server descriptors as `run --config` evaluates them (issue 9's
+    closing note: validate could not check them), and the contexts beside them."""
+    from tests.descriptor.test_session_stores import ADAPTOR, STORE_94, server_file
+
+    pkg = "org.eclipse.jetty.server.session"
+    good = server_file(tmp_path, ADAPTOR.format(pkg=pkg) + STORE_94.format(pkg=pkg))
+    (tmp_path / "shop").mkdir()
+    context = write(tmp_path, '<Set name="contextPath">/shop</Set><Set name="war">shop</Set>',
+                    name="shop.xml")
+    assert main(["validate", "--config", str(good), str(context)]) == 0
+    assert "2 descriptor(s) checked: 2 valid, 0 invalid" in capsys.readouterr().out
+    assert main(["validate", "--config", str(good), str(tmp_path)]) == 0  # not checked twice
+    assert "2 descriptor(s) checked: 2 valid" in capsys.readouterr().out
+
+    oracle = server_file(tmp_path, f'''
+  <New class="{pkg}.DatabaseAdaptor">
+    <Call name="setDriverInfo">
+      <Arg>oracle.jdbc.OracleDriver</Arg>
+      <Arg>jdbc:oracle:thin:@db:1521:orcl</Arg>
+    </Call>
+  </New>''', name="oracle.xml")
+    assert main(["validate", "--config", str(oracle), str(context)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{oracle}:6:5: ") and "jdbc:postgresql://" in lines[0]
+    assert lines[-1].startswith("2 descriptor(s) checked: 1 valid, 1 invalid")
+    assert main(["validate", "--config", str(tmp_path / "none.xml"), str(context)]) == 2
