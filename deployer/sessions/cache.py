@@ -266,7 +266,7 @@ class CachedSessionManager(LifeCycle):
         s = self._cache.get(self.id_manager.cluster_id(session_id))
         if s is None or s._state == INVALID or s.expired() and s._requests == 0:
             return NEEDS_STORE
-        return self._touch(s)
+        return s._touch(time.time())
 
     def get(self, session_id: str) -> Session | None:
         """The blocking form: only from a thread other than the loop's."""
@@ -275,16 +275,6 @@ class CachedSessionManager(LifeCycle):
             found = self.try_get(session_id)
             return found if isinstance(found, Session) else None
         return asyncio.run_coroutine_threadsafe(self.aget(session_id), loop).result()
-
-    @staticmethod
-    def _touch(s: Session) -> Session:
-        now = time.time()
-        s._last_accessed = s._accessed
-        s._accessed = now
-        s._version += 1
-        s._new = False
-        s._requests += 1
-        return s
 
     async def aget(self, session_id: str) -> Session | None:
         """The session for an id, loaded from the store if not cached; None if unknown,
@@ -298,7 +288,7 @@ class CachedSessionManager(LifeCycle):
                 if s.expired() and s._requests == 0:
                     await self._expire(s)
                     return None
-                return self._touch(s)
+                return s._touch(time.time())
             loading = self._loading.get(sid)
             if loading is None:
                 break
@@ -312,7 +302,7 @@ class CachedSessionManager(LifeCycle):
         finally:
             del self._loading[sid]
             future.set_result(None)
-        return self._touch(s) if s is not None and self._accepting else None
+        return s._touch(time.time()) if s is not None and self._accepting else None
 
     async def _load(self, sid: str) -> Session | None:
         await self._ready()

@@ -269,18 +269,13 @@ class SessionManager(StoreSync, LifeCycle):
     def _access_locked(self, s: Session, now: float) -> Session | None:
         if s._state == INVALID:
             return None
-        mi = s._max_inactive  # s.expired(now) and s._touch(now), inlined: once per request
+        mi = s._max_inactive  # s.expired(now), inlined: once per request
         if mi > 0 and s._accessed + mi < now and s._requests == 0:
             self._invalidate_locked(s)
             self.stats.expired += 1
             self._wake()
             return None
-        s._last_accessed = s._accessed
-        s._accessed = now
-        s._version += 1
-        s._new = False
-        s._requests += 1
-        return s
+        return s._touch(now)
 
     def create(self, session_id: str | None = None, requested: str | None = None) -> Session:
         """A new session; it counts as used by the current request. ``requested`` is the id the

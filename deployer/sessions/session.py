@@ -112,6 +112,15 @@ class Session(MutableMapping[str, Any]):
         self._max_inactive = int(seconds)
         self._version += 1
 
+    def _touch(self, now: float) -> Session:
+        """A request starts using it: the one rule for both SessionManager and SessionCache."""
+        self._last_accessed = self._accessed
+        self._accessed = now
+        self._version += 1
+        self._new = False
+        self._requests += 1
+        return self
+
     def expired(self, now: float | None = None) -> bool:
         mi = self._max_inactive
         return mi > 0 and self._accessed + mi < (time.time() if now is None else now)
