@@ -22,7 +22,8 @@ from deployer.sessions.redisstore import RedisDataStore
 from deployer.sessions.session import LazySession
 from tests.support.stores import PG_URL, REDIS_URL
 
-Nodes = Callable[..., tuple[CachedSessionManager, CachedSessionManager]]
+Node = CachedSessionManager
+Nodes = Callable[..., tuple[Node, Node]]
 
 
 @pytest.fixture(params=["redis", "postgres"])
@@ -49,8 +50,16 @@ def nodes(request: pytest.FixtureRequest) -> Nodes:
     return make
 
 
-def run(body: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(body())
+def run(nodes: Nodes, body: Callable[[Node, Node], Awaitable[None]], **config: Any) -> None:
+    """``body(a, b)`` on two nodes made with ``config``, on a fresh loop; both stopped after."""
+    async def main() -> None:
+        a, b = nodes(**config)
+        try:
+            await body(a, b)
+        finally:
+            await stop(a, b)
+
+    asyncio.run(main())
 
 
 async def stop(*managers: CachedSessionManager) -> None:
@@ -78,95 +87,75 @@ def incr(lazy: LazySession) -> None:
 
 
 def test_null_cache_reads_the_other_nodes_last_write(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(null_cache=True, flush_on_response_commit=True)
-        try:
-            lazy = await request(a, None, incr)
-            sid = lazy.id
-            for i in range(6):
-                lazy = await request(b if i % 2 == 0 else a, sid, incr)
-            assert lazy["n"] == 7
-            assert a.sessions == 0 and b.sessions == 0  # evicted when the request left
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        lazy = await request(a, None, incr)
+        sid = lazy.id
+        for i in range(6):
+            lazy = await request(b if i % 2 == 0 else a, sid, incr)
+        assert lazy["n"] == 7
+        assert a.sessions == 0 and b.sessions == 0  # evicted when the request left
 
-    run(body)
+    run(nodes, body, null_cache=True, flush_on_response_commit=True)
 
 
 def test_never_evict_cache_serves_its_own_copy_as_jetty_does(nodes: Nodes) -> None:
     """DefaultSessionCache with evictionPolicy -1 never re-reads: behind a non-sticky balancer
     a node serves its stale copy and writes it back over the other node's (Jetty's documented
     behaviour, JETTY.md §9.2): why deployer's default for a shared store evicts on exit."""
-    async def body() -> None:
-        a, b = nodes(eviction_policy=-1, flush_on_response_commit=True)
-        try:
-            sid = (await request(a, None, incr)).id
-            await request(b, sid, incr)  # n = 2 in the store
-            before = await a.data_store.load(sid)  # type: ignore[arg-type]
-            assert before is not None and before.attributes["n"] == 2
-            stale = await request(a, sid, lambda lazy: None)
-            assert stale["n"] == 1
-            after = await a.data_store.load(sid)  # type: ignore[arg-type]
-            assert after is not None and after.attributes["n"] == 1  # B's write lost
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        sid = (await request(a, None, incr)).id
+        await request(b, sid, incr)  # n = 2 in the store
+        before = await a.data_store.load(sid)  # type: ignore[arg-type]
+        assert before is not None and before.attributes["n"] == 2
+        stale = await request(a, sid, lambda lazy: None)
+        assert stale["n"] == 1
+        after = await a.data_store.load(sid)  # type: ignore[arg-type]
+        assert after is not None and after.attributes["n"] == 1  # B's write lost
 
-    run(body)
+    run(nodes, body, eviction_policy=-1, flush_on_response_commit=True)
 
 
 def test_save_on_create_stores_before_the_request_ends(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(save_on_create=True)
-        try:
-            s = a.create()
-            await asyncio.gather(*a._tasks)
-            await b._ready()
-            assert await b.data_store.exists(s.id)
-            await a.acomplete(s)
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        s = a.create()
+        await asyncio.gather(*a._tasks)
+        await b._ready()
+        assert await b.data_store.exists(s.id)
+        await a.acomplete(s)
 
-    run(body)
+    run(nodes, body, save_on_create=True)
 
 
 def test_update_after_another_node_invalidated_is_dropped_not_resurrected(
         nodes: Nodes, caplog: pytest.LogCaptureFixture) -> None:
-    async def body() -> None:
-        a, b = nodes(null_cache=True, flush_on_response_commit=True)
-        try:
-            sid = (await request(a, None, incr)).id
-            held = await a.aget(sid)  # a long request on A
-            assert held is not None
-            await request(b, sid, lambda lazy: lazy.invalidate())
-            held["n"] = 99
-            await a.acomplete(held)
-            assert not held.is_valid
-            assert not await b.data_store.exists(sid)  # type: ignore[arg-type]
-            assert await b.aget(sid) is None  # type: ignore[arg-type]
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        sid = (await request(a, None, incr)).id
+        held = await a.aget(sid)  # a long request on A
+        assert held is not None
+        await request(b, sid, lambda lazy: lazy.invalidate())
+        held["n"] = 99
+        await a.acomplete(held)
+        assert not held.is_valid
+        assert not await b.data_store.exists(sid)  # type: ignore[arg-type]
+        assert await b.aget(sid) is None  # type: ignore[arg-type]
 
     with caplog.at_level(logging.INFO, "deployer.sessions"):
-        run(body)
+        run(nodes, body, null_cache=True, flush_on_response_commit=True)
     assert "no longer in" in caplog.text
 
 
 def test_unreadable_is_kept_unless_remove_unloadable(nodes: Nodes,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    async def body() -> None:
-        for remove in (False, True):
-            a, b = nodes(null_cache=True, remove_unloadable=remove)
-            try:
-                sid = (await request(a, None, incr)).id
-                await _corrupt(a.data_store, sid)  # type: ignore[arg-type]
-                assert await b.aget(sid) is None  # type: ignore[arg-type]
-                still = await _raw_exists(a.data_store, sid)  # type: ignore[arg-type]
-                assert still is (not remove)
-            finally:
-                await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        sid = (await request(a, None, incr)).id
+        await _corrupt(a.data_store, sid)  # type: ignore[arg-type]
+        assert await b.aget(sid) is None  # type: ignore[arg-type]
+        still = await _raw_exists(a.data_store, sid)  # type: ignore[arg-type]
+        assert still is (not a.config.remove_unloadable)
 
     with caplog.at_level(logging.WARNING, "deployer.sessions"):
-        run(body)
+        for remove in (False, True):
+            run(nodes, body, null_cache=True, remove_unloadable=remove)
     assert "kept in" in caplog.text and "removeUnloadableSessions" in caplog.text
 
 
@@ -191,88 +180,68 @@ async def _raw_exists(store: SessionDataStore, sid: str) -> bool:
 
 
 def test_scavenge_never_expires_a_session_in_use_here(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(eviction_policy=-1, grace_period=0)
-        try:
-            busy = a.create()
-            idle = a.create()
-            for s in (busy, idle):
-                s.max_inactive_interval = 1
-            await a.acomplete(idle)
-            await a._save(busy)
-            later = time.time() + 5
-            assert await a.scavenge(later) == 1  # the idle one; the busy one is in use
-            assert busy.is_valid and not idle.is_valid
-            assert await _raw_exists(a.data_store, busy.id)
-            assert not await _raw_exists(a.data_store, idle.id)
-            await a.acomplete(busy)
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        busy = a.create()
+        idle = a.create()
+        for s in (busy, idle):
+            s.max_inactive_interval = 1
+        await a.acomplete(idle)
+        await a._save(busy)
+        later = time.time() + 5
+        assert await a.scavenge(later) == 1  # the idle one; the busy one is in use
+        assert busy.is_valid and not idle.is_valid
+        assert await _raw_exists(a.data_store, busy.id)
+        assert not await _raw_exists(a.data_store, idle.id)
+        await a.acomplete(busy)
 
-    run(body)
+    run(nodes, body, eviction_policy=-1, grace_period=0)
 
 
 def test_tiers_other_nodes_sessions_wait_for_the_grace_period(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(null_cache=True, grace_period=100)
-        try:
-            s = b.create()
-            s.max_inactive_interval = 1
-            await b.acomplete(s)  # written by B, then evicted
-            t = time.time() + 5
-            a._last_expiry_check = t - 1  # A checked other nodes' sessions a moment ago
-            assert await a.scavenge(t) == 0  # not A's, and within the grace period
-            assert await a.scavenge(t + 101) == 1  # the grace period passed: any node's
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        s = b.create()
+        s.max_inactive_interval = 1
+        await b.acomplete(s)  # written by B, then evicted
+        t = time.time() + 5
+        a._last_expiry_check = t - 1  # A checked other nodes' sessions a moment ago
+        assert await a.scavenge(t) == 0  # not A's, and within the grace period
+        assert await a.scavenge(t + 101) == 1  # the grace period passed: any node's
 
-    run(body)
+    run(nodes, body, null_cache=True, grace_period=100)
 
 
 def test_save_period_throttles_writes_of_times_only(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(eviction_policy=-1, save_period=3600)
-        try:
-            sid = (await request(a, None, incr)).id
-            writes = a.writes
-            await request(a, sid, lambda lazy: None)  # only the access time moved
-            assert a.writes == writes
-            await request(a, sid, incr)  # an attribute changed: written at once
-            assert a.writes == writes + 1
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        sid = (await request(a, None, incr)).id
+        writes = a.writes
+        await request(a, sid, lambda lazy: None)  # only the access time moved
+        assert a.writes == writes
+        await request(a, sid, incr)  # an attribute changed: written at once
+        assert a.writes == writes + 1
 
-    run(body)
+    run(nodes, body, eviction_policy=-1, save_period=3600)
 
 
 def test_empty_session_is_stored_and_loaded(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(null_cache=True, save_on_create=True)
-        try:
-            s = a.create()
-            await a.acomplete(s)
-            got = await b.aget(s.id)
-            assert got is not None and dict(got) == {}
-            await b.acomplete(got)
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        s = a.create()
+        await a.acomplete(s)
+        got = await b.aget(s.id)
+        assert got is not None and dict(got) == {}
+        await b.acomplete(got)
 
-    run(body)
+    run(nodes, body, null_cache=True, save_on_create=True)
 
 
 def test_eviction_after_idle_seconds_saves_and_drops_from_memory(nodes: Nodes) -> None:
-    async def body() -> None:
-        a, b = nodes(eviction_policy=60, save_on_inactive_eviction=True)
-        try:
-            sid = (await request(a, None, incr)).id
-            assert a.sessions == 1  # kept: not idle long enough
-            await a.scavenge(time.time() + 30)
-            assert a.sessions == 1
-            await a.scavenge(time.time() + 120)  # idle past evictionPolicy: stored, evicted
-            assert a.sessions == 0
-            again = await request(a, sid, incr)  # loaded back from the store
-            assert again["n"] == 2
-        finally:
-            await stop(a, b)
+    async def body(a: Node, b: Node) -> None:
+        sid = (await request(a, None, incr)).id
+        assert a.sessions == 1  # kept: not idle long enough
+        await a.scavenge(time.time() + 30)
+        assert a.sessions == 1
+        await a.scavenge(time.time() + 120)  # idle past evictionPolicy: stored, evicted
+        assert a.sessions == 0
+        again = await request(a, sid, incr)  # loaded back from the store
+        assert again["n"] == 2
 
-    run(body)
+    run(nodes, body, eviction_policy=60, save_on_inactive_eviction=True)
