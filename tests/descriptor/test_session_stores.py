@@ -16,7 +16,7 @@ from deployer.descriptor.sessionspecs import (
     SessionTableSchemaSpec,
     jdbc_to_conninfo,
 )
-from deployer.descriptor.specs import ServerSpec
+from deployer.descriptor.specs import ServerSpec, SessionManagerSpec
 from deployer.errors import DescriptorErrors
 from deployer.sessions.cache import CachedSessionManager
 from deployer.sessions.ids import SessionIdManager
@@ -125,9 +125,7 @@ def test_the_deploy_layer_wires_them_to_a_postgres_store(tmp_path: Path) -> None
     assert manager.config.save_period == 5
 
 
-def _default_manager():  # noqa: ANN202
-    from deployer.descriptor.specs import SessionManagerSpec
-
+def _default_manager() -> SessionManagerSpec:
     return SessionManagerSpec()
 
 
@@ -135,6 +133,16 @@ def _context(tmp_path: Path, body: str = "") -> Path:
     (tmp_path / "shop").mkdir(exist_ok=True)
     return write(tmp_path, f'<Set name="contextPath">/shop</Set>\n<Set name="war">shop</Set>\n'
                            f"{body}", name="shop.xml")
+
+
+def _wired(tmp_path: Path, spec: ServerSpec, body: str,
+           worker_name: str | None = None) -> CachedSessionManager | None:
+    """What the deploy layer makes of the session manager of a context written with ``body``
+    under the server ``spec``."""
+    ctx = load_descriptor(_context(tmp_path, body), environ={}, server=spec).context
+    assert ctx.session_handler is not None
+    return cached_manager(ctx, ctx.session_handler.session_manager, spec, {},
+                          SessionIdManager(worker_name), "shop")
 
 
 def test_oracle_and_other_drivers_are_refused_at_their_line(tmp_path: Path) -> None:
@@ -205,7 +213,7 @@ def test_93_jdbc_id_manager_and_per_context_jdbc_session_manager(tmp_path: Path)
     ids = spec.session_id_manager
     assert isinstance(ids, ClusterIdManagerSpec) and ids.worker_name == "node1"
     assert ids.house_keeper is not None and ids.house_keeper.interval_sec == 120
-    path = _context(tmp_path, '''
+    manager = _wired(tmp_path, spec, '''
 <Ref refid="Server"><Call id="idMgr" name="getSessionIdManager"/></Ref>
 <Set name="sessionHandler">
   <New class="org.eclipse.jetty.server.session.SessionHandler">
@@ -217,10 +225,7 @@ def test_93_jdbc_id_manager_and_per_context_jdbc_session_manager(tmp_path: Path)
       </New>
     </Arg>
   </New>
-</Set>''')
-    ctx = load_descriptor(path, environ={}, server=spec).context
-    manager = cached_manager(ctx, ctx.session_handler.session_manager, spec, {},  # type: ignore[union-attr]
-                             SessionIdManager("node1"), "shop")
+</Set>''', worker_name="node1")
     assert isinstance(manager, CachedSessionManager)
     assert isinstance(manager.data_store, PostgresDataStore)
     assert manager.config.save_period == 30 and manager.config.scavenge_interval == 120
@@ -238,7 +243,7 @@ def test_a_context_cannot_add_beans_to_the_shared_server(tmp_path: Path) -> None
 
 def test_per_context_cache_and_store_override_the_server(tmp_path: Path) -> None:
     spec = server(tmp_path, (ADAPTOR + STORE_94).format(pkg="org.eclipse.jetty.server.session"))
-    path = _context(tmp_path, '''
+    manager = _wired(tmp_path, spec, '''
 <Call id="sh" name="getSessionHandler">
   <Set name="sessionCache">
     <New class="org.eclipse.jetty.server.session.DefaultSessionCache">
@@ -253,9 +258,6 @@ def test_per_context_cache_and_store_override_the_server(tmp_path: Path) -> None
     </New>
   </Set>
 </Call>''')
-    ctx = load_descriptor(path, environ={}, server=spec).context
-    manager = cached_manager(ctx, ctx.session_handler.session_manager, spec, {},  # type: ignore[union-attr]
-                             SessionIdManager(), "shop")
     assert isinstance(manager, CachedSessionManager)
     assert isinstance(manager.data_store, RedisDataStore)
     assert manager.data_store.url == "redis://127.0.0.1:6379/2"
@@ -265,13 +267,10 @@ def test_per_context_cache_and_store_override_the_server(tmp_path: Path) -> None
 
 def test_a_hash_session_manager_store_directory_keeps_its_meaning(tmp_path: Path) -> None:
     spec = server(tmp_path, (ADAPTOR + STORE_94).format(pkg="org.eclipse.jetty.server.session"))
-    path = _context(tmp_path, '''
+    assert _wired(tmp_path, spec, '''
 <Get name="sessionHandler"><Get name="sessionManager">
   <Set name="storeDirectory">sessions</Set>
-</Get></Get>''')
-    ctx = load_descriptor(path, environ={}, server=spec).context
-    assert cached_manager(ctx, ctx.session_handler.session_manager, spec, {},  # type: ignore[union-attr]
-                          SessionIdManager(), "shop") is None
+</Get></Get>''') is None
 
 
 @pytest.mark.parametrize("number,url", [
