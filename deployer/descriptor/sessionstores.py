@@ -133,19 +133,19 @@ def register_session_stores(reg: Registry) -> None:
     def set_url(store: SessionDataStoreSpec, url: str) -> None:
         store.redis = RedisConnectionSpec(url=_check_redis_url(url))
 
-    def set_host(store: SessionDataStoreSpec, host: str) -> None:
+    def set_address(store: SessionDataStoreSpec, **changed: Any) -> None:
+        """Host or Port: the rest of the URL stays as it was (redis://localhost:6379/0 at first)."""
         old = urlsplit(store.redis.url if store.redis and store.redis.url
                        else "redis://localhost:6379/0")
-        store.redis = RedisConnectionSpec(
-            url=_redis_url(host, old.port or 6379, old.scheme == "rediss",
-                           int(old.path.strip("/") or 0)))
+        where = {"host": old.hostname, "port": old.port or 6379, **changed}
+        store.redis = RedisConnectionSpec(url=_redis_url(
+            where["host"], where["port"], old.scheme == "rediss", int(old.path.strip("/") or 0)))
+
+    def set_host(store: SessionDataStoreSpec, host: str) -> None:
+        set_address(store, host=host)
 
     def set_port(store: SessionDataStoreSpec, port: int) -> None:
-        old = urlsplit(store.redis.url if store.redis and store.redis.url
-                       else "redis://localhost:6379/0")
-        store.redis = RedisConnectionSpec(url=_redis_url(old.hostname, port,
-                                                         old.scheme == "rediss",
-                                                         int(old.path.strip("/") or 0)))
+        set_address(store, port=port)
 
     redis_props = {
         "Uri": Prop("redis", "string", apply=set_url),
