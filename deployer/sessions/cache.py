@@ -240,10 +240,7 @@ class CachedSessionManager(LifeCycle):
     def listing(self) -> list[dict[str, object]]:
         """The sessions in this node's cache (ids, times, attribute names; no values), for an
         operator; the store may hold more, of other nodes."""
-        return [{"id": s._id, "created": s._created, "last_accessed": s._accessed,
-                 "max_inactive_interval": s._max_inactive,
-                 "attributes": sorted(s._attrs) if s._attrs else [], "idle_saved": False}
-                for s in list(self._cache.values()) if s._state != INVALID]
+        return [s.listed() for s in list(self._cache.values()) if s._state != INVALID]
 
     def invalidate_id(self, session_id: str) -> bool:
         """An operator ends a cached session (deleted from the store as the app's

@@ -367,10 +367,7 @@ class SessionManager(StoreSync, LifeCycle):
         may hold anything). A lazyLoad store not yet read in full is not listed."""
         with self._table.lock:
             live = list(self._table.sessions.values())
-        return [{"id": s._id, "created": s._created, "last_accessed": s._accessed,
-                 "max_inactive_interval": s._max_inactive,
-                 "attributes": sorted(s._attrs) if s._attrs else [],
-                 "idle_saved": s._state == IDLED} for s in live if s._state != INVALID]
+        return [s.listed() for s in live if s._state != INVALID]
 
     def invalidate_id(self, session_id: str) -> bool:
         """An operator ends a session (as the app's ``invalidate()``); False if it is unknown."""

@@ -137,6 +137,14 @@ class Session(MutableMapping[str, Any]):
         return (self._id, self._node_id, self._created, self._accessed, self._last_accessed,
                 self._max_inactive, self._new, attrs)
 
+    def listed(self) -> dict[str, object]:
+        """What an operator sees of it (the manager page): id, times, attribute names; no
+        values, they may hold anything."""
+        return {"id": self._id, "created": self._created, "last_accessed": self._accessed,
+                "max_inactive_interval": self._max_inactive,
+                "attributes": sorted(self._attrs) if self._attrs else [],
+                "idle_saved": self._state == IDLED}
+
     @property
     def dirty(self) -> bool:
         """Changed since it was last written to the store."""
