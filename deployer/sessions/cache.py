@@ -363,7 +363,7 @@ class CachedSessionManager(LifeCycle):
         ids = self.id_manager
         sid = ids.for_new_session(requested, session_id, self._cache)
         now = time.time()
-        s = Session(self, sid, self.id_manager.node_id(sid), now, now, now,  # type: ignore[arg-type]
+        s = Session(self, sid, ids.node_id(sid), now, now, now,  # type: ignore[arg-type]
                     self.config.max_inactive_interval, is_new=True)
         s._requests = 1
         self._cache[sid] = s
@@ -478,7 +478,7 @@ class CachedSessionManager(LifeCycle):
             self._up()
 
     def _gone(self, s: Session) -> None:
-        """Deleted elsewhere: drop our copy without touching the store."""
+        """Deleted (elsewhere, or as expired): drop our copy without touching the store."""
         self._evict(s)
         s._drop()
 
@@ -536,8 +536,7 @@ class CachedSessionManager(LifeCycle):
     async def _expire(self, s: Session, now: float | None = None) -> None:
         """Expired and unused here: dropped, and deleted from the store if still expired
         there (another node may just have used it)."""
-        self._evict(s)  # releases its id
-        s._drop()
+        self._gone(s)  # releases its id
         self.stats.expired += 1
         await self._delete_quietly(s.id, expired_only=True, now=now)
 
@@ -568,8 +567,7 @@ class CachedSessionManager(LifeCycle):
                 if await self.data_store.delete_if_expired(sid, now):
                     expired += 1
                     if s is not None:
-                        self._evict(s)
-                        s._drop()
+                        self._gone(s)
             if now - self._last_orphan_check >= 10 * grace:
                 if self._last_orphan_check:
                     expired += await self.data_store.delete_orphans(now - 10 * grace)
