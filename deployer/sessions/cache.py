@@ -410,6 +410,10 @@ class CachedSessionManager(LifeCycle):
                 await asyncio.shield(task)
             return
         await self._save(s)
+        self._evict_on_exit(s)
+
+    def _evict_on_exit(self, s: Session) -> None:
+        """EVICT_ON_SESSION_EXIT: out of memory once no request uses it and it is stored."""
         if (self.config.eviction == EVICT_ON_SESSION_EXIT and s._requests == 0
                 and s._version == s._saved and s._state != INVALID):
             self._evict(s, remember=True)
@@ -607,9 +611,7 @@ class CachedSessionManager(LifeCycle):
                 self._retry_save.discard(sid)
             else:
                 await self._save(s)
-                if s._requests == 0 and self.config.eviction == EVICT_ON_SESSION_EXIT \
-                        and s._version == s._saved:
-                    self._evict(s, remember=True)
+                self._evict_on_exit(s)
 
     async def _housekeeping(self) -> None:
         """Scavenge every interval (+ up to 10% jitter, so nodes do not all sweep at once);
