@@ -179,9 +179,7 @@ def migrate_server(src: Source, result: FileResult) -> tuple:
     _ovea(out, result)
     _add_adaptor(out, result)
     _add_93_connection(out, result)
-    before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
-              if isinstance(n, etree._Comment)][::-1]
-    after = [copy.deepcopy(n) for n in root.itersiblings() if isinstance(n, etree._Comment)]
+    before, after = writer.outer_comments(root)
     note = writer.comment(f" Migrated by `deployer migrate` from {src.path.name}: a server "
                           "descriptor, run with `deployer run --config THIS_FILE`. ")
     return out, [note, *before], after
