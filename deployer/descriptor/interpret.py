@@ -21,7 +21,6 @@ from deployer.descriptor.statements import MIGRATE, NOT_STATEMENTS, Statements, 
 from deployer.descriptor.values import Values
 from deployer.errors import DescriptorError
 
-MAX_DEPTH = 64
 SERVER_CONFIG = ("this configures the Server (a jetty.xml), not a context: deployer runs the "
                  "server itself; `deployer migrate` extracts what applies")
 
@@ -42,7 +41,6 @@ class Interpreter(Statements, Values):
         self._failed_ids: set[str] = set()
         self._id_elements: dict[str, etree._Element] = {}  # where each id of this file is given
         self._shared = {id(server), id(server.session_id_manager)}
-        self._depth = 0
         self._handlers: dict[str, Callable[[Any, etree._Element], Any]] = {
             "Set": self._set, "Get": self._get, "Put": self._put, "Call": self._call,
             "New": self._new, "Ref": self._ref, "Array": self._array, "Map": self._map,
@@ -137,13 +135,7 @@ class Interpreter(Statements, Values):
         handler = self._handlers.get(element.tag)
         if handler is None:
             raise self.fail(element, f"<{element.tag}> is not allowed here")
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise self.fail(element, f"nested deeper than {MAX_DEPTH} levels")
-            return handler(obj, element)
-        finally:
-            self._depth -= 1
+        return handler(obj, element)  # nesting is bounded by the parser (parser.MAX_DEPTH)
 
     def _register(self, element: etree._Element, value: Any, id_: str | None = None) -> None:
         id_ = id_ if id_ is not None else element.get("id")

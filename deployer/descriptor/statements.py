@@ -81,9 +81,9 @@ def _nearest(name: str, choices: list[str]) -> str:
 _LONG_TYPES = frozenset({"long", "Long", "java.lang.Long", "java.lang.Long.TYPE"})
 
 
-def _is_long(element: Any) -> bool:
-    """Whether an Arg or Set declares a Java long (which no int parameter takes, as in Java)."""
-    return element.get("type") in _LONG_TYPES
+def _long_for_int(kind: str, element: Any) -> bool:
+    """An int parameter given an Arg or Set that declares a Java long: no match, as in Java."""
+    return kind == "int" and element is not None and element.get("type") in _LONG_TYPES
 
 
 def _cap(name: str) -> str:
@@ -161,7 +161,7 @@ class Statements(_Base):
     def assign(self, obj: Any, name: str, value: Any, element: etree._Element) -> None:
         info, prop = self.target_property(obj, name, element)
         what = f"{info.simple}.{name}"
-        if prop.kind == "int" and _is_long(element):
+        if _long_for_int(prop.kind, element):
             raise self.fail(element, f"{what} takes an int, and type=\"{element.get('type')}\" "
                                      "makes a long: Jetty finds no such setter; drop the type or "
                                      "write type=\"int\"")
@@ -282,8 +282,7 @@ class Statements(_Base):
 
     def _all_fit(self, params: tuple[Param, ...], values: list[Any], sources: list[Any]) -> bool:
         """Arguments fit parameters as Java overloads do: a declared long fits no int."""
-        return all(self._fits(p.kind, v) and not (p.kind == "int" and s is not None
-                                                  and _is_long(s))
+        return all(self._fits(p.kind, v) and not _long_for_int(p.kind, s)
                    for p, v, s in zip(params, values, sources, strict=True))
 
     def _fits(self, kind: str, value: Any) -> bool:

@@ -24,7 +24,7 @@ _SCOPES = {"Configure", "New", "Get", "Call", "Ref"}
 MAX_REPAIRS = 40
 #: a file a directory run does not take but names like a Jetty XML (jetty.xml.production,
 #: webapp.xml.bak, context.xml~): listed as skipped; README, .war and .jar files are not
-_JETTY_NAME = re.compile(r"\.xml\b|\.xml$", re.IGNORECASE)
+_JETTY_NAME = re.compile(r"\.xml\b", re.IGNORECASE)  # "\b" also matches at the end
 
 
 def iter_sources(sources: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:

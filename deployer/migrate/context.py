@@ -80,9 +80,7 @@ class ContextMigration:
         self._place_sessions(out)
         self._serve_only_what_jetty_served(out)
         self._check_essentials(out)
-        before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
-                  if isinstance(n, etree._Comment)][::-1]
-        after = [copy.deepcopy(n) for n in root.itersiblings() if isinstance(n, etree._Comment)]
+        before, after = writer.outer_comments(root)
         note = writer.comment(f" Migrated by `deployer migrate` from {self.src.path.name} "
                               f"({gen}); the report lists what was kept, changed and dropped. ")
         return out, [note, *before], after

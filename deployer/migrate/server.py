@@ -29,7 +29,7 @@ _SESSION_CLASSES = frozenset({
     "NullSessionCacheFactory", "RedisSessionDataStoreFactory",
     "JDBCSessionDataStore$SessionTableSchema",
 })  # a server-wide FileSessionDataStoreFactory alone is serverstore.py's: onto each context
-_ADAPTOR_IDS = ("databaseAdaptor",)
+_ADAPTOR_ID = "databaseAdaptor"  # what Jetty's sessions/jdbc/driver.xml names it
 _OVEA_IDS = "com.ovea.jetty.session.redis.RedisSessionIdManager"
 _JNDI_RESOURCES = ("org.eclipse.jetty.plus.jndi.Resource", "org.mortbay.jetty.plus.naming.Resource")
 _JEDIS_POOL = "redis.clients.jedis.JedisPool"
@@ -77,10 +77,10 @@ def _driver_info(class_property: str, url_property: str) -> etree._Element:
 
 def _add_adaptor(out: etree._Element, result: FileResult) -> None:
     ids = {e.get("id") for e in out.iter() if isinstance(e.tag, str) and e.get("id")}
-    refs = [e for e in out.iter("Ref") if (e.get("refid") or e.get("id")) in _ADAPTOR_IDS]
-    if not refs or "databaseAdaptor" in ids:
+    refs = [e for e in out.iter("Ref") if (e.get("refid") or e.get("id")) == _ADAPTOR_ID]
+    if not refs or _ADAPTOR_ID in ids:
         return
-    adaptor = etree.Element("New", {"id": "databaseAdaptor",
+    adaptor = etree.Element("New", {"id": _ADAPTOR_ID,
                                     "class": "org.eclipse.jetty.server.session.DatabaseAdaptor"})
     adaptor.append(_driver_info("jetty.session.jdbc.driverClass", "jetty.session.jdbc.driverUrl"))
     writer.indent_created(adaptor, 1)
@@ -92,9 +92,9 @@ def _add_adaptor(out: etree._Element, result: FileResult) -> None:
 
 
 def _add_93_connection(out: etree._Element, result: FileResult) -> None:
-    reg = _registry()
+    reg = _registry()  # not None: session_server found the file's session beans with it
     for new in out.iter("New"):
-        info = reg.lookup(new.get("class") or "") if reg is not None else None
+        info = reg.lookup(new.get("class") or "")
         if info is None or info.simple != "JDBCSessionIdManager":
             continue
         has = any(isinstance(c.tag, str) and (c.get("name") or "").lower() in (
@@ -179,9 +179,7 @@ def migrate_server(src: Source, result: FileResult) -> tuple:
     _ovea(out, result)
     _add_adaptor(out, result)
     _add_93_connection(out, result)
-    before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
-              if isinstance(n, etree._Comment)][::-1]
-    after = [copy.deepcopy(n) for n in root.itersiblings() if isinstance(n, etree._Comment)]
+    before, after = writer.outer_comments(root)
     note = writer.comment(f" Migrated by `deployer migrate` from {src.path.name}: a server "
                           "descriptor, run with `deployer run --config THIS_FILE`. ")
     return out, [note, *before], after
@@ -190,7 +188,7 @@ def migrate_server(src: Source, result: FileResult) -> tuple:
 def placeholder(name: str) -> str:
     """What a property without default stands for while the result is checked."""
     low = name.lower()
-    if low.endswith(("url", "connectionurl")):
+    if low.endswith("url"):  # driverUrl, connectionURL
         return "jdbc:postgresql://127.0.0.1:5432/postgres"
     if low.endswith("driverclass"):
         return _PG

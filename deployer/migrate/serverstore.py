@@ -18,12 +18,13 @@ from lxml import etree
 
 from deployer.migrate.reader import ReadError, local, read
 from deployer.migrate.report import Action, FileResult
+from deployer.migrate.sessions94 import RENAMES
 
 _FACTORY = ("FileSessionDataStoreFactory",)
 MAX_LOOK = 1024 * 1024  # how much of a file api.py reads to see whether it names the factory
 _DEFAULT_DIR_PROPERTY = "jetty.session.file.storeDir"
-#: factory settings HashSessionManager has, by their 9.4 names
-_CARRIED = {"deleteUnrestorableFiles": "deleteUnrestorableSessions"}
+#: factory settings HashSessionManager has, by their 9.4 names (sessions94's renames)
+_CARRIED = {name: RENAMES[name][0] for name in ("deleteUnrestorableFiles",)}
 
 
 @dataclass
@@ -34,7 +35,6 @@ class ServerStore:
     line: int
     store_dir: etree._Element | None = None  # the <Set name="storeDir"> of the source
     settings: dict[str, etree._Element] = field(default_factory=dict)  # 9.3 name -> Set
-    not_carried: list[str] = field(default_factory=list)
 
     def applies_to(self, descriptor: Path) -> bool:
         """Whether ``descriptor`` is a context of this store's Jetty base: it sits in a
@@ -73,8 +73,6 @@ def find(path: object) -> ServerStore | None:
             store.store_dir = child
         elif name in _CARRIED:
             store.settings[_CARRIED[name]] = child
-        else:
-            store.not_carried.append(name)
     return store
 
 

@@ -7,6 +7,7 @@ whitespace because whitespace inside a value can matter (``type="String"``).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,6 +65,15 @@ def indent_created(elem: etree._Element, level: int, unit: str = "  ") -> None:
                     child.text = "\n" + unit * (level + 2)
                     child[0].tail = inner
     elem[-1].tail = "\n" + unit * level
+
+
+def outer_comments(root: etree._Element) -> tuple[list, list]:
+    """Copies of the comments before and after the source's root element, in document order
+    (what ``serialize`` writes around the migrated root)."""
+    before = [copy.deepcopy(n) for n in root.itersiblings(preceding=True)
+              if isinstance(n, etree._Comment)][::-1]
+    after = [copy.deepcopy(n) for n in root.itersiblings() if isinstance(n, etree._Comment)]
+    return before, after
 
 
 def serialize(root: etree._Element, before: Iterable[etree._Element],

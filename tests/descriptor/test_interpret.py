@@ -128,8 +128,9 @@ def test_max_active_sessions_is_bounded(tmp_path: Path) -> None:
     found = problems(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
                                '<Set name="maxActiveSessions">0</Set></Get></Get>')
     assert len(found) == 1 and "maxActiveSessions: must be from 1 to 100000000, got 0" in found[0]
-    default = ctx(tmp_path, "").session_handler
-    assert default is None or default.session_manager.max_active_sessions == 100_000
+    default = ctx(tmp_path, '<Get name="sessionHandler"><Get name="sessionManager">'
+                            '<Set name="lazyLoad">true</Set></Get></Get>').session_handler
+    assert default is not None and default.session_manager.max_active_sessions == 100_000
 
 
 def test_a_5000_digit_int_property_is_a_typed_error_not_an_internal_one(tmp_path: Path) -> None:

@@ -119,11 +119,16 @@ class Cluster:
         (self.contexts / "shop.xml").write_text(CONTEXT)
         self.nodes: list[DeployerProcess] = []
 
+    @property
+    def store(self) -> tuple[str, int]:
+        """Where the real store of this kind listens on this host."""
+        return ("127.0.0.1", 5432 if self.kind == "postgres" else 6379)
+
     def config(self, port: int | None = None, host: str = "127.0.0.1") -> Path:
-        default = 5432 if self.kind == "postgres" else 6379
+        port = port or self.store[1]
         text = (POSTGRES if self.kind == "postgres" else REDIS).format(
-            port=port or default, name=self.name, host=host)
-        path = self.root / f"server-{host}-{port or default}.xml"
+            port=port, name=self.name, host=host)
+        path = self.root / f"server-{host}-{port}.xml"
         path.write_text(text)
         return path
 

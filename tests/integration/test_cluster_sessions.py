@@ -114,7 +114,7 @@ def test_a_session_expires_across_nodes(cluster: Cluster) -> None:
 
 
 def _outage_store(cluster: Cluster) -> TcpProxy:
-    return TcpProxy(("127.0.0.1", 5432 if cluster.kind == "postgres" else 6379))
+    return TcpProxy(cluster.store)
 
 
 def test_store_down_at_start_then_back(cluster: Cluster) -> None:

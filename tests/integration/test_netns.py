@@ -72,8 +72,7 @@ def hosts() -> Iterator[list[NetnsHost]]:
 
 def test_nodes_on_hosts_of_their_own_share_sessions_behind_nginx(
         cluster: Cluster, hosts: list[NetnsHost], tmp_path: Path) -> None:
-    store = ("127.0.0.1", 5432 if cluster.kind == "postgres" else 6379)
-    proxies = [TcpProxy(store, host=h.gateway).start() for h in hosts]
+    proxies = [TcpProxy(cluster.store, host=h.gateway).start() for h in hosts]
     try:
         nodes = [cluster.node(f"node{i}", port=proxies[i].port, store_host=h.gateway,
                               host=h.address, prefix=h.prefix)
