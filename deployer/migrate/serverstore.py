@@ -11,6 +11,7 @@ with the factory's other settings.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def _store_directory(store: ServerStore, context_name: str) -> etree._Element:
     if src is not None and not prop:
         out.text = (src.text or "").strip()
         for c in src:
-            out.append(etree.fromstring(etree.tostring(c, with_tail=False)))
+            out.append(copy.deepcopy(c))  # with its tail: the path text after a lookup
         last = out[-1] if len(out) else None
         if last is not None:
             last.tail = (last.tail or "").rstrip() + f"/{context_name}"

@@ -512,3 +512,15 @@ def test_a_long_run_prints_progress_on_stderr_and_a_short_one_none(tmp_path, cap
     assert lines[2].endswith("c2.xml)")
     assert main(["migrate", str(tmp_path / "tree"), "--dry-run"]) == 0
     assert "migrating:" not in capsys.readouterr().err
+
+
+def test_a_server_wide_store_dir_keeps_the_text_between_its_lookups():
+    """storeDir="<Property a/>/x/<Property b/>/y" became "<Property a/><Property b/>/shop": the
+    copy of each lookup dropped the path text after it."""
+    from deployer.migrate.serverstore import ServerStore, _store_directory
+
+    src = etree.fromstring('<Set name="storeDir"><Property name="a"/>/x/'
+                           '<Property name="b"/>/y</Set>')
+    out = _store_directory(ServerStore(source="s.xml", line=1, store_dir=src), "shop")
+    assert etree.tostring(out).decode() == (
+        '<Set name="storeDirectory"><Property name="a"/>/x/<Property name="b"/>/y/shop</Set>')
