@@ -131,7 +131,7 @@ def load_server_config(paths: Sequence[str | Path], *,
             continue
         props = descriptor_properties(path, properties, system_properties)
         interpreter = Interpreter(
-            locate, props, dict(system_properties or {}),
+            locate, props, system_properties_of(props, system_properties),
             os.environ if environ is None else environ, server,
         )
         interpreter.ids.update(ids)

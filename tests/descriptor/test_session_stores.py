@@ -306,3 +306,16 @@ def test_jettys_split_session_store_files_chain_their_ids(corpus: list[Path],
     assert store.database_adaptor.conninfo == "postgresql://127.0.0.1:5432/test?user=postgres"
     assert store.session_table_schema.table_name == "JettySessions"
     assert CORPUS.is_dir()
+
+
+def test_a_server_descriptor_sees_the_system_properties_a_context_sees(tmp_path: Path) -> None:
+    """<SystemProperty name="user.home"/> read as null in a server descriptor (a context had its
+    natural value): load_server_config passed only the -D values."""
+    spec = server(tmp_path, '''
+  <Call name="addBean"><Arg>
+    <New class="org.eclipse.jetty.server.session.FileSessionDataStoreFactory">
+      <Set name="storeDir"><SystemProperty name="user.home"/>/sessions</Set>
+    </New>
+  </Arg></Call>''')
+    (store,) = [b for b in spec.beans if getattr(b, "store_dir", None)]
+    assert store.store_dir == f"{Path.home()}/sessions"
