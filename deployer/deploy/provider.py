@@ -52,7 +52,7 @@ from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from deployer.deploy.patterns import is_ignored_name
-from deployer.deploy.watch import CodeTree, Dependencies, Source
+from deployer.deploy.watch import Dependencies, Source
 
 log = logging.getLogger("deployer.deploy")
 
@@ -181,13 +181,6 @@ class _Watched:
 
 def _nothing() -> None:
     pass
-
-
-def _watch_roots(source: Source) -> tuple[tuple[Path, bool], ...]:
-    """The (directory, recursive) watches a source needs (a war may need several)."""
-    if isinstance(source, CodeTree):
-        return source.watch_roots()
-    return ((source.directory, source.recursive),)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -503,7 +496,7 @@ class Provider:
             self._due.pop(gone, None)
         wanted: dict[tuple[Path, bool], list[Source]] = {}
         for source in sorted(live, key=repr):
-            for key in _watch_roots(source):
+            for key in source.watch_roots():
                 wanted.setdefault(key, []).append(source)
         for key in set(self._watches) - set(wanted):
             self._unschedule(key)
