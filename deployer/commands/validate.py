@@ -42,7 +42,7 @@ def collect(paths: list[str]) -> list[Path]:
 def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:
     """``--config``'s server descriptors, evaluated together as ``run --config`` does: what they
     give the contexts (None when any has a problem), and each file's problems."""
-    paths = [Path(p) for p in getattr(args, "config", None) or ()]
+    paths = [Path(p) for p in args.config]
     for path in paths:
         if not path.is_file():
             raise UsageError(f"server descriptor not found: {path}")
@@ -85,7 +85,7 @@ def execute(args: argparse.Namespace) -> int:
     configs = {path.resolve() for path, _, _ in results}
     files = [f for f in collect(list(args.paths)) if f.resolve() not in configs]
     results += [_check(path, args, server) for path in files]
-    strict = getattr(args, "strict", False)
+    strict = args.strict
     invalid = sum(1 for _, errors, warnings in results if errors or strict and warnings)
     try:
         _report(results, invalid, args.format)
