@@ -32,7 +32,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -66,6 +66,7 @@ _SOURCE_EVENTS: list[type[FileSystemEvent]] = [
     FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
 ]
 _NO_DEPENDENCIES = Dependencies()
+H = TypeVar("H", bound=FileSystemEventHandler)
 
 
 class _Overflows(logging.Filter):
@@ -173,14 +174,10 @@ class _Route(FileSystemEventHandler):
 
 
 @dataclass
-class _Watched:
+class _Watched(Generic[H]):
     watch: ObservedWatch
-    route: _Route
+    handler: H  # what the observer calls for this watch's events
     identity: tuple[int, int]  # the directory's (inode, device): a new directory needs a new watch
-
-
-def _nothing() -> None:
-    pass
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -225,9 +222,9 @@ class Provider:
         self._wake_event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: Any = None
-        self._watches: dict[tuple[Path, bool], _Watched] = {}
+        self._watches: dict[tuple[Path, bool], _Watched[_Route]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._contexts_watch: _Watched | None = None  # contexts/ itself
+        self._contexts_watch: _Watched[_Wake] | None = None  # contexts/ itself
         self._watches_stale = False  # a new directory may change where sources are watched
         self._contexts_identity: tuple[int, int] | None = None  # as the last look found it
         self.scans = 0
@@ -456,15 +453,14 @@ class Provider:
         identity = self._contexts_identity
         if identity is None or self._observer is None:
             return
+        wake = _Wake(self._poke)
         try:
-            watch = self._observer.schedule(_Wake(self._poke), str(self.directory),
-                                            recursive=False)
+            watch = self._observer.schedule(wake, str(self.directory), recursive=False)
         except OSError as exc:
             log.warning("cannot watch %s: %s; rescanning every %g s", self.directory, exc,
                         self.scan_interval)
             return
-        self._contexts_watch = _Watched(watch, _Route(self._mark, self.directory, _nothing),
-                                        identity)
+        self._contexts_watch = _Watched(watch, wake, identity)
 
     def _rewatch_contexts(self) -> None:
         """contexts/ deleted (its inotify watch dies with it) or replaced by a new directory:
@@ -512,10 +508,11 @@ class Provider:
             if watched is None:
                 unwatched.update(sources)
             else:
-                watched.route.sources = tuple(sources)
+                watched.handler.sources = tuple(sources)
         self._unwatched = frozenset(unwatched)
 
-    def _schedule(self, key: tuple[Path, bool], identity: tuple[int, int]) -> _Watched | None:
+    def _schedule(self, key: tuple[Path, bool],
+                  identity: tuple[int, int]) -> _Watched[_Route] | None:
         if self._observer is None or self.poll:
             return None
         directory, recursive = key
