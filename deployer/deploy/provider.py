@@ -209,7 +209,6 @@ class Provider:
         self.scan_interval = scan_interval
         self.poll = poll
         self.settle = settle
-        self.verify_every = VERIFY_SCANS * scan_interval
         self._delivered: dict[Path, tuple[Any, Any]] = {}
         self._deps: dict[Path, Dependencies] = {}
         self._last_look: dict[Path, tuple[Any, Any] | None] = {}
@@ -409,7 +408,7 @@ class Provider:
                 started = time.perf_counter()
                 self._latest[source] = source.signature()
                 took = time.perf_counter() - started
-                self._due[source] = time.monotonic() + max(self.verify_every,
+                self._due[source] = time.monotonic() + max(VERIFY_SCANS * self.scan_interval,
                                                            took / VERIFY_BUDGET)
                 self.reads += 1
             read[source] = self._latest[source]
