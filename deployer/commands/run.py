@@ -55,13 +55,9 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads must be 1..1024, got {args.threads}")
     server_spec = None
     if args.config:  # before logging and the loop: a bad file is a plain error, exit 1
-        from deployer.descriptor.loader import load_server_config
+        from deployer.commands.validate import load_configs
 
-        for path in args.config:
-            if not Path(path).is_file():
-                raise UsageError(f"server descriptor not found: {path}")
-        server_spec = load_server_config(args.config, properties=dict(args.properties),
-                                         system_properties=dict(args.system_properties))
+        server_spec = load_configs(args.config, args)
     if args.manager is not None:
         args.manager = manager_address(args.manager)
     try:
