@@ -212,7 +212,8 @@ class Provider:
         self._delivered: dict[Path, tuple[Any, Any]] = {}
         self._deps: dict[Path, Dependencies] = {}
         self._last_look: dict[Path, tuple[Any, Any] | None] = {}
-        self._names: dict[str, Path | None] = {}  # file name -> path, None when not a descriptor
+        # each name of the last listing -> its path, None when not a descriptor
+        self._names: dict[str, Path | None] = {}
         self._latest: dict[Source, Any] = {}  # each source's signature when last read
         self._due: dict[Source, float] = {}  # when each is verified again (monotonic)
         self._marked: set[Source] = set()  # events say these may have changed
@@ -377,13 +378,14 @@ class Provider:
             if self._contexts_identity is not None:
                 log.warning("cannot list %s: %s", self.directory, exc.strerror or exc)
             return dict(self._delivered)  # gone (or unreadable): what was deployed keeps serving
-        names = self._names
+        known = self._names
+        names: dict[str, Path | None] = {}
+        self._names = names  # this listing's names only: temp files' names do not pile up
         for entry in entries:
-            path = names.get(entry.name, False)
+            path = known.get(entry.name, False)
             if path is False:
-                path = names[entry.name] = (
-                    self.directory / entry.name if is_descriptor_name(entry.name) else None
-                )
+                path = self.directory / entry.name if is_descriptor_name(entry.name) else None
+            names[entry.name] = path
             if path is None:
                 continue
             try:
