@@ -551,15 +551,16 @@ def apps(setup: Setup) -> tuple[Path, Path]:
     return counter, flask
 
 
-def flask_venv() -> Path:
-    """The framework tests' venv (Flask, Django, FastAPI): tests.support.venvs, built once and
-    cached on disk (the first time takes a minute)."""
+def in_flask_venv() -> str:
+    """The descriptor setting (``extra``) that runs a webapp in the framework tests' venv (Flask,
+    Django, FastAPI): tests.support.venvs, built once and cached on disk (the first time takes a
+    minute)."""
     sys.path.insert(0, str(ROOT))
     try:
         from tests.support.venvs import framework_venv
     finally:
         sys.path.remove(str(ROOT))
-    return framework_venv()
+    return f'\n  <Set name="virtualenv">{framework_venv()}</Set>'
 
 
 def edit(server: Server, war: Path, extra: str, version: int, client: httpx.Client,
@@ -590,12 +591,11 @@ def redeploy(setup: Setup, args: argparse.Namespace) -> None:
     print(f"\n== descriptor write -> new version answers, {args.edits} edits each (temp file + "
           "rename; polled every 1 ms); defaults of `deployer run` (inotify, 1 s rescan, "
           "1 worker, 4 threads); nothing pinned")
-    venv = flask_venv()
+    in_venv = in_flask_venv()
     runs: list[tuple[str, Path, str, bool]] = [("counter, workers (this tree)", counter, "", False)]
     if setup.worktree is not None:
         runs.append(("counter, in-process (0c4c5b9)", counter, "", True))
-    runs.append(("Flask in its virtualenv, workers", flask,
-                 f'\n  <Set name="virtualenv">{venv}</Set>', False))
+    runs.append(("Flask in its virtualenv, workers", flask, in_venv, False))
     rows = []
     for name, war, extra, in_process in runs:
         times, bad = redeploy_latency(setup, name, war, args.edits, extra=extra,
@@ -629,8 +629,7 @@ def memory(setup: Setup, args: argparse.Namespace) -> None:
     print(f"\n== memory: VmRSS of the front and its worker(s) across {args.redeploys} redeploys "
           "of the Flask app (each: descriptor write, wait for the new version's answer, "
           "old pool drained)")
-    venv = flask_venv()
-    extra = f'\n  <Set name="virtualenv">{venv}</Set>'
+    extra = in_flask_venv()
     server, port = setup.deployer("memory", flask, extra=extra)
     rows: list[tuple[int, float, list[float]]] = []
     bad: list[int] = []

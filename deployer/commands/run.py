@@ -16,10 +16,14 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deployer.errors import UsageError
 from deployer.logs import configure
 from deployer.web.protocol import HttpLimits
+
+if TYPE_CHECKING:
+    from deployer.descriptor.specs import ServerSpec
 
 log = logging.getLogger("deployer")
 
@@ -49,16 +53,11 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be 1..256, got {args.workers}")
     if not 1 <= args.threads <= 1024:
         raise UsageError(f"--threads must be 1..1024, got {args.threads}")
-    server = None
+    server_spec = None
     if args.config:  # before logging and the loop: a bad file is a plain error, exit 1
-        from deployer.descriptor.loader import load_server_config
+        from deployer.commands.validate import load_configs
 
-        for path in args.config:
-            if not Path(path).is_file():
-                raise UsageError(f"server descriptor not found: {path}")
-        server = load_server_config(args.config, properties=dict(args.properties),
-                                    system_properties=dict(args.system_properties))
-    args.server = server
+        server_spec = load_configs(args.config, args)
     if args.manager is not None:
         args.manager = manager_address(args.manager)
     try:
@@ -70,12 +69,13 @@ def execute(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(serve(args, limits))
-    return uvloop.run(serve(args, limits))
+        return asyncio.run(serve(args, limits, server_spec))
+    return uvloop.run(serve(args, limits, server_spec))
 
 
-async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
-    """Deploy, listen, wait for a signal, shut down in order."""
+async def serve(args: argparse.Namespace, limits: HttpLimits,
+                server_spec: ServerSpec | None = None) -> int:
+    """Deploy, listen, wait for a signal, shut down in order; ``server_spec`` is --config's."""
     from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
     from deployer.deploy.provider import Provider
@@ -100,7 +100,7 @@ async def serve(args: argparse.Namespace, limits: HttpLimits) -> int:
         drain_timeout=args.drain_timeout,
         worker_name=args.worker_name,
         worker_defaults=WorkerDefaults(args.workers, args.threads),
-        server=getattr(args, "server", None),
+        server=server_spec,
     )
     provider = Provider(
         Path(args.directory), manager.apply, dependencies=manager.dependencies,

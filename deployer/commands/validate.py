@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from deployer.deploy.build import check, missing_application
@@ -39,18 +40,24 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
+def load_configs(paths: Sequence[str | Path], args: argparse.Namespace) -> ServerSpec | None:
+    """``--config``'s server descriptors evaluated together (None without any), for `run` and
+    `validate` alike; a file that is not there is a usage error. Raises DescriptorErrors."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise UsageError(f"server descriptor not found: {path}")
+    if not paths:
+        return None
+    return load_server_config(paths, properties=dict(args.properties),
+                              system_properties=dict(args.system_properties))
+
+
 def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:
     """``--config``'s server descriptors, evaluated together as ``run --config`` does: what they
     give the contexts (None when any has a problem), and each file's problems."""
-    paths = [Path(p) for p in getattr(args, "config", None) or ()]
-    for path in paths:
-        if not path.is_file():
-            raise UsageError(f"server descriptor not found: {path}")
-    if not paths:
-        return None, []
+    paths = [Path(p) for p in args.config]
     try:
-        spec = load_server_config(paths, properties=dict(args.properties),
-                                  system_properties=dict(args.system_properties))
+        spec = load_configs(paths, args)
         return spec, [(path, [], []) for path in paths]
     except DescriptorErrors as exc:
         problems = exc.problems
@@ -85,7 +92,7 @@ def execute(args: argparse.Namespace) -> int:
     configs = {path.resolve() for path, _, _ in results}
     files = [f for f in collect(list(args.paths)) if f.resolve() not in configs]
     results += [_check(path, args, server) for path in files]
-    strict = getattr(args, "strict", False)
+    strict = args.strict
     invalid = sum(1 for _, errors, warnings in results if errors or strict and warnings)
     try:
         _report(results, invalid, args.format)

@@ -25,6 +25,15 @@ class AppState(enum.Enum):
     STOPPED = "stopped"  # stopped by an operator until started again (file changes wait)
 
 
+_WORKER_COUNTS = ("starts", "deaths", "restarts")
+
+
+def _pool_counts(context: Any) -> Counter[str]:
+    """A context's worker pool's starts, deaths and restarts (none for static files)."""
+    pool = getattr(context, "pool", None)
+    return Counter({k: getattr(pool, k) for k in _WORKER_COUNTS} if pool is not None else {})
+
+
 @dataclass(frozen=True)
 class Claims:
     """What a deployed version holds alone: routes (context path, host) and a session store."""
@@ -51,16 +60,11 @@ class App:
 
     def retire_workers(self, context: Any) -> None:
         """Keep the worker counts of a version that leaves, so the totals never go back."""
-        pool = getattr(context, "pool", None)
-        if pool is not None:
-            self.retired_workers.update(
-                starts=pool.starts, deaths=pool.deaths, restarts=pool.restarts)
+        self.retired_workers.update(_pool_counts(context))
 
     def worker_counts(self) -> dict[str, int]:
-        pool = getattr(self.context, "pool", None)
-        now = Counter(starts=pool.starts, deaths=pool.deaths, restarts=pool.restarts) \
-            if pool is not None else Counter()
-        return {k: self.retired_workers[k] + now[k] for k in ("starts", "deaths", "restarts")}
+        now = _pool_counts(self.context)
+        return {k: self.retired_workers[k] + now[k] for k in _WORKER_COUNTS}
 
     @property
     def answers(self) -> bool:

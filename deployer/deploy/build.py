@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.deploy.sessionstores import cached_manager
+from deployer.deploy.watch import site_packages
 from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionManagerSpec
 from deployer.errors import AppLoadError, DescriptorError, DescriptorErrors, Location
 from deployer.sessions.cache import CachedSessionManager
@@ -151,12 +152,11 @@ def missing_application(spec: ContextSpec, resolved: Resolved,
         if (root / rel.with_suffix(".py")).is_file() or (root / rel / "__init__.py").is_file() \
                 or (root / rel).is_dir():
             return None
-    if resolved.virtualenv is None and importlib.util.find_spec(module.split(".")[0]) is not None:
-        return None
-    if resolved.virtualenv is not None:
-        found = list(resolved.virtualenv.glob(f"lib/python3*/site-packages/{rel.parts[0]}*"))
-        if found:
+    if resolved.virtualenv is None:
+        if importlib.util.find_spec(module.split(".")[0]) is not None:
             return None
+    elif any(next(sp.glob(f"{rel.parts[0]}*"), None) for sp in site_packages(resolved.virtualenv)):
+        return None
     where = _where(spec, "application") or Location.of(descriptor)
     searched = ", ".join(str(r) for r in roots)
     return DescriptorError(where, f"application module {module!r} is not found under "

@@ -32,7 +32,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -52,7 +52,7 @@ from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from deployer.deploy.patterns import is_ignored_name
-from deployer.deploy.watch import CodeTree, Dependencies, Source
+from deployer.deploy.watch import Dependencies, Source
 
 log = logging.getLogger("deployer.deploy")
 
@@ -66,6 +66,7 @@ _SOURCE_EVENTS: list[type[FileSystemEvent]] = [
     FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
 ]
 _NO_DEPENDENCIES = Dependencies()
+H = TypeVar("H", bound=FileSystemEventHandler)
 
 
 class _Overflows(logging.Filter):
@@ -173,21 +174,10 @@ class _Route(FileSystemEventHandler):
 
 
 @dataclass
-class _Watched:
+class _Watched(Generic[H]):
     watch: ObservedWatch
-    route: _Route
+    handler: H  # what the observer calls for this watch's events
     identity: tuple[int, int]  # the directory's (inode, device): a new directory needs a new watch
-
-
-def _nothing() -> None:
-    pass
-
-
-def _watch_roots(source: Source) -> tuple[tuple[Path, bool], ...]:
-    """The (directory, recursive) watches a source needs (a war may need several)."""
-    if isinstance(source, CodeTree):
-        return source.watch_roots()
-    return ((source.directory, source.recursive),)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -219,11 +209,11 @@ class Provider:
         self.scan_interval = scan_interval
         self.poll = poll
         self.settle = settle
-        self.verify_every = VERIFY_SCANS * scan_interval
         self._delivered: dict[Path, tuple[Any, Any]] = {}
         self._deps: dict[Path, Dependencies] = {}
         self._last_look: dict[Path, tuple[Any, Any] | None] = {}
-        self._names: dict[str, Path | None] = {}  # file name -> path, None when not a descriptor
+        # each name of the last listing -> its path, None when not a descriptor
+        self._names: dict[str, Path | None] = {}
         self._latest: dict[Source, Any] = {}  # each source's signature when last read
         self._due: dict[Source, float] = {}  # when each is verified again (monotonic)
         self._marked: set[Source] = set()  # events say these may have changed
@@ -232,9 +222,9 @@ class Provider:
         self._wake_event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: Any = None
-        self._watches: dict[tuple[Path, bool], _Watched] = {}
+        self._watches: dict[tuple[Path, bool], _Watched[_Route]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._contexts_watch: _Watched | None = None  # contexts/ itself
+        self._contexts_watch: _Watched[_Wake] | None = None  # contexts/ itself
         self._watches_stale = False  # a new directory may change where sources are watched
         self._contexts_identity: tuple[int, int] | None = None  # as the last look found it
         self.scans = 0
@@ -388,13 +378,14 @@ class Provider:
             if self._contexts_identity is not None:
                 log.warning("cannot list %s: %s", self.directory, exc.strerror or exc)
             return dict(self._delivered)  # gone (or unreadable): what was deployed keeps serving
-        names = self._names
+        known = self._names
+        names: dict[str, Path | None] = {}
+        self._names = names  # this listing's names only: temp files' names do not pile up
         for entry in entries:
-            path = names.get(entry.name, False)
+            path = known.get(entry.name, False)
             if path is False:
-                path = names[entry.name] = (
-                    self.directory / entry.name if is_descriptor_name(entry.name) else None
-                )
+                path = self.directory / entry.name if is_descriptor_name(entry.name) else None
+            names[entry.name] = path
             if path is None:
                 continue
             try:
@@ -419,7 +410,7 @@ class Provider:
                 started = time.perf_counter()
                 self._latest[source] = source.signature()
                 took = time.perf_counter() - started
-                self._due[source] = time.monotonic() + max(self.verify_every,
+                self._due[source] = time.monotonic() + max(VERIFY_SCANS * self.scan_interval,
                                                            took / VERIFY_BUDGET)
                 self.reads += 1
             read[source] = self._latest[source]
@@ -463,15 +454,14 @@ class Provider:
         identity = self._contexts_identity
         if identity is None or self._observer is None:
             return
+        wake = _Wake(self._poke)
         try:
-            watch = self._observer.schedule(_Wake(self._poke), str(self.directory),
-                                            recursive=False)
+            watch = self._observer.schedule(wake, str(self.directory), recursive=False)
         except OSError as exc:
             log.warning("cannot watch %s: %s; rescanning every %g s", self.directory, exc,
                         self.scan_interval)
             return
-        self._contexts_watch = _Watched(watch, _Route(self._mark, self.directory, _nothing),
-                                        identity)
+        self._contexts_watch = _Watched(watch, wake, identity)
 
     def _rewatch_contexts(self) -> None:
         """contexts/ deleted (its inotify watch dies with it) or replaced by a new directory:
@@ -503,7 +493,7 @@ class Provider:
             self._due.pop(gone, None)
         wanted: dict[tuple[Path, bool], list[Source]] = {}
         for source in sorted(live, key=repr):
-            for key in _watch_roots(source):
+            for key in source.watch_roots():
                 wanted.setdefault(key, []).append(source)
         for key in set(self._watches) - set(wanted):
             self._unschedule(key)
@@ -519,10 +509,11 @@ class Provider:
             if watched is None:
                 unwatched.update(sources)
             else:
-                watched.route.sources = tuple(sources)
+                watched.handler.sources = tuple(sources)
         self._unwatched = frozenset(unwatched)
 
-    def _schedule(self, key: tuple[Path, bool], identity: tuple[int, int]) -> _Watched | None:
+    def _schedule(self, key: tuple[Path, bool],
+                  identity: tuple[int, int]) -> _Watched[_Route] | None:
         if self._observer is None or self.poll:
             return None
         directory, recursive = key

@@ -44,11 +44,9 @@ PACKAGE_METADATA = (".dist-info", ".egg-info", ".egg-link", ".pth")
 class Source(Protocol):
     """One thing a webapp depends on: where to watch, which events matter, its signature."""
 
-    @property
-    def directory(self) -> Path: ...
-
-    @property
-    def recursive(self) -> bool: ...
+    def watch_roots(self) -> tuple[tuple[Path, bool], ...]:
+        """The (directory, recursive) watches it needs (a war may need several)."""
+        ...
 
     def relevant(self, path: str, is_directory: bool, gone: bool) -> bool: ...
 
@@ -69,14 +67,6 @@ class CodeTree:
 
     root: Path
     patterns: Patterns = Patterns(WAR_PATTERNS)
-
-    @property
-    def directory(self) -> Path:
-        return self.root
-
-    @property
-    def recursive(self) -> bool:
-        return True
 
     def _relative(self, path: str) -> str | None:
         root = str(self.root)
@@ -176,13 +166,8 @@ class Entry:
 
     path: Path
 
-    @property
-    def directory(self) -> Path:
-        return self.path.parent
-
-    @property
-    def recursive(self) -> bool:
-        return False
+    def watch_roots(self) -> tuple[tuple[Path, bool], ...]:
+        return ((self.path.parent, False),)
 
     def relevant(self, path: str, is_directory: bool, gone: bool) -> bool:
         return path == str(self.path) or (gone and path == str(self.path.parent))
@@ -223,13 +208,8 @@ class Packages:
 
     site_packages: Path
 
-    @property
-    def directory(self) -> Path:
-        return self.site_packages
-
-    @property
-    def recursive(self) -> bool:
-        return False
+    def watch_roots(self) -> tuple[tuple[Path, bool], ...]:
+        return ((self.site_packages, False),)
 
     def relevant(self, path: str, is_directory: bool, gone: bool) -> bool:
         parent, _, name = path.rpartition(os.sep)

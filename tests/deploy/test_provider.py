@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -79,9 +79,7 @@ def test_watch_add_change_remove_rename(tmp_path: Path) -> None:
     rec = Recorder()
 
     async def main() -> None:
-        provider = Provider(tmp_path, rec, scan_interval=5)
-        await provider.start()
-        try:
+        async with started(Provider(tmp_path, rec, scan_interval=5)):
             (tmp_path / "a.xml").write_text("<one/>")
             await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
             # temp file + rename: exactly one change
@@ -93,8 +91,6 @@ def test_watch_add_change_remove_rename(tmp_path: Path) -> None:
             await rec.wait_for(lambda ev: ("add", "b.xml") in ev and ("remove", "a.xml") in ev)
             (tmp_path / "b.xml").unlink()
             await rec.wait_for(lambda ev: ("remove", "b.xml") in ev)
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
     assert rec.events == [("add", "a.xml"), ("change", "a.xml"), ("remove", "a.xml"),
@@ -112,9 +108,7 @@ def test_chunked_write_gives_one_complete_add(tmp_path: Path) -> None:
         await rec(batch)
 
     async def main() -> None:
-        provider = Provider(tmp_path, handler, scan_interval=5, settle=0.05)
-        await provider.start()
-        try:
+        async with started(Provider(tmp_path, handler, scan_interval=5, settle=0.05)):
             with open(tmp_path / "big.xml", "wb") as fh:
                 for _ in range(10):
                     fh.write(b"x" * 4096)
@@ -123,8 +117,6 @@ def test_chunked_write_gives_one_complete_add(tmp_path: Path) -> None:
             await rec.wait_for(lambda ev: ("add", "big.xml") in ev)
             (tmp_path / "zz.xml").write_text("<y/>")  # a later event proves nothing else came
             await rec.wait_for(lambda ev: ("add", "zz.xml") in ev)
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
     assert rec.events == [("add", "big.xml"), ("add", "zz.xml")]
@@ -145,6 +137,16 @@ def webapp_and_descriptor(tmp_path: Path) -> tuple[Path, Path]:
 Body = Callable[[Provider, Recorder], Awaitable[None]]
 
 
+@contextlib.asynccontextmanager
+async def started(provider: Provider) -> AsyncIterator[Provider]:
+    """The provider started (its first scan delivered), stopped however the block ends."""
+    await provider.start()
+    try:
+        yield provider
+    finally:
+        await provider.stop()
+
+
 def watching(contexts: Path, deps: Dependencies, body: Body, *, scan_interval: float = 5,
              poll: bool = False) -> Recorder:
     """Run a provider whose every descriptor depends on ``deps`` around ``body``."""
@@ -153,11 +155,8 @@ def watching(contexts: Path, deps: Dependencies, body: Body, *, scan_interval: f
     async def main() -> None:
         provider = Provider(contexts, rec, dependencies=lambda _p: deps,
                             scan_interval=scan_interval, poll=poll)
-        await provider.start()
-        try:
+        async with started(provider):
             await body(provider, rec)
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
     return rec
@@ -383,8 +382,7 @@ def test_a_war_replaced_is_watched_again(tmp_path: Path, how: str) -> None:
     async def main() -> None:
         provider = Provider(contexts, handler, dependencies=lambda _p: Dependencies.of_webapp(app),
                             scan_interval=5)
-        await provider.start()
-        try:
+        async with started(provider):
             if how == "swap":
                 os.rename(app, tmp_path / "app.old")
             else:
@@ -397,8 +395,6 @@ def test_a_war_replaced_is_watched_again(tmp_path: Path, how: str) -> None:
             save_atomically(app / "wsgi.py", "v = 'edited'\n")
             await until(lambda: seen[-1:] == ["v = 'edited'\n"], "the edit deployed")
             assert provider.marks > marks  # an event of the new watch, not a verify
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
     assert {kind for kind, _ in rec.events[1:]} == {"change"}
@@ -417,11 +413,8 @@ def test_an_edit_that_lands_during_the_build_is_redeployed(tmp_path: Path) -> No
     async def main() -> None:
         provider = Provider(contexts, building, dependencies=lambda _p: Dependencies.of_webapp(app),
                             scan_interval=0.2)
-        await provider.start()
-        try:
+        async with started(provider):
             await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
     assert rec.events == [("add", "a.xml"), ("change", "a.xml")]
@@ -449,9 +442,7 @@ def test_interval_zero_scans_once_but_wakes_on_demand(tmp_path: Path) -> None:
     rec = Recorder()
 
     async def main() -> None:
-        provider = Provider(tmp_path, rec, scan_interval=0)
-        await provider.start()
-        try:
+        async with started(Provider(tmp_path, rec, scan_interval=0)) as provider:
             assert provider._observer is None
             (tmp_path / "b.xml").write_text("<x/>")
             scans = provider.scans
@@ -461,8 +452,6 @@ def test_interval_zero_scans_once_but_wakes_on_demand(tmp_path: Path) -> None:
             assert provider.scans == scans and rec.events == [("add", "a.xml")]
             provider.wake()  # what SIGHUP does
             await rec.wait_for(lambda ev: ("add", "b.xml") in ev)
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
 
@@ -471,9 +460,7 @@ def test_an_empty_file_waits_for_its_content(tmp_path: Path) -> None:
     rec = Recorder()
 
     async def main() -> None:
-        provider = Provider(tmp_path, rec, scan_interval=5)
-        await provider.start()
-        try:
+        async with started(Provider(tmp_path, rec, scan_interval=5)) as provider:
             fh = open(tmp_path / "a.xml", "wb")  # noqa: SIM115 - held open across awaits
             try:
                 for _ in range(3):  # created and left empty for several settle times
@@ -484,8 +471,6 @@ def test_an_empty_file_waits_for_its_content(tmp_path: Path) -> None:
             finally:
                 fh.close()
             await rec.wait_for(lambda ev: ("add", "a.xml") in ev)
-        finally:
-            await provider.stop()
 
     asyncio.run(main())
     assert rec.events == [("add", "a.xml")]

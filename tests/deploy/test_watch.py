@@ -174,7 +174,7 @@ def test_an_archive_and_a_directory_by_themselves(tmp_path: Path) -> None:
     archive.write_bytes(b"PK")
     one = Entry(archive)
     sig = one.signature()
-    assert sig is not None and one.directory == tmp_path and not one.recursive
+    assert sig is not None and one.watch_roots() == ((tmp_path, False),)
     assert one.relevant(str(archive), False, False)
     assert not one.relevant(str(tmp_path / "other.pyz"), False, False)
     assert one.modified_since(sig, sig[0]) and not one.modified_since(sig, sig[0] + 1)
