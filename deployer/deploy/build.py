@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployer.deploy.sessionstores import cached_manager
+from deployer.deploy.sessionstores import DEFAULT_MAX_INACTIVE, cached_manager
 from deployer.deploy.watch import site_packages
 from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionManagerSpec
 from deployer.errors import AppLoadError, DescriptorError, DescriptorErrors, Location
@@ -41,7 +41,6 @@ INIT_DOMAIN = "org.eclipse.jetty.servlet.SessionDomain"
 INIT_PATH = "org.eclipse.jetty.servlet.SessionPath"
 INIT_MAX_AGE = "org.eclipse.jetty.servlet.MaxAge"
 INIT_DIR_ALLOWED = "org.eclipse.jetty.servlet.Default.dirAllowed"  # DefaultServlet's listing
-DEFAULT_MAX_INACTIVE = 1800  # webdefault.xml's 30 minutes
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:

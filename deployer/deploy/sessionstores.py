@@ -38,8 +38,7 @@ from deployer.sessions.postgres import PostgresDataStore, TableSchema
 from deployer.sessions.redisstore import DEFAULT_PREFIX, RedisDataStore
 from deployer.sessions.sqlitedata import SqliteDataStore
 
-DEFAULT_MAX_INACTIVE = 1800
-DEFAULT_SCAVENGE = 600
+DEFAULT_MAX_INACTIVE = 1800  # webdefault.xml's 30 minutes (every session manager's default)
 
 
 def _error(spec: Spec | None, field: str, message: str) -> DescriptorErrors:
@@ -161,7 +160,8 @@ def cache_config(store: SessionDataStoreSpec, cache: SessionCacheSpec | None,
         null_cache=c.null,
         save_period=save_period,
         grace_period=store.grace_period_sec,
-        scavenge_interval=keeper.interval_sec if keeper is not None else DEFAULT_SCAVENGE,
+        scavenge_interval=(keeper.interval_sec if keeper is not None
+                           else CacheConfig.scavenge_interval),
         max_inactive_interval=(DEFAULT_MAX_INACTIVE if manager.max_inactive_interval is None
                                else manager.max_inactive_interval),
     )

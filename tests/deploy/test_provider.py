@@ -162,7 +162,8 @@ def watching(contexts: Path, deps: Dependencies, body: Body, *, scan_interval: f
     return rec
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """A deadline for the condition, not a figure (5 s timed out on a loaded machine)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
