@@ -178,10 +178,7 @@ class WebContext(LifeCycle):
             await self._cut(scope, send)
         finally:
             if lazy is not None and lazy.session is not None:
-                if binder.acomplete is not None:  # type: ignore[union-attr]
-                    await binder.acomplete(lazy.session)  # type: ignore[union-attr]
-                else:
-                    binder.manager.complete(lazy.session)  # type: ignore[union-attr]
+                await binder.complete(lazy.session)  # type: ignore[union-attr]
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
