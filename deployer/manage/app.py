@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import secrets
 import time
 from pathlib import Path
@@ -26,7 +27,6 @@ from deployer.manage.metrics import CONTENT_TYPE, Metrics
 log = logging.getLogger("deployer.manage")
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
-_ACTIONS = ("redeploy", "stop", "start", "undeploy")
 
 
 class Refused(Exception):
@@ -109,12 +109,13 @@ class ManagerApp:
             raise Refused(405, f"{method} is not allowed here")
         manager = self.manager
         if not parts:
-            answering, total = view.summary(manager)
-            html = page.page(view.contexts(manager, self.metrics), answering, total, nonce)
+            rows = view.contexts(manager, self.metrics)
+            html = page.page(rows, *view.summary(rows), nonce)
             return 200, "text/html; charset=utf-8", html.encode(), []
         if parts == ["rows"]:
-            answering, total = view.summary(manager)
-            html = page.rows(view.contexts(manager, self.metrics))
+            rows = view.contexts(manager, self.metrics)
+            answering, total = view.summary(rows)
+            html = page.rows(rows)
             return 200, "text/html; charset=utf-8", html.encode(), [
                 (b"x-summary", page.summary_line(answering, total).encode())]
         if parts == ["metrics"]:
@@ -128,10 +129,11 @@ class ManagerApp:
                     "not ready: " + "; ".join(waiting) + "\n").encode(), []
             return 200, "text/plain; charset=utf-8", b"ready\n", []
         if parts == ["api", "contexts"]:
-            answering, total = view.summary(manager)
+            rows = view.contexts(manager, self.metrics)
+            answering, total = view.summary(rows)
             return self._ok({"answering": answering, "total": total,
                              "uptime": round(time.time() - self.started, 1),
-                             "contexts": view.contexts(manager, self.metrics)})
+                             "contexts": rows})
         if len(parts) == 3 and parts[:2] == ["api", "contexts"]:
             return self._ok(view.context_row(self._app(parts[2]), self.metrics))
         if len(parts) == 4 and parts[:2] == ["api", "contexts"] and parts[3] == "sessions":
@@ -146,7 +148,7 @@ class ManagerApp:
                     ) -> tuple[int, str, bytes, list[tuple[bytes, bytes]]]:
         self._check_action(headers)
         manager = self.manager
-        if len(parts) == 4 and parts[:2] == ["api", "contexts"] and parts[3] in _ACTIONS:
+        if len(parts) == 4 and parts[:2] == ["api", "contexts"] and parts[3] in page.ACTIONS:
             app = self._app(parts[2])
             action = {"redeploy": manager.redeploy, "start": manager.start_context,
                       "stop": manager.stop_context, "undeploy": manager.undeploy_context,
@@ -188,8 +190,6 @@ def _json(value: Any) -> bytes:
 
 def write_token(path: Path, token: str) -> None:
     """The generated token, readable by its owner only (0600, created so: never a moment wider)."""
-    import os
-
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -75,6 +75,7 @@ def unready(manager: DeploymentManager) -> list[str]:
             if app.held is None and not (app.state is AppState.DEPLOYED and app.answers)]
 
 
-def summary(manager: DeploymentManager) -> tuple[int, int]:
-    """(contexts that answer, descriptors): "N of M contexts deployed"."""
-    return sum(1 for a in manager.apps.values() if a.answers), len(manager.apps)
+def summary(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """(contexts that answer, descriptors) of ``contexts``' rows: "N of M contexts deployed",
+    counted on the same snapshot the rows show."""
+    return sum(1 for row in rows if row["answers"]), len(rows)

@@ -21,7 +21,7 @@ from deployer.sessions.session import LazySession
 from deployer.web.exchange import Exchange, ResponseAborted
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
-from deployer.web.responses import absolute_location, error
+from deployer.web.responses import error, redirect
 from deployer.web.static import StaticFiles
 from deployer.web.tracking import NEEDS_STORE, SessionBinder
 
@@ -178,10 +178,7 @@ class WebContext(LifeCycle):
             await self._cut(scope, send)
         finally:
             if lazy is not None and lazy.session is not None:
-                if binder.acomplete is not None:  # type: ignore[union-attr]
-                    await binder.acomplete(lazy.session)  # type: ignore[union-attr]
-                else:
-                    binder.manager.complete(lazy.session)  # type: ignore[union-attr]
+                await binder.complete(lazy.session)  # type: ignore[union-attr]
             self.in_flight -= 1
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
@@ -236,15 +233,8 @@ class WebContext(LifeCycle):
             info = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
             if info:
                 target = target.rstrip("/") + "/" + info.lstrip("/")
-        location = absolute_location(scope, target)
-        qs = scope.get("query_string", b"")
-        if qs and not r.discard_query:
-            location += "?" + qs.decode("latin-1")
-        status = 301 if r.permanent else 302
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"location", location.encode("latin-1")),
-                                (b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
+        await redirect(send, 301 if r.permanent else 302, scope, target,
+                       b"" if r.discard_query else scope.get("query_string", b""))
 
     async def drain(self, timeout: float) -> bool:
         """Wait (bounded) until no request is in flight; True when drained."""

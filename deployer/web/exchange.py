@@ -23,7 +23,7 @@ from deployer.errors import SessionLimitError
 from deployer.sessions.session import LazySession
 from deployer.web.channel import GONE, Stream
 from deployer.web.pool import PoolUnavailable, WorkerPool
-from deployer.web.responses import error, error_body, error_headers
+from deployer.web.responses import error
 from deployer.web.sessionwire import apply_changes, snapshot
 from deployer.worker import wire
 
@@ -94,7 +94,7 @@ class Exchange:
 
     __slots__ = ("pool", "scope", "receive", "send", "lazy", "cookies", "before_commit", "where",
                  "stream", "mode", "body_done", "watcher", "started", "complete", "disconnected",
-                 "replacement", "refused")
+                 "front_answered")
 
     def __init__(self, pool: WorkerPool, scope: dict[str, Any], receive: Any, send: Any,
                  lazy: LazySession | None, where: str,
@@ -113,8 +113,8 @@ class Exchange:
         self.mode = 0
         self.body_done = False
         self.watcher: asyncio.Task[None] | None = None
-        self.started = self.complete = self.disconnected = self.refused = False
-        self.replacement: bytes | None = None  # the front's 500 page for the worker's own
+        self.started = self.complete = self.disconnected = False
+        self.front_answered = False  # the front's own error page went out in place of the app's
 
     def head(self) -> bytes:
         return encode_head(self.scope, self.lazy, self.mode)
@@ -171,30 +171,27 @@ class Exchange:
                 more = kind == _BODY
                 if not self.started:
                     raise wire.ProtocolError("a body before the response started")
-                if self.refused:  # answered 503 instead: the app's body goes nowhere
+                if self.front_answered:  # the app's body goes nowhere
                     stream.taken_by_client(len(payload))
                     continue
-                body = payload if self.replacement is None else self._replaced()
-                await send({"type": "http.response.body", "body": body, "more_body": more})
+                await send({"type": "http.response.body", "body": payload, "more_body": more})
                 stream.taken_by_client(len(payload))
                 if more:
                     self._watch()
                 else:
                     self.complete = True
             elif kind == _START:
-                try:
-                    start = self._start(payload)
-                except SessionLimitError:  # the app made a session the manager cannot keep
-                    self.started = self.complete = self.refused = True
-                    self.lazy = None  # its later changes have no session to go to
-                    await error(send, 503, self.scope)
-                    continue
+                status, headers = self._start(payload)
                 if self.before_commit is not None and self.lazy is not None:
                     if any(k == _END for k, _ in frames):
                         stream.close()  # the worker is done: its slot serves others meanwhile
                     await self.before_commit(self.lazy)
+                if self.front_answered:
+                    await error(send, status, self.scope, headers)
+                    continue
                 try:
-                    await send(start)
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": headers})
                 except RuntimeError as exc:  # uvicorn refuses a malformed header: a lying worker
                     raise wire.ProtocolError(str(exc)) from None
             elif kind == _END:
@@ -209,25 +206,25 @@ class Exchange:
             else:
                 raise wire.ProtocolError(f"frame kind {kind} in an HTTP response")
 
-    def _start(self, payload: bytes) -> dict[str, Any]:
-        """The response start, its session changes applied first (a new session's cookie)."""
+    def _start(self, payload: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """The response's status and headers, its session changes applied first (a new session's
+        cookie). The front answers with its own error page instead (``front_answered``, the
+        headers then being those it adds to the page) for the worker's 500 of a failed app, and
+        with 503 for a session the manager cannot keep."""
         if self.started:
             raise wire.ProtocolError("a second START")
         status, changes, lines = wire.split_start(payload)
         if not 100 <= status <= 599:
             raise wire.ProtocolError(f"bad START status {status}")
-        if status == 500 and lines == wire.ERROR_LINES:  # the worker's answer to a failed app
-            ctype, self.replacement = error_body(500, self.scope)
-            headers = self._session_applied(changes, error_headers(ctype, self.replacement))
-        else:
-            headers = self._session_applied(changes, wire.split_header_lines(lines))
+        own = status == 500 and lines == wire.ERROR_LINES  # the worker's answer to a failed app
+        try:
+            headers = self._session_applied(changes, [] if own else wire.split_header_lines(lines))
+        except SessionLimitError:  # the app made a session the manager cannot keep
+            self.lazy = None  # its later changes have no session to go to
+            status, headers, own = 503, [], True
         self.started = True
-        return {"type": "http.response.start", "status": status, "headers": headers}
-
-    def _replaced(self) -> bytes:
-        """The error page, in place of the worker's first body chunk; nothing after."""
-        body, self.replacement = self.replacement or b"", b""
-        return body
+        self.complete = self.front_answered = own
+        return status, headers
 
     def _session_applied(self, changes: Any, headers: list[tuple[bytes, bytes]],
                          ) -> list[tuple[bytes, bytes]]:

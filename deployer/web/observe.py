@@ -10,6 +10,7 @@ metrics nor an access log the server runs the router itself.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import IO, Any, Protocol
 
@@ -50,7 +51,6 @@ class AccessLog:
     def open(self) -> None:
         if self._out is None:
             if self.target == "-":
-                import sys
                 self._out = sys.stdout
             else:
                 self._out = open(self.target, "a", encoding="utf-8",  # noqa: SIM115

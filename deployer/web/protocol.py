@@ -27,6 +27,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from deployer.web.responses import error_body, error_headers
+
 log = logging.getLogger("deployer.web")
 
 
@@ -169,12 +171,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         else:
             self._refuse(*refusal)
 
-    def _refuse(self, status: int, text: bytes) -> None:
-        log.debug("%s: refused a request head: %d %s", self._address, status, text.decode())
-        body = text + b"\n"
+    def _refuse(self, status: int, why: bytes) -> None:
+        """The front's error page (its plain-text form: there is no parsed Accept yet), written
+        raw since no ASGI cycle exists for a head that was never parsed; then close."""
+        log.debug("%s: refused a request head: %d %s", self._address, status, why.decode())
+        ctype, body = error_body(status, {})
+        headers = [*error_headers(ctype, body), (b"connection", b"close")]
         self.transport.write(b"".join([
-            STATUS_LINE[status], b"content-type: text/plain; charset=utf-8\r\n",
-            b"content-length: ", str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body,
+            STATUS_LINE[status], *(k + b": " + v + b"\r\n" for k, v in headers), b"\r\n", body,
         ]))
         self.transport.close()
 

@@ -63,6 +63,18 @@ async def error(send: Any, status: int, scope: dict[str, Any],
     await send({"type": "http.response.body", "body": body})
 
 
+async def redirect(send: Any, status: int, scope: dict[str, Any], target: str,
+                   query: bytes = b"") -> None:
+    """A redirect (no body) to ``target`` made absolute on the request's host, ``query`` (the raw
+    query string, if any) appended."""
+    location = absolute_location(scope, target)
+    if query:
+        location += "?" + query.decode("latin-1")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def absolute_location(scope: dict[str, Any], target: str) -> str:
     """``target`` (a path, or already a URL) as an absolute Location on the request's host."""
     location = quote(target, safe="/;=:@!$&'()*+,~%?#")

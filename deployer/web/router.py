@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.web.responses import absolute_location, error
+from deployer.web.responses import error, redirect
 
 
 def normalize_context_path(path: str) -> str:
@@ -188,20 +188,9 @@ class Router:
         if entry.prefix:  # the request's own scope: nothing else holds it
             if (len(path) == len(entry.prefix) and kind == "http"
                     and not getattr(entry.target, "allow_null_path_info", False)):
-                await _add_slash(scope, send)
+                # Jetty's ContextHandler: /ctx is 302 to /ctx/ whatever serves the context, so
+                # relative links resolve the same for every app and framework (JETTY.md §10)
+                await redirect(send, 302, scope, path + "/", scope.get("query_string", b""))
                 return
             scope["root_path"] = scope.get("root_path", "") + entry.prefix
         await entry.target(scope, receive, send)
-
-
-async def _add_slash(scope: dict[str, Any], send: Any) -> None:
-    """Jetty's ContextHandler: ``/ctx`` is 302 to ``/ctx/``, whatever serves the context, so
-    relative links resolve the same for every app and framework (JETTY.md §10)."""
-    location = absolute_location(scope, scope["path"] + "/")
-    qs = scope.get("query_string", b"")
-    if qs:
-        location += "?" + qs.decode("latin-1")
-    await send({"type": "http.response.start", "status": 302,
-                "headers": [(b"location", location.encode("latin-1")),
-                            (b"content-length", b"0")]})
-    await send({"type": "http.response.body", "body": b""})

@@ -154,6 +154,14 @@ class SessionBinder:
                 return s  # type: ignore[return-value]
         return None
 
+    async def complete(self, session: Session) -> None:
+        """The end of a request for its session: awaited on the loop for a store on the network,
+        else the manager's own ``complete``."""
+        if self.acomplete is not None:
+            await self.acomplete(session)
+        else:
+            self.manager.complete(session)
+
     # -- the response side ---------------------------------------------------------------------
     def response_cookie(self, lazy: LazySession, scheme: str) -> list[tuple[bytes, bytes]]:
         """The Set-Cookie this response needs: for a session it created, or a refresh."""

@@ -49,6 +49,9 @@ def test_a_huge_header_is_refused_with_431_and_closed(port: int) -> None:
     response = _exchange(port, head)
     assert _status(response) == 431
     assert b"connection: close" in response.lower()
+    # the front's own plain-text error page, as every answer it makes itself (responses.py)
+    assert b"cache-control: must-revalidate,no-cache,no-store\r\n" in response.lower()
+    assert response.endswith(b"\r\n\r\n431 Request Header Fields Too Large\n")
 
 
 def test_a_huge_request_line_is_refused_with_414(port: int) -> None:

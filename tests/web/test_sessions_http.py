@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from deployer.web.tracking import (
     parse_cookie_values,
     strip_path_parameter,
 )
+from tests.support.waiting import wait_for
 from tests.web.conftest import SAMPLES, Harness
 
 
@@ -123,10 +123,8 @@ def test_refresh_cookie_age(harness: Harness, ids: SessionIdManager) -> None:
     with httpx.Client(base_url=harness.url) as client:
         assert "set-cookie" in client.get("/r/").headers
         assert "set-cookie" not in client.get("/r/").headers  # set less than 1 s ago
-        deadline = time.monotonic() + 5
-        while "set-cookie" not in client.get("/r/").headers:  # re-sent once 1 s has passed
-            assert time.monotonic() < deadline, "cookie never refreshed"
-            time.sleep(0.05)
+        wait_for(lambda: "set-cookie" in client.get("/r/").headers, timeout=5,
+                 what="the cookie re-sent once 1 s has passed")
 
 
 def test_counter_survives_a_restart_with_a_store(harness: Harness, ids: SessionIdManager,
