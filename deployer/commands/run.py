@@ -116,11 +116,14 @@ async def serve(args: argparse.Namespace, limits: HttpLimits,
         access_log = AccessLog(args.access_log)
         access_log.open()
     front: object = router
+    observer = None
     if metrics is not None or access_log is not None:
         from deployer.web.observe import Observer
-        front = Observer(router, metrics, access_log)
+        front = observer = Observer(router, metrics, access_log)
+    from deployer.web.direct import DirectPath
     server = Server(front, args.host, args.port, limits=limits,
-                    forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None)
+                    forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None,
+                    direct=DirectPath(router, observer))
     try:
         server.bind()  # before any app is imported: a taken port fails in a moment
     except OSError as exc:

@@ -25,7 +25,7 @@ _MAX_QUEUED = 16  # uncounted frames (PULL, START, END...) a stream may have wai
 class Stream:
     """One request's frames from the worker, awaited in order by the request's coroutine."""
 
-    __slots__ = ("channel", "sid", "frames", "waiter", "unacked", "taken", "closed")
+    __slots__ = ("channel", "sid", "frames", "waiter", "unacked", "taken", "closed", "listener")
 
     def __init__(self, channel: Channel, sid: int) -> None:
         self.channel = channel
@@ -35,8 +35,15 @@ class Stream:
         self.unacked = 0  # the cost of response frames received and not yet credited back
         self.taken = 0  # of that, what the client has taken since the last CREDIT
         self.closed = False
+        # a callback that takes each frame as it comes (web/direct.py), instead of a coroutine
+        # awaiting ``next()``
+        self.listener: Callable[[int, bytes], None] | None = None
 
     def push(self, kind: int, payload: bytes) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener(kind, payload)
+            return
         self.frames.append((kind, payload))
         waiter = self.waiter
         if waiter is not None and not waiter.done():

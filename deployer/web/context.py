@@ -10,6 +10,7 @@ whose pool failed, or that is FAILED or stopped, answers 503.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from typing import Any
 from deployer.errors import AppLoadError, SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.session import LazySession
-from deployer.web.exchange import Exchange, ResponseAborted
+from deployer.web.channel import Stream
+from deployer.web.exchange import Exchange, ResponseAborted, encode_head
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
 from deployer.web.responses import error, redirect
@@ -183,15 +185,75 @@ class WebContext(LifeCycle):
             if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
 
+    # -- requests the direct path (direct.py) answers ---------------------------------------
+    def open_direct(self, scope: dict[str, Any]) -> tuple[Stream, LazySession | None] | None:
+        """A request direct.py may answer without an ASGI cycle: its stream to a worker (the
+        REQUEST already sent) and its session; None when it needs what only the ASGI path does
+        (a worker to wait for, a session or a store to await, static files, a redirect...).
+        The caller then ends it with ``close_direct``, or hands it to ``follow_direct``."""
+        pool = self.pool
+        if (self._state is not _STARTED or pool is None or pool.state != "serving"
+                or self.static is not None):
+            return None
+        binder = self._binder
+        lazy = None
+        if binder is not None:
+            if binder.acomplete is not None or binder.before_commit is not None:
+                return None  # a store on the network is awaited
+            ids = binder.requested_ids(scope)
+            if len(ids) > 1:
+                return None
+            found = binder.try_get(ids[0]) if ids else None
+            if found is NEEDS_STORE:
+                return None
+            lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
+                               ids[0] if ids and found is None else None)
+        stream = pool.open(functools.partial(encode_head, scope, lazy, 0))
+        if stream is None:  # every worker busy: the ASGI path waits its turn
+            if lazy is not None and lazy.session is not None:
+                binder.manager.complete(lazy.session)  # type: ignore[union-attr]
+            return None
+        self.in_flight += 1
+        return stream, lazy
+
+    def close_direct(self, lazy: LazySession | None) -> None:
+        """The end of a request ``open_direct`` began (its session manager is not awaited)."""
+        if lazy is not None and lazy.session is not None:
+            self.sessions.complete(lazy.session)
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def follow_direct(self, scope: dict[str, Any], receive: Any, send: Any,
+                            stream: Stream, lazy: LazySession | None,
+                            timer: asyncio.TimerHandle | None, disconnected: bool) -> None:
+        """A request ``open_direct`` began whose answer needs the ASGI path after all (a
+        streamed body, a worker that died...): an Exchange takes it from the frames its stream
+        holds."""
+        binder = self._binder
+        exchange = Exchange(self.pool, scope, receive, send, lazy,  # type: ignore[arg-type]
+                            self.name, binder.response_cookie if binder else None)
+        exchange.body_done = True
+        exchange.disconnected = disconnected
+        try:
+            await exchange.follow(stream, timer)
+        except asyncio.CancelledError:
+            await self._cut(scope, send)
+        finally:
+            self.close_direct(lazy)
+
+    def note_cut(self) -> None:
+        self.cut += 1
+        if self.cut == 1:
+            log.warning("%s: the drain timeout ended with requests in flight: answered 503 (or "
+                        "cut off, if their answer had started)", self.name)
+
     async def _cut(self, scope: dict[str, Any], send: Any) -> None:
         """A request still running when the drain timeout ends: 503 (the server is stopping,
         so uvicorn adds ``Connection: close``) if nothing was answered yet, else its connection
         is cut. Not re-raised: it is an expected end, not "Exception in ASGI application" and a
         500 with a traceback; and a request that waited for a worker never reaches one."""
-        self.cut += 1
-        if self.cut == 1:
-            log.warning("%s: the drain timeout ended with requests in flight: answered 503 (or "
-                        "cut off, if their answer had started)", self.name)
+        self.note_cut()
         if scope["type"] != "http":
             return
         try:

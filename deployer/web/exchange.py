@@ -132,11 +132,19 @@ class Exchange:
             else:
                 await self.send({"type": "websocket.close", "code": 1013})
             return
-        self.stream = stream
         timer = None
         timeout = pool.spec.request_timeout
         if timeout > 0:
             timer = asyncio.get_running_loop().call_later(timeout, stream.push, _TIMEOUT, b"")
+        await self.follow(stream, timer)
+
+    async def follow(self, stream: Stream, timer: asyncio.TimerHandle | None) -> None:
+        """The answer on an open stream, from the frames it holds on (``timer``: the
+        requestTimeout's, cancelled at the end). Where a request the direct path (direct.py)
+        began goes on when its answer is more than it answers itself."""
+        self.stream = stream
+        http = self.scope["type"] == "http"
+        mode = self.mode
         try:
             if http:
                 if mode == 1:

@@ -33,23 +33,42 @@ class ForwardedHeaders:
     """ASGI middleware: X-Forwarded-* and Forwarded from ``trusted`` peers set scheme and client."""
 
     def __init__(self, app: Any, trusted: str | list[str] = "127.0.0.1") -> None:
-        self._proxy = ProxyHeadersMiddleware(app, trusted)
+        self.app = app
+        self._proxy = ProxyHeadersMiddleware(_nothing, trusted)
         self._trusted = self._proxy.trusted_hosts
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
-            client = scope.get("client")
-            headers = scope["headers"]
-            forwarded = [v for k, v in headers if k == b"forwarded"]
-            if (forwarded and client and client[0] in self._trusted
-                    and not any(k in _X_HEADERS for k, _ in headers)):
-                elements = forwarded_pairs(b",".join(forwarded).decode("latin-1"))
-                added = []
-                proto = elements[0].get("proto", "").lower()  # the proxy nearest the client
-                if proto:
-                    added.append((b"x-forwarded-proto", proto.encode("latin-1")))
-                hops = [e["for"] for e in elements if e.get("for")]
-                if hops:
-                    added.append((b"x-forwarded-for", ", ".join(hops).encode("latin-1")))
-                scope["headers"] = [*headers, *added]
-        await self._proxy(scope, receive, send)
+            self.rewrite(scope)
+        await self.app(scope, receive, send)
+
+    def rewrite(self, scope: dict[str, Any]) -> None:
+        """Set the scope's scheme and client from the trusted proxy's headers, in place (also
+        for the requests the direct path, direct.py, answers without an ASGI app)."""
+        client = scope.get("client")
+        headers = scope["headers"]
+        forwarded = [v for k, v in headers if k == b"forwarded"]
+        if (forwarded and client and client[0] in self._trusted
+                and not any(k in _X_HEADERS for k, _ in headers)):
+            elements = forwarded_pairs(b",".join(forwarded).decode("latin-1"))
+            added = []
+            proto = elements[0].get("proto", "").lower()  # the proxy nearest the client
+            if proto:
+                added.append((b"x-forwarded-proto", proto.encode("latin-1")))
+            hops = [e["for"] for e in elements if e.get("for")]
+            if hops:
+                added.append((b"x-forwarded-for", ", ".join(hops).encode("latin-1")))
+            scope["headers"] = [*headers, *added]
+        # uvicorn's middleware rewrites the scope in place and then awaits its app, which here
+        # returns at once: driven one step, it has done all it does
+        step = self._proxy(scope, None, None)
+        try:
+            step.send(None)
+        except StopIteration:
+            return
+        step.close()
+        raise RuntimeError("uvicorn's ProxyHeadersMiddleware awaited something before its app")
+
+
+async def _nothing(scope: Any, receive: Any, send: Any) -> None:
+    return None

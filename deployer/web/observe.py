@@ -131,8 +131,14 @@ class Observer:
             status = status or 500  # uvicorn answers 500 when nothing was sent; else it cuts
             raise
         finally:
-            if self.metrics is not None:
-                context = None if "deployer.unrouted" in scope else scope.get("root_path") or "/"
-                self.metrics.observe(context, status, time.perf_counter() - clock)
-            if self.access_log is not None:
-                self.access_log.write(scope, status, size, began)
+            self.report(scope, status, size, began, clock)
+
+    def report(self, scope: dict[str, Any], status: int, size: int, began: float,
+               clock: float) -> None:
+        """One HTTP request's end (``began``: time.time(), ``clock``: perf_counter() at its
+        start); also for the requests the direct path (direct.py) answers itself."""
+        if self.metrics is not None:
+            context = None if "deployer.unrouted" in scope else scope.get("root_path") or "/"
+            self.metrics.observe(context, status, time.perf_counter() - clock)
+        if self.access_log is not None:
+            self.access_log.write(scope, status, size, began)

@@ -27,6 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from deployer.web.direct import DirectPath
 from deployer.web.responses import error_body, error_headers
 
 log = logging.getLogger("deployer.web")
@@ -88,8 +89,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     """One connection; see the module docstring for the bounds."""
 
     def __init__(self, *args: Any, limits: HttpLimits, clients: ClientConnections,
-                 **kwargs: Any) -> None:
+                 direct: DirectPath | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.direct = direct  # answers most requests to a webapp without an ASGI cycle
         self.limits = limits
         self.clients = clients
         self._address: str | None = None  # counted in clients while set
@@ -157,6 +159,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_pending, self._heads_ended = False, self._heads_ended + 1
         self._cancel_head_timer()
+        direct = self.direct
+        if direct is not None and (self.cycle is None or self.cycle.response_complete) \
+                and direct.take(self):
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from deployer.web.direct import DirectPath
 from deployer.web.exchange import ResponseAborted
 from deployer.web.forwarded import ForwardedHeaders
 from deployer.web.protocol import BoundedHttpProtocol, ClientConnections, HttpLimits
@@ -56,19 +57,24 @@ class Server:
                  access_log: bool = False, backlog: int = 2048,
                  timeout_keep_alive: int = 5, name: str = "",
                  forwarded_allow_ips: str | list[str] | None = None,
-                 limits: HttpLimits | None = None) -> None:
+                 limits: HttpLimits | None = None, direct: DirectPath | None = None) -> None:
         """``forwarded_allow_ips``: peers whose proxy headers are believed (None: nobody's);
-        ``limits``: what one client may send before its request reaches the app (protocol.py)."""
+        ``limits``: what one client may send before its request reaches the app (protocol.py);
+        ``direct``: the direct path to the router ``app`` leads to (direct.py), if any."""
         self.app = app
         self.name = name  # in its log lines: "manager listening on ..."
         self.limits = limits or HttpLimits()
         self.clients = ClientConnections(self.limits.max_per_client)
-        protocol = functools.partial(BoundedHttpProtocol, limits=self.limits, clients=self.clients)
+        self.direct = direct
+        protocol = functools.partial(BoundedHttpProtocol, limits=self.limits, clients=self.clients,
+                                     direct=direct)
         self.host = host
         self.requested_port = port
         self.port: int | None = None
         if forwarded_allow_ips is not None:
             app = ForwardedHeaders(app, forwarded_allow_ips)
+            if direct is not None:
+                direct.forwarded = app
         self._config = uvicorn.Config(
             app, host=host, port=port, http=protocol, loop="none", lifespan="off",
             access_log=access_log, log_config=None, backlog=backlog,
@@ -142,5 +148,7 @@ class Server:
             self._ticker = None
         server.config.timeout_graceful_shutdown = max(0.0, drain_timeout)  # type: ignore[assignment]
         await server.shutdown(sockets=[self._sock] if self._sock else None)
+        if self.direct is not None:
+            self.direct.cut()
         self._sock = None
         log.info("stopped listening on %s:%s", self.host, self.port)

@@ -17,6 +17,8 @@ import pytest
 
 from deployer.web.apps import find_app
 from deployer.web.context import ContextInfo, Redirect, WebContext
+from deployer.web.direct import DirectPath
+from deployer.web.observe import AccessLog, Observer
 from deployer.web.process import WorkerSpec
 from deployer.web.router import Route, Router
 from deployer.web.server import Server, loop_factory
@@ -28,12 +30,23 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 class Harness:
     """One event loop thread running one Server over one Router."""
 
-    def __init__(self, *, connector: str | None = None, **server: Any) -> None:
+    def __init__(self, *, connector: str | None = None, direct: bool = True,
+                 access_log: Path | None = None, **server: Any) -> None:
+        """``direct``: with the direct path, as ``deployer run`` serves (web/direct.py);
+        ``access_log``: a file the server's access log goes to."""
         self.loop = loop_factory()()
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop")
         self.thread.start()
         self.router = Router(connector=connector)
-        self.server = Server(self.router, "127.0.0.1", 0, **server)
+        self.access_log: AccessLog | None = None
+        front: Any = self.router
+        observer = None
+        if access_log is not None:
+            self.access_log = AccessLog(str(access_log))
+            self.access_log.open()
+            front = observer = Observer(self.router, None, self.access_log)
+        self.direct = DirectPath(self.router, observer) if direct else None
+        self.server = Server(front, "127.0.0.1", 0, direct=self.direct, **server)
         self.run(self.server.start())
         self.url = f"http://127.0.0.1:{self.server.port}"
         self.contexts: list[WebContext] = []
@@ -44,7 +57,8 @@ class Harness:
     def context(self, base: Path | None, context_path: str = "/", hosts: list[str] | None = None,
                 sessions: Any = None, tracking: Any = None, application: str | None = None,
                 redirect: Redirect | None = None, workers: int = 1, threads: int = 2,
-                python: str = sys.executable, **kw: Any) -> WebContext:
+                python: str = sys.executable, request_timeout: float = 0.0,
+                **kw: Any) -> WebContext:
         """Build, start (workers READY, lifespan included) and route a context."""
         app: WorkerSpec | StaticFiles | None = None
         if base is not None:
@@ -52,6 +66,7 @@ class Harness:
             if found.is_python:
                 app = worker_spec(base, found.entry or "", found.kind, context_path,
                                   workers=workers, threads=threads, python=python,
+                                  request_timeout=request_timeout,
                                   worker_name=getattr(getattr(sessions, "id_manager", None),
                                                       "worker_name", None))
             else:
@@ -74,6 +89,8 @@ class Harness:
             for ctx in self.contexts:
                 self.run(ctx.astop())
         finally:
+            if self.access_log is not None:
+                self.access_log.close()
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
