@@ -10,7 +10,6 @@ whose pool failed, or that is FAILED or stopped, answers 503.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from deployer.errors import AppLoadError, SessionError
 from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.session import LazySession
 from deployer.web.channel import Stream
-from deployer.web.exchange import Exchange, ResponseAborted, encode_head
+from deployer.web.exchange import Exchange, ResponseAborted
 from deployer.web.pool import WorkerPool
 from deployer.web.process import WorkerSpec
 from deployer.web.responses import error, redirect
@@ -186,11 +185,14 @@ class WebContext(LifeCycle):
                 self._idle.set()
 
     # -- requests the direct path (direct.py) answers ---------------------------------------
-    def open_direct(self, scope: dict[str, Any]) -> tuple[Stream, LazySession | None] | None:
+    def open_direct(self, scope: dict[str, Any],
+                    head: Callable[[LazySession | None], bytes],
+                    ) -> tuple[Stream, LazySession | None] | None:
         """A request direct.py may answer without an ASGI cycle: its stream to a worker (the
-        REQUEST already sent) and its session; None when it needs what only the ASGI path does
-        (a worker to wait for, a session or a store to await, static files, a redirect...).
-        The caller then ends it with ``close_direct``, or hands it to ``follow_direct``."""
+        REQUEST, made by ``head`` from the session, already sent) and its session; None when it
+        needs what only the ASGI path does (a worker to wait for, a session or a store to
+        await, static files, a redirect...). The caller then ends it with ``close_direct``, or
+        hands it to ``follow_direct``."""
         pool = self.pool
         if (self._state is not _STARTED or pool is None or pool.state != "serving"
                 or self.static is not None):
@@ -208,7 +210,7 @@ class WebContext(LifeCycle):
                 return None
             lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
                                ids[0] if ids and found is None else None)
-        stream = pool.open(functools.partial(encode_head, scope, lazy, 0))
+        stream = pool.open(lambda: head(lazy))
         if stream is None:  # every worker busy: the ASGI path waits its turn
             if lazy is not None and lazy.session is not None:
                 binder.manager.complete(lazy.session)  # type: ignore[union-attr]

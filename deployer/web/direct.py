@@ -33,7 +33,7 @@ from deployer.errors import SessionLimitError
 from deployer.web.channel import GONE
 from deployer.web.responses import error_body, error_headers
 from deployer.web.router import request_host
-from deployer.web.sessionwire import apply_changes
+from deployer.web.sessionwire import apply_changes, snapshot
 from deployer.worker import wire
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ class DirectPath:
                     return False
             elif k == b"transfer-encoding" or k == b"expect":
                 return False
+        if b"\0" in protocol.url:
+            return False  # never on the wire (encode_head's escape)
         try:
             url = httptools.parse_url(protocol.url)
             raw_path = url.path
@@ -96,7 +98,8 @@ class DirectPath:
         if "/." in path:
             return False  # dot segments: the router resolves them
         scope = protocol.scope.copy()  # the ASGI path starts from uvicorn's own, untouched
-        scope["method"] = parser.get_method().decode("ascii")
+        method = parser.get_method()
+        scope["method"] = method.decode("ascii")
         version = parser.get_http_version()
         if version != "1.1":
             scope["http_version"] = version
@@ -115,7 +118,24 @@ class DirectPath:
                 return False  # /ctx: the router's redirect
             scope["root_path"] = scope["root_path"] + entry.prefix
         open_direct = getattr(context, "open_direct", None)
-        opened = open_direct(scope) if open_direct is not None else None
+        if open_direct is None:
+            return False
+        if self.forwarded is None:
+            peer = protocol.direct_peer
+            if peer is None:
+                peer = protocol.direct_peer = _peer(scope)
+        else:
+            peer = _peer(scope)
+        fields = [b"http", method, raw_path, scope["query_string"],
+                  scope["root_path"].encode(), peer, b"0", b"", b""]  # wire.HEAD_FIELDS
+        headers = protocol.headers
+
+        def head(lazy: LazySession | None) -> bytes:
+            fields[7] = b"-" if lazy is None else b"" if lazy.session is None else \
+                snapshot(lazy.session).encode()
+            return wire.request_payload(fields, headers)
+
+        opened = open_direct(scope, head)
         if opened is None:
             return False
         stream, lazy = opened
@@ -123,6 +143,16 @@ class DirectPath:
         keep_alive = version != "1.0" and parser.should_keep_alive()
         DirectExchange(self, protocol, context, scope, stream, lazy, keep_alive)
         return True
+
+
+def _peer(scope: dict[str, Any]) -> bytes:
+    """The scheme, version and addresses of a REQUEST head (wire.HEAD_FIELDS), joined: the same
+    for every request of a connection, unless proxy headers change them."""
+    client, server = scope["client"], scope["server"]
+    return b"\0".join((
+        scope["scheme"].encode(), scope["http_version"].encode(),
+        client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
+        server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b""))
 
 
 class DirectCycle:
@@ -211,7 +241,7 @@ class DirectExchange:
         if own:
             lines = b""
         else:
-            wire.split_header_lines(lines)  # checked: ProtocolError
+            wire.check_header_lines(lines)
         low = b"\r\n" + lines.lower()  # a value holds no CR or LF: "\r\nname:" starts a line
         if b"\r\ntransfer-encoding:" in low:
             return False

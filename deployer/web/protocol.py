@@ -92,6 +92,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
                  direct: DirectPath | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.direct = direct  # answers most requests to a webapp without an ASGI cycle
+        self.direct_peer: bytes | None = None  # this connection's part of a REQUEST head
         self.limits = limits
         self.clients = clients
         self._address: str | None = None  # counted in clients while set

@@ -180,11 +180,16 @@ def trusted_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
     return [(name, value) for name, _, value in [line.partition(b": ") for line in lines]]
 
 
-def split_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
-    """The reverse of header_lines, for lines from the other side: ProtocolError for anything
-    that is not ``token: value`` lines (no CR, LF or other control character in a value)."""
+def check_header_lines(block: bytes) -> None:
+    """ProtocolError for anything that is not ``token: value`` lines (no CR, LF or other
+    control character in a value): lines from the other side."""
     if not _HEADER_LINES.fullmatch(block):
         raise ProtocolError("malformed header lines")
+
+
+def split_header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
+    """The reverse of header_lines, for lines from the other side (check_header_lines)."""
+    check_header_lines(block)
     return trusted_header_lines(block)
 
 
