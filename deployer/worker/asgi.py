@@ -188,8 +188,7 @@ class Stream:
                 return  # as uvicorn does: the client is gone, the bytes go nowhere
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if not self.started:
-                self.channel.write(self._start_frame())
+            start = b"" if self.started else self._start_frame()  # sent with the first chunk
             if self.head_only:
                 body = b""
             if not more:
@@ -197,9 +196,16 @@ class Stream:
             if body or not more:
                 for frame in wire.body_frames(self.sid, bytes(body), last=not more):
                     cost = wire.cost(len(frame) - wire.HEADER_SIZE)
-                    await self._room(cost)
+                    if self.unacked and self.unacked + cost > wire.WINDOW:
+                        if start:
+                            self.channel.write(start)
+                            start = b""
+                        await self._room(cost)
                     self.unacked += cost
-                    self.channel.write(frame)
+                    self.channel.write(start + frame if start else frame)
+                    start = b""
+            elif start:
+                self.channel.write(start)
             if not more:
                 self._wake()  # a receive() waiting for the disconnect returns now
         else:

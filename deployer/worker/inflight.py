@@ -12,14 +12,15 @@ import threading
 class InFlight:
     def __init__(self) -> None:
         self._count = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly on the request path: a C call
+        self._cond = threading.Condition(self._lock)
 
     def enter(self) -> None:
-        with self._cond:
+        with self._lock:
             self._count += 1
 
     def leave(self) -> None:
-        with self._cond:
+        with self._lock:
             self._count -= 1
             if self._count == 0:
                 self._cond.notify_all()

@@ -13,6 +13,10 @@ from urllib.parse import unquote
 from deployer.worker import wire
 from deployer.worker.config import WorkerConfig
 
+# The scheme, version and addresses of a head, decoded, by their bytes: the same for every request
+# of a client connection, so decoded once per connection (bounded: cleared when full).
+_PEERS: dict[tuple[bytes, ...], tuple[Any, ...]] = {}
+
 
 class Head:
     """One request's head, decoded."""
@@ -30,10 +34,16 @@ class Head:
         self.path = unquote(path) if "%" in path else path
         self.query = query
         self.root = root.decode()
-        self.scheme = scheme.decode()
-        self.version = version.decode()
-        self.client = (client_host.decode(), int(client_port)) if client_host else None
-        self.server = (server_host.decode(), int(server_port or 0)) if server_host else None
+        key = (scheme, version, client_host, client_port, server_host, server_port)
+        peer = _PEERS.get(key)
+        if peer is None:
+            if len(_PEERS) >= 4096:
+                _PEERS.clear()
+            peer = _PEERS[key] = (
+                scheme.decode(), version.decode(),
+                (client_host.decode(), int(client_port)) if client_host else None,
+                (server_host.decode(), int(server_port or 0)) if server_host else None)
+        self.scheme, self.version, self.client, self.server = peer
         self.body = int(body)
         # False: the context has no sessions; None: none yet; else the snapshot list
         self.session: Any = False if session == b"-" else wire.loads(session) if session else None
