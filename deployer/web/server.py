@@ -24,7 +24,12 @@ import uvicorn
 from deployer.web.direct import DirectPath
 from deployer.web.exchange import ResponseAborted
 from deployer.web.forwarded import ForwardedHeaders
-from deployer.web.protocol import BoundedHttpProtocol, ClientConnections, HttpLimits
+from deployer.web.protocol import (
+    BoundedHttpProtocol,
+    ClientConnections,
+    Deadlines,
+    HttpLimits,
+)
 
 log = logging.getLogger("deployer.web")
 
@@ -66,7 +71,10 @@ class Server:
         self.limits = limits or HttpLimits()
         self.clients = ClientConnections(self.limits.max_per_client)
         self.direct = direct
+        # the head and keep-alive deadlines are kept to within an eighth of the shorter one
+        period = min(self.limits.header_timeout, timeout_keep_alive) / 8
         protocol = functools.partial(BoundedHttpProtocol, limits=self.limits, clients=self.clients,
+                                     deadlines=Deadlines(min(1.0, max(0.01, period))),
                                      direct=direct)
         self.host = host
         self.requested_port = port

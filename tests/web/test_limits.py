@@ -4,6 +4,7 @@ sockets: a head too large, too many headers, a head that never ends, too many co
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -139,3 +140,46 @@ def test_connections_per_client_address_are_bounded(strict: Server) -> None:
         for s in held:
             s.close()
     wait_for(lambda: not strict.clients.open, what="every connection released")
+
+
+@pytest.fixture
+def brief(harness: Harness) -> Iterator[Server]:
+    """A second server on the harness's loop that keeps an idle connection for 1 s."""
+    server = Server(Router(), "127.0.0.1", 0, timeout_keep_alive=1,
+                    limits=HttpLimits(header_timeout=0.5))
+    harness.run(server.start())
+    try:
+        yield server
+    finally:
+        harness.run(server.stop(1.0))
+
+
+def _one_answer(s: socket.socket, path: bytes) -> bytes:
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"Not Found\n"):
+        chunk = s.recv(65536)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    return data
+
+
+def test_keep_alive_serves_a_busy_connection_and_closes_an_idle_one(brief: Server) -> None:
+    """The keep-alive wait and the head's deadline share one sweep (protocol.Deadlines): a
+    request moves the connection's deadline, and only the last one counts."""
+    assert brief.port is not None
+    with _connect(brief.port) as s:
+        for i in range(6):  # 2.4 s in all, more than the keep-alive, never idle for 1 s
+            assert _status(_one_answer(s, b"/%d" % i)) == 404
+            time.sleep(0.4)
+        began = time.monotonic()
+        assert _read_all(s) == b""  # idle: closed by the server
+        assert time.monotonic() - began > 0.3  # not at once: after the wait
+
+
+def test_a_head_after_a_kept_alive_answer_has_its_own_deadline(brief: Server) -> None:
+    assert brief.port is not None
+    with _connect(brief.port) as s:
+        assert _status(_one_answer(s, b"/first")) == 404
+        s.sendall(b"GET /second HTTP/1.1\r\n")  # then nothing more: the head never ends
+        assert _status(_read_all(s)) == 408
