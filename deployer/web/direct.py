@@ -126,14 +126,17 @@ class DirectPath:
                 peer = protocol.direct_peer = _peer(scope)
         else:
             peer = _peer(scope)
-        fields = [b"http", method, raw_path, scope["query_string"],
-                  scope["root_path"].encode(), peer, b"0", b"", b""]  # wire.HEAD_FIELDS
-        headers = protocol.headers
+        root = scope["root_path"].encode()
+        version_field = version.encode()
 
         def head(lazy: LazySession | None) -> bytes:
-            fields[7] = b"-" if lazy is None else b"" if lazy.session is None else \
+            """Made once the session is known: the tracking may have taken a ``;jsessionid=``
+            off the path, and proxy headers may have added headers."""
+            session = b"-" if lazy is None else b"" if lazy.session is None else \
                 snapshot(lazy.session).encode()
-            return wire.request_payload(fields, headers)
+            return wire.request_payload(  # wire.HEAD_FIELDS
+                [b"http", method, scope["raw_path"], scope["query_string"], root, peer[0],
+                 version_field, peer[1], b"0", session, b""], scope["headers"])
 
         opened = open_direct(scope, head)
         if opened is None:
@@ -145,12 +148,11 @@ class DirectPath:
         return True
 
 
-def _peer(scope: dict[str, Any]) -> bytes:
-    """The scheme, version and addresses of a REQUEST head (wire.HEAD_FIELDS), joined: the same
-    for every request of a connection, unless proxy headers change them."""
+def _peer(scope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The scheme and the addresses (joined) of a REQUEST head (wire.HEAD_FIELDS): the same for
+    every request of a connection, unless proxy headers change them."""
     client, server = scope["client"], scope["server"]
-    return b"\0".join((
-        scope["scheme"].encode(), scope["http_version"].encode(),
+    return scope["scheme"].encode(), b"\0".join((
         client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
         server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b""))
 

@@ -130,7 +130,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.deadline = 0.0  # loop time the wait below ends at (Deadlines sweeps); 0: none
         self._waiting = 0  # _HEAD or _IDLE
         self.direct = direct  # answers most requests to a webapp without an ASGI cycle
-        self.direct_peer: bytes | None = None  # this connection's part of a REQUEST head
+        self.direct_peer: tuple[bytes, bytes] | None = None  # its part of a REQUEST head
         self.limits = limits
         self.clients = clients
         self._address: str | None = None  # counted in clients while set

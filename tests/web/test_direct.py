@@ -55,6 +55,11 @@ async def application(scope, receive, send):
         body = b"closing"
     elif path == "/boom":
         raise RuntimeError("before the start")
+    elif path == "/echo":
+        import json
+        body = json.dumps({"path": scope["path"], "raw": scope["raw_path"].decode(),
+                           "scheme": scope["scheme"], "client": scope["client"][0],
+                           "headers": sorted(k.decode() for k, _ in scope["headers"])}).encode()
     elif path == "/upload":
         message = await receive()
         body = b"got " + message["body"]
@@ -67,7 +72,7 @@ async def application(scope, receive, send):
 
 def start(harness: Harness, tmp_path: Path, **kw: object) -> tuple[Path, SessionManager]:
     base = tmp_path / "app"
-    base.mkdir()
+    base.mkdir(parents=True)
     (base / "asgi.py").write_text(textwrap.dedent(APP))
     sessions = SessionManager(SessionConfig(), SessionIdManager(), "d")
     harness.context(base, "/d", sessions=sessions, tracking=SessionTracking(), **kw)
@@ -223,3 +228,33 @@ def test_request_timeout_gives_504_and_the_access_log_has_every_request(
         for p, r in zip(("slow", "count", "stream"), answers, strict=True)], lines
     if direct:  # the timeout and the stream went on in an Exchange; the count went direct
         assert counters(harness)[1] == 2  # unless it came while the worker was being replaced
+
+
+def test_the_worker_sees_the_path_without_its_session_parameter(harness: Harness,
+                                                                tmp_path: Path) -> None:
+    start(harness, tmp_path)
+    with httpx.Client(base_url=harness.url, timeout=10) as client:
+        assert client.get("/d/count").text == "1 -"
+        sid = client.cookies["JSESSIONID"]
+    with httpx.Client(base_url=harness.url, timeout=10) as cookieless:
+        assert cookieless.get(f"/d/count;jsessionid={sid}").text == "2 -"
+        echo = cookieless.get(f"/d/echo;jsessionid={sid}").json()
+    assert echo["path"] == "/d/echo" and echo["raw"] == "/d/echo"
+    assert counters(harness) == (3, 0)
+
+
+def test_proxy_headers_reach_the_worker_as_the_asgi_path_gives_them(tmp_path: Path) -> None:
+    seen = []
+    for direct in (True, False):
+        harness = Harness(direct=direct, forwarded_allow_ips="127.0.0.1")
+        try:
+            start(harness, tmp_path / str(direct))
+            with httpx.Client(base_url=harness.url, timeout=10) as client:
+                seen.append(client.get("/d/echo", headers={
+                    "forwarded": "for=10.1.2.3;proto=https"}).json())
+            assert counters(harness) == (1, 0) if direct else harness.direct is None
+        finally:
+            harness.close()
+    assert seen[0] == seen[1]
+    assert seen[0]["client"] == "10.1.2.3" and seen[0]["scheme"] == "https"
+    assert "x-forwarded-for" in seen[0]["headers"]
