@@ -9,7 +9,8 @@ callback: route, session, REQUEST frame; then the answer as one write, its sessi
 first. Anything else goes the ASGI path, which stays the one that knows every case:
 
 - a request it does not take (a body, an upgrade, dot segments, ``/ctx`` without its slash, no
-  route, a static or failed context, a session or store to await, no worker free now) is left to
+  route, a static or failed context, a session or store to await, no worker free now, a client
+  whose connection has answers it has not read) is left to
   uvicorn's ``on_headers_complete`` as if the direct path were not there;
 - an answer it does not finish (a streamed body, a transfer-encoding, a Content-Length that does
   not match, a worker that died, requestTimeout) is handed, with the frames not yet used, to an
@@ -79,6 +80,8 @@ class DirectPath:
         parser = protocol.parser
         if parser.should_upgrade():
             return False
+        if protocol.flow.write_paused:
+            return False  # the client is not reading: uvicorn's cycle waits for the drain
         for k, v in protocol.headers:
             if k == b"content-length":
                 if v.strip() not in (b"0", b""):

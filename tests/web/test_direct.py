@@ -10,6 +10,7 @@ import signal
 import socket
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,8 @@ async def application(scope, receive, send):
         body = json.dumps({"path": scope["path"], "raw": scope["raw_path"].decode(),
                            "scheme": scope["scheme"], "client": scope["client"][0],
                            "headers": sorted(k.decode() for k, _ in scope["headers"])}).encode()
+    elif path == "/big":
+        body = b"x" * 60_000
     elif path == "/upload":
         message = await receive()
         body = b"got " + message["body"]
@@ -258,3 +261,34 @@ def test_proxy_headers_reach_the_worker_as_the_asgi_path_gives_them(tmp_path: Pa
     assert seen[0] == seen[1]
     assert seen[0]["client"] == "10.1.2.3" and seen[0]["scheme"] == "https"
     assert "x-forwarded-for" in seen[0]["headers"]
+
+
+def _write_buffered(harness: Harness) -> int:
+    """The most any client connection of the server holds unsent, in bytes."""
+    async def most() -> int:
+        state = harness.server._server.server_state  # type: ignore[union-attr]
+        return max((c.transport.get_write_buffer_size() for c in state.connections), default=0)
+    return int(harness.run(most()))
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+def test_a_client_that_never_reads_is_not_answered_into_memory(tmp_path: Path,
+                                                               direct: bool) -> None:
+    """uvicorn's cycle waits for the transport to drain before it writes, and a request that
+    comes meanwhile waits in the pipeline with reading paused: what a client that sends and never
+    reads costs the front is bounded. The direct path must not write past a paused transport."""
+    harness = Harness(direct=direct)
+    try:
+        start(harness, tmp_path)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", harness.server.port))
+            s.settimeout(10)
+            for _ in range(300):  # 18 MB of answers, one request at a time
+                s.sendall(b"GET /d/big HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.01)
+            time.sleep(0.5)
+            buffered = _write_buffered(harness)
+        assert buffered < 1_000_000, f"{buffered} bytes held for a client that never reads"
+    finally:
+        harness.close()
