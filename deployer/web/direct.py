@@ -218,7 +218,11 @@ class DirectExchange:
                 self._end(payload)
             elif kind == GONE:
                 self._finish()  # the answer is out; only the END's session changes are lost
-            elif kind != _PULL and kind != -1:
+            elif kind == -1:  # requestTimeout, the answer out: the worker is replaced
+                self.stream.send(wire.DISCONNECT)
+                self.context.pool.timed_out(self.stream)  # type: ignore[union-attr]
+                self._finish()
+            elif kind != _PULL:
                 self.stream.channel.fail(f"frame kind {kind} after the response")
                 self._finish()
             return
@@ -291,9 +295,7 @@ class DirectExchange:
                 close = b"connection: close\r\n"
             if at < 0 and not head_only and status not in _NO_BODY:
                 close += b"content-length: %d\r\n" % len(body)
-        self.answered = True
-        if self.timer is not None:
-            self.timer.cancel()
+        self.answered = True  # requestTimeout holds on until the END, as in an Exchange
         protocol = self.protocol
         self.status, self.size = status, len(body)
         transport = protocol.transport
@@ -339,6 +341,8 @@ class DirectExchange:
         self._finish()
 
     def _finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         self.path.live.discard(self)
         self.stream.close()
         self.context.close_direct(self.lazy)

@@ -61,6 +61,11 @@ async def application(scope, receive, send):
         body = json.dumps({"path": scope["path"], "raw": scope["raw_path"].decode(),
                            "scheme": scope["scheme"], "client": scope["client"][0],
                            "headers": sorted(k.decode() for k, _ in scope["headers"])}).encode()
+    elif path == "/linger":  # answers, then goes on past requestTimeout
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"answered"})
+        await asyncio.sleep(60)
+        return
     elif path == "/big":
         body = b"x" * 60_000
     elif path == "/upload":
@@ -290,5 +295,26 @@ def test_a_client_that_never_reads_is_not_answered_into_memory(tmp_path: Path,
             time.sleep(0.5)
             buffered = _write_buffered(harness)
         assert buffered < 1_000_000, f"{buffered} bytes held for a client that never reads"
+    finally:
+        harness.close()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+def test_request_timeout_holds_after_the_answer_until_the_app_ends(tmp_path: Path,
+                                                                   direct: bool) -> None:
+    """An app that answers and then runs on past requestTimeout holds its worker's slot until
+    the timeout: then its worker is replaced and the request is over for the front."""
+    harness = Harness(direct=direct)
+    try:
+        start(harness, tmp_path, request_timeout=0.5)
+        ctx = harness.contexts[0]
+        with httpx.Client(base_url=harness.url, timeout=10) as client:
+            r = client.get("/d/linger")
+            assert (r.status_code, r.text) == (200, "answered")
+            wait_for(lambda: ctx.in_flight == 0, timeout=5, what="the request's end")
+        with httpx.Client(base_url=harness.url, timeout=10) as client:  # the ASGI path cuts
+            wait_for(lambda: client.get("/d/count").status_code == 200, what="a worker")
+        if direct:
+            assert counters(harness)[0] >= 1
     finally:
         harness.close()
