@@ -184,7 +184,7 @@ class DirectCycle:
 class DirectExchange:
     """One request from its head to the worker's END, driven by the frames as they come."""
 
-    __slots__ = ("path", "protocol", "context", "scope", "stream", "lazy", "cycle", "timer",
+    __slots__ = ("path", "protocol", "context", "scope", "stream", "lazy", "held", "cycle", "timer",
                  "start", "answered", "status", "size", "began", "clock")
 
     def __init__(self, path: DirectPath, protocol: Any, context: WebContext,
@@ -195,7 +195,8 @@ class DirectExchange:
         self.context = context
         self.scope = scope
         self.stream = stream
-        self.lazy = lazy
+        self.lazy = lazy  # where the answer's session changes go; None once none may
+        self.held = lazy  # the session the request holds until its end (close_direct)
         self.start: bytes | None = None  # the START payload, used once the body is in
         self.answered = False
         self.status = self.size = 0
@@ -272,7 +273,7 @@ class DirectExchange:
                 status, own = 503, True
             except wire.ProtocolError as exc:  # maybe half applied: not to be applied again
                 self.stream.channel.fail(str(exc))
-                lazy = None
+                self.lazy = lazy = None  # nor the END's, as the Exchange never reads it
                 status, own = 502, True
             binder = self.context._binder
             if lazy is not None and binder is not None:
@@ -345,7 +346,7 @@ class DirectExchange:
             self.timer.cancel()
         self.path.live.discard(self)
         self.stream.close()
-        self.context.close_direct(self.lazy)
+        self.context.close_direct(self.held)
         observer = self.path.observer
         if observer is not None:
             observer.report(self.scope, self.status, self.size, self.began, self.clock)

@@ -66,6 +66,15 @@ async def application(scope, receive, send):
         await send({"type": "http.response.body", "body": b"answered"})
         await asyncio.sleep(60)
         return
+    elif path == "/baddelta":  # a broken worker: a START whose session delta is malformed
+        from deployer.worker import wire
+        own = send.__self__
+        own.channel.write(
+            wire.start_frame(own.sid, 200, {"set": 5}, b"content-length: 2\\r\\n")
+            + wire.frame(wire.BODY_LAST, own.sid, b"ok")
+            + wire.end_frame(own.sid, {"set": {"left": "after"}}, False))
+        await asyncio.sleep(60)
+        return
     elif path == "/big":
         body = b"x" * 60_000
     elif path == "/upload":
@@ -316,5 +325,26 @@ def test_request_timeout_holds_after_the_answer_until_the_app_ends(tmp_path: Pat
             wait_for(lambda: client.get("/d/count").status_code == 200, what="a worker")
         if direct:
             assert counters(harness)[0] >= 1
+    finally:
+        harness.close()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+def test_a_broken_session_delta_gives_502_and_no_later_change_of_that_answer(
+        tmp_path: Path, direct: bool) -> None:
+    """A START whose session delta breaks the wire's rules: 502, the worker is killed, and the
+    END that came with it changes nothing either (the Exchange stops reading at the START)."""
+    harness = Harness(direct=direct)
+    try:
+        start(harness, tmp_path)
+        ctx = harness.contexts[0]
+        with httpx.Client(base_url=harness.url, timeout=10) as client:
+            assert client.get("/d/count").text == "1 -"
+            assert client.get("/d/baddelta").status_code == 502
+            wait_for(lambda: ctx.in_flight == 0, what="the request's end")
+            wait_for(lambda: client.get("/d/nothing").status_code == 200, what="a new worker")
+            assert client.get("/d/count").text == "2 -"
+        if direct:
+            assert counters(harness)[0] >= 2
     finally:
         harness.close()
