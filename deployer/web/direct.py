@@ -23,6 +23,7 @@ protocol.py already does, and stands in for a cycle with ``DirectCycle`` meanwhi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from deployer.web.observe import Observer
     from deployer.web.router import Router
 
+log = logging.getLogger("deployer.web")
 _START, _BODY_LAST, _END, _PULL = wire.START, wire.BODY_LAST, wire.END, wire.PULL
 _NO_BODY = (204, 304)
 
@@ -212,6 +214,22 @@ class DirectExchange:
 
     # -- frames from the worker ----------------------------------------------------------------
     def frame(self, kind: int, payload: bytes) -> None:
+        """The stream's listener, called from the channel's data_received: nothing may escape
+        it, or the channel dies behind the pool's back (no _broken, no new worker)."""
+        try:
+            self._frame(kind, payload)
+        except Exception as exc:
+            log.exception("%s: frame kind %d of a direct request", self.context.name, kind)
+            if self.stream.closed:
+                return
+            self.stream.channel.fail(f"{exc!r} at a frame of kind {kind}")
+            if not self.answered:
+                self.answered = True
+                self.cycle.keep_alive = False
+                self._page(502)
+            self._finish()
+
+    def _frame(self, kind: int, payload: bytes) -> None:
         if self.stream.closed:
             return
         if self.answered:

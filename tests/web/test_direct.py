@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -67,10 +68,13 @@ async def application(scope, receive, send):
         await asyncio.sleep(60)
         return
     elif path == "/baddelta":  # a broken worker: a START whose session delta is malformed
+        import json
+        from urllib.parse import unquote
         from deployer.worker import wire
         own = send.__self__
+        delta = json.loads(unquote(scope["query_string"].decode()) or '{"set": 5}')
         own.channel.write(
-            wire.start_frame(own.sid, 200, {"set": 5}, b"content-length: 2\\r\\n")
+            wire.start_frame(own.sid, 200, delta, b"content-length: 2\\r\\n")
             + wire.frame(wire.BODY_LAST, own.sid, b"ok")
             + wire.end_frame(own.sid, {"set": {"left": "after"}}, False))
         await asyncio.sleep(60)
@@ -344,6 +348,27 @@ def test_a_broken_session_delta_gives_502_and_no_later_change_of_that_answer(
             wait_for(lambda: ctx.in_flight == 0, what="the request's end")
             wait_for(lambda: client.get("/d/nothing").status_code == 200, what="a new worker")
             assert client.get("/d/count").text == "2 -"
+        if direct:
+            assert counters(harness)[0] >= 2
+    finally:
+        harness.close()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+def test_a_session_delta_of_the_wrong_shape_gives_502_and_the_context_serves_on(
+        tmp_path: Path, direct: bool) -> None:
+    """A delta whose "del" holds a list (unhashable): the front answers 502 and replaces the
+    worker, on either path. It raised TypeError inside the worker channel's data_received, which
+    killed the channel behind the pool's back: the context then never answered again."""
+    harness = Harness(direct=direct)
+    try:
+        start(harness, tmp_path)
+        with httpx.Client(base_url=harness.url, timeout=10) as client:
+            assert client.get("/d/count").text == "1 -"
+            bad = client.get("/d/baddelta?" + quote('{"del": [[1]]}'))
+            assert bad.status_code == 502
+            wait_for(lambda: client.get("/d/count", timeout=3).status_code == 200,
+                     what="a new worker")
         if direct:
             assert counters(harness)[0] >= 2
     finally:
