@@ -220,7 +220,7 @@ class DirectExchange:
             self._frame(kind, payload)
         except Exception as exc:
             log.exception("%s: frame kind %d of a direct request", self.context.name, kind)
-            if self.stream.closed:
+            if self.stream.closed or self.stream.listener is None:  # ended, or handed over
                 return
             self.stream.channel.fail(f"{exc!r} at a frame of kind {kind}")
             if not self.answered:
