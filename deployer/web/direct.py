@@ -9,7 +9,8 @@ callback: route, session, REQUEST frame; then the answer as one write, its sessi
 first. Anything else goes the ASGI path, which stays the one that knows every case:
 
 - a request it does not take (a body, an upgrade, dot segments, ``/ctx`` without its slash, no
-  route, a static or failed context, a session or store to await, no worker free now) is left to
+  route, a static or failed context, a session or store to await, no worker free now, a client
+  whose connection has answers it has not read) is left to
   uvicorn's ``on_headers_complete`` as if the direct path were not there;
 - an answer it does not finish (a streamed body, a transfer-encoding, a Content-Length that does
   not match, a worker that died, requestTimeout) is handed, with the frames not yet used, to an
@@ -22,6 +23,7 @@ protocol.py already does, and stands in for a cycle with ``DirectCycle`` meanwhi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from deployer.web.observe import Observer
     from deployer.web.router import Router
 
+log = logging.getLogger("deployer.web")
 _START, _BODY_LAST, _END, _PULL = wire.START, wire.BODY_LAST, wire.END, wire.PULL
 _NO_BODY = (204, 304)
 
@@ -79,6 +82,8 @@ class DirectPath:
         parser = protocol.parser
         if parser.should_upgrade():
             return False
+        if protocol.flow.write_paused:
+            return False  # the client is not reading: uvicorn's cycle waits for the drain
         for k, v in protocol.headers:
             if k == b"content-length":
                 if v.strip() not in (b"0", b""):
@@ -181,7 +186,7 @@ class DirectCycle:
 class DirectExchange:
     """One request from its head to the worker's END, driven by the frames as they come."""
 
-    __slots__ = ("path", "protocol", "context", "scope", "stream", "lazy", "cycle", "timer",
+    __slots__ = ("path", "protocol", "context", "scope", "stream", "lazy", "held", "cycle", "timer",
                  "start", "answered", "status", "size", "began", "clock")
 
     def __init__(self, path: DirectPath, protocol: Any, context: WebContext,
@@ -192,7 +197,8 @@ class DirectExchange:
         self.context = context
         self.scope = scope
         self.stream = stream
-        self.lazy = lazy
+        self.lazy = lazy  # where the answer's session changes go; None once none may
+        self.held = lazy  # the session the request holds until its end (close_direct)
         self.start: bytes | None = None  # the START payload, used once the body is in
         self.answered = False
         self.status = self.size = 0
@@ -208,6 +214,22 @@ class DirectExchange:
 
     # -- frames from the worker ----------------------------------------------------------------
     def frame(self, kind: int, payload: bytes) -> None:
+        """The stream's listener, called from the channel's data_received: nothing may escape
+        it, or the channel dies behind the pool's back (no _broken, no new worker)."""
+        try:
+            self._frame(kind, payload)
+        except Exception as exc:
+            log.exception("%s: frame kind %d of a direct request", self.context.name, kind)
+            if self.stream.closed or self.stream.listener is None:  # ended, or handed over
+                return
+            self.stream.channel.fail(f"{exc!r} at a frame of kind {kind}")
+            if not self.answered:
+                self.answered = True
+                self.cycle.keep_alive = False
+                self._page(502)
+            self._finish()
+
+    def _frame(self, kind: int, payload: bytes) -> None:
         if self.stream.closed:
             return
         if self.answered:
@@ -215,7 +237,11 @@ class DirectExchange:
                 self._end(payload)
             elif kind == GONE:
                 self._finish()  # the answer is out; only the END's session changes are lost
-            elif kind != _PULL and kind != -1:
+            elif kind == -1:  # requestTimeout, the answer out: the worker is replaced
+                self.stream.send(wire.DISCONNECT)
+                self.context.pool.timed_out(self.stream)  # type: ignore[union-attr]
+                self._finish()
+            elif kind != _PULL:
                 self.stream.channel.fail(f"frame kind {kind} after the response")
                 self._finish()
             return
@@ -265,7 +291,7 @@ class DirectExchange:
                 status, own = 503, True
             except wire.ProtocolError as exc:  # maybe half applied: not to be applied again
                 self.stream.channel.fail(str(exc))
-                lazy = None
+                self.lazy = lazy = None  # nor the END's, as the Exchange never reads it
                 status, own = 502, True
             binder = self.context._binder
             if lazy is not None and binder is not None:
@@ -288,9 +314,7 @@ class DirectExchange:
                 close = b"connection: close\r\n"
             if at < 0 and not head_only and status not in _NO_BODY:
                 close += b"content-length: %d\r\n" % len(body)
-        self.answered = True
-        if self.timer is not None:
-            self.timer.cancel()
+        self.answered = True  # requestTimeout holds on until the END, as in an Exchange
         protocol = self.protocol
         self.status, self.size = status, len(body)
         transport = protocol.transport
@@ -336,9 +360,11 @@ class DirectExchange:
         self._finish()
 
     def _finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         self.path.live.discard(self)
         self.stream.close()
-        self.context.close_direct(self.lazy)
+        self.context.close_direct(self.held)
         observer = self.path.observer
         if observer is not None:
             observer.report(self.scope, self.status, self.size, self.began, self.clock)

@@ -51,8 +51,10 @@ def apply_changes(lazy: LazySession, changes: Any, where: str) -> None:
         return
     values = changes.get("set") or {}
     removed = changes.get("del") or []
-    if not isinstance(values, dict) or not isinstance(removed, list):
-        raise ProtocolError("a session delta's set must be an object and its del a list")
+    if not isinstance(values, dict) or not isinstance(removed, list) or not all(
+            type(name) is str for name in removed):
+        raise ProtocolError("a session delta's set must be an object and its del a list of "
+                            "names")
     for name, value in values.items():
         try:
             session[name] = value
