@@ -187,7 +187,8 @@ class DirectExchange:
     """One request from its head to the worker's END, driven by the frames as they come."""
 
     __slots__ = ("path", "protocol", "context", "scope", "stream", "lazy", "held", "cycle", "timer",
-                 "start", "answered", "status", "size", "began", "clock")
+                 "start", "answered", "status", "size", "began", "clock",
+                 "following")
 
     def __init__(self, path: DirectPath, protocol: Any, context: WebContext,
                  scope: dict[str, Any], stream: Stream, lazy: LazySession | None,
@@ -198,6 +199,7 @@ class DirectExchange:
         self.scope = scope
         self.stream = stream
         self.lazy = lazy  # where the answer's session changes go; None once none may
+        self.following = False  # the task an Exchange goes on in (_follow) has begun
         self.held = lazy  # the session the request holds until its end (close_direct)
         self.start: bytes | None = None  # the START payload, used once the body is in
         self.answered = False
@@ -428,9 +430,20 @@ class DirectExchange:
             protocol.cycle = cycle
         task = protocol.loop.create_task(cycle.run_asgi(self._followed))
         task.add_done_callback(protocol.tasks.discard)
+        task.add_done_callback(self._never_followed)
         protocol.tasks.add(task)
 
+    def _never_followed(self, task: asyncio.Task[None]) -> None:
+        """A drain's end may cancel the task before its first step: then nothing in it ran to
+        release the request's stream and its count."""
+        if not self.following:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.stream.close()
+            self.context.close_direct(self.held)
+
     async def _followed(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.following = True
         observer = self.path.observer
         if observer is None:
             await self.context.follow_direct(scope, receive, send, self.stream, self.lazy,
