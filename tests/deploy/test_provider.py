@@ -200,6 +200,8 @@ def test_data_the_app_writes_does_not_redeploy(tmp_path: Path) -> None:
         for _ in range(3):
             write_app_data(app)
         await probe(provider, app, marks)
+        # the probe's mark is taken in the observer's thread; its look follows on the loop
+        await until(lambda: provider.reads > reads, "the probe's look")
         assert provider.reads == reads + 1  # the probe's look only
         save_atomically(app / "wsgi.py", "v = 2\n")
         await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
