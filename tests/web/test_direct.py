@@ -11,6 +11,7 @@ import socket
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -110,6 +111,16 @@ def exchange(port: int, data: bytes, *, until_closed: bool = True) -> bytes:
             if not until_closed:
                 break
     return b"".join(chunks)
+
+
+@pytest.fixture(params=[True, False], ids=["direct", "asgi"])
+def each_path(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """A harness with the direct path, then one without: one test, both paths."""
+    harness = Harness(direct=request.param)
+    try:
+        yield harness
+    finally:
+        harness.close()
 
 
 def counters(harness: Harness) -> tuple[int, int]:
@@ -289,87 +300,71 @@ def _write_buffered(harness: Harness) -> int:
     return int(harness.run(most()))
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
-def test_a_client_that_never_reads_is_not_answered_into_memory(tmp_path: Path,
-                                                               direct: bool) -> None:
+def test_a_client_that_never_reads_is_not_answered_into_memory(
+        each_path: Harness, tmp_path: Path) -> None:
     """uvicorn's cycle waits for the transport to drain before it writes, and a request that
     comes meanwhile waits in the pipeline with reading paused: what a client that sends and never
     reads costs the front is bounded. The direct path must not write past a paused transport."""
-    harness = Harness(direct=direct)
-    try:
-        start(harness, tmp_path)
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.connect(("127.0.0.1", harness.server.port))
-            s.settimeout(10)
-            for _ in range(300):  # 18 MB of answers, one request at a time
-                s.sendall(b"GET /d/big HTTP/1.1\r\nHost: x\r\n\r\n")
-                time.sleep(0.01)
-            time.sleep(0.5)
-            buffered = _write_buffered(harness)
-        assert buffered < 1_000_000, f"{buffered} bytes held for a client that never reads"
-    finally:
-        harness.close()
+    harness = each_path
+    start(harness, tmp_path)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", harness.server.port))
+        s.settimeout(10)
+        for _ in range(300):  # 18 MB of answers, one request at a time
+            s.sendall(b"GET /d/big HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.01)
+        time.sleep(0.5)
+        buffered = _write_buffered(harness)
+    assert buffered < 1_000_000, f"{buffered} bytes held for a client that never reads"
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
-def test_request_timeout_holds_after_the_answer_until_the_app_ends(tmp_path: Path,
-                                                                   direct: bool) -> None:
+def test_request_timeout_holds_after_the_answer_until_the_app_ends(
+        each_path: Harness, tmp_path: Path) -> None:
     """An app that answers and then runs on past requestTimeout holds its worker's slot until
     the timeout: then its worker is replaced and the request is over for the front."""
-    harness = Harness(direct=direct)
-    try:
-        start(harness, tmp_path, request_timeout=0.5)
-        ctx = harness.contexts[0]
-        with httpx.Client(base_url=harness.url, timeout=10) as client:
-            r = client.get("/d/linger")
-            assert (r.status_code, r.text) == (200, "answered")
-            wait_for(lambda: ctx.in_flight == 0, timeout=5, what="the request's end")
-        with httpx.Client(base_url=harness.url, timeout=10) as client:  # the ASGI path cuts
-            wait_for(lambda: client.get("/d/count").status_code == 200, what="a worker")
-        if direct:
-            assert counters(harness)[0] >= 1
-    finally:
-        harness.close()
+    harness = each_path
+    start(harness, tmp_path, request_timeout=0.5)
+    ctx = harness.contexts[0]
+    with httpx.Client(base_url=harness.url, timeout=10) as client:
+        r = client.get("/d/linger")
+        assert (r.status_code, r.text) == (200, "answered")
+        wait_for(lambda: ctx.in_flight == 0, timeout=5, what="the request's end")
+    with httpx.Client(base_url=harness.url, timeout=10) as client:  # the ASGI path cuts
+        wait_for(lambda: client.get("/d/count").status_code == 200, what="a worker")
+    if harness.direct is not None:
+        assert counters(harness)[0] >= 1
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
 def test_a_broken_session_delta_gives_502_and_no_later_change_of_that_answer(
-        tmp_path: Path, direct: bool) -> None:
+        each_path: Harness, tmp_path: Path) -> None:
     """A START whose session delta breaks the wire's rules: 502, the worker is killed, and the
     END that came with it changes nothing either (the Exchange stops reading at the START)."""
-    harness = Harness(direct=direct)
-    try:
-        start(harness, tmp_path)
-        ctx = harness.contexts[0]
-        with httpx.Client(base_url=harness.url, timeout=10) as client:
-            assert client.get("/d/count").text == "1 -"
-            assert client.get("/d/baddelta").status_code == 502
-            wait_for(lambda: ctx.in_flight == 0, what="the request's end")
-            wait_for(lambda: client.get("/d/nothing").status_code == 200, what="a new worker")
-            assert client.get("/d/count").text == "2 -"
-        if direct:
-            assert counters(harness)[0] >= 2
-    finally:
-        harness.close()
+    harness = each_path
+    start(harness, tmp_path)
+    ctx = harness.contexts[0]
+    with httpx.Client(base_url=harness.url, timeout=10) as client:
+        assert client.get("/d/count").text == "1 -"
+        assert client.get("/d/baddelta").status_code == 502
+        wait_for(lambda: ctx.in_flight == 0, what="the request's end")
+        wait_for(lambda: client.get("/d/nothing").status_code == 200, what="a new worker")
+        assert client.get("/d/count").text == "2 -"
+    if harness.direct is not None:
+        assert counters(harness)[0] >= 2
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
 def test_a_session_delta_of_the_wrong_shape_gives_502_and_the_context_serves_on(
-        tmp_path: Path, direct: bool) -> None:
+        each_path: Harness, tmp_path: Path) -> None:
     """A delta whose "del" holds a list (unhashable): the front answers 502 and replaces the
     worker, on either path. It raised TypeError inside the worker channel's data_received, which
     killed the channel behind the pool's back: the context then never answered again."""
-    harness = Harness(direct=direct)
-    try:
-        start(harness, tmp_path)
-        with httpx.Client(base_url=harness.url, timeout=10) as client:
-            assert client.get("/d/count").text == "1 -"
-            bad = client.get("/d/baddelta?" + quote('{"del": [[1]]}'))
-            assert bad.status_code == 502
-            wait_for(lambda: client.get("/d/count", timeout=3).status_code == 200,
-                     what="a new worker")
-        if direct:
-            assert counters(harness)[0] >= 2
-    finally:
-        harness.close()
+    harness = each_path
+    start(harness, tmp_path)
+    with httpx.Client(base_url=harness.url, timeout=10) as client:
+        assert client.get("/d/count").text == "1 -"
+        bad = client.get("/d/baddelta?" + quote('{"del": [[1]]}'))
+        assert bad.status_code == 502
+        wait_for(lambda: client.get("/d/count", timeout=3).status_code == 200,
+                 what="a new worker")
+    if harness.direct is not None:
+        assert counters(harness)[0] >= 2
