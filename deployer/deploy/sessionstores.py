@@ -121,8 +121,9 @@ def data_store(store: SessionDataStoreSpec, context: str, vhost: str, node: str,
     if store.kind == "jdbc":
         conninfo = _conninfo(store.database_adaptor, store, properties)
         schema_spec = store.session_table_schema
-        schema = TableSchema(**{f.name: getattr(schema_spec, f.name)
-                                for f in fields(TableSchema)}) if schema_spec else TableSchema()
+        set_names = {f.name: value for f in fields(TableSchema)
+                     if (value := getattr(schema_spec, f.name, None)) is not None}
+        schema = TableSchema(**set_names)  # what the descriptor did not set: Jetty's names
         return PostgresDataStore(conninfo, context, vhost, node, schema=schema)
     if store.kind == "redis":
         if store.redis is None or not store.redis.url:

@@ -83,23 +83,24 @@ def _set_driver_info(adaptor: DatabaseAdaptorSpec, driver: str | None, url: str 
 
 @dataclass
 class SessionTableSchemaSpec(Spec):
-    """JDBCSessionDataStore$SessionTableSchema: every column name, Jetty's defaults."""
+    """JDBCSessionDataStore$SessionTableSchema: the names a descriptor set; None keeps Jetty's
+    default, which the store's own schema (sessions/postgres.TableSchema) holds."""
 
     schema_name: str | None = None
     catalog_name: str | None = None
-    table_name: str = "JettySessions"
-    id_column: str = "sessionId"
-    context_path_column: str = "contextPath"
-    virtual_host_column: str = "virtualHost"
-    last_node_column: str = "lastNode"
-    access_time_column: str = "accessTime"
-    last_access_time_column: str = "lastAccessTime"
-    create_time_column: str = "createTime"
-    cookie_time_column: str = "cookieTime"
-    last_saved_time_column: str = "lastSavedTime"
-    expiry_time_column: str = "expiryTime"
-    max_interval_column: str = "maxInterval"
-    map_column: str = "map"
+    table_name: str | None = None
+    id_column: str | None = None
+    context_path_column: str | None = None
+    virtual_host_column: str | None = None
+    last_node_column: str | None = None
+    access_time_column: str | None = None
+    last_access_time_column: str | None = None
+    create_time_column: str | None = None
+    cookie_time_column: str | None = None
+    last_saved_time_column: str | None = None
+    expiry_time_column: str | None = None
+    max_interval_column: str | None = None
+    map_column: str | None = None
 
 
 @dataclass
