@@ -163,15 +163,14 @@ class WebContext(LifeCycle):
                 cookies = None
                 if binder is not None:
                     ids = binder.requested_ids(scope)
-                    found = binder.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
+                    found = binder.found_now(ids)
                     if found is NEEDS_STORE:
                         try:
-                            found = await binder.alookup(ids) if ids else None
+                            found = await binder.alookup(ids)
                         except SessionError:  # the manager logged it, once per outage
                             await self._unready(scope, send)  # 503, as for a failed context
                             return
-                    lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
-                                       ids[0] if ids and found is None else None)
+                    lazy = binder.lazy(found, ids)  # type: ignore[arg-type]
                     cookies = binder.response_cookie
                 await Exchange(pool, scope, receive, send, lazy, self.name,  # type: ignore[arg-type]
                                cookies, binder.before_commit if binder else None).run()
@@ -203,13 +202,10 @@ class WebContext(LifeCycle):
             if binder.acomplete is not None or binder.before_commit is not None:
                 return None  # a store on the network is awaited
             ids = binder.requested_ids(scope)
-            if len(ids) > 1:
-                return None
-            found = binder.try_get(ids[0]) if ids else None
+            found = binder.found_now(ids)
             if found is NEEDS_STORE:
                 return None
-            lazy = LazySession(binder.manager, found,  # type: ignore[arg-type]
-                               ids[0] if ids and found is None else None)
+            lazy = binder.lazy(found, ids)  # type: ignore[arg-type]
         stream = pool.open(lambda: head(lazy))
         if stream is None:  # every worker busy: the ASGI path waits its turn
             if lazy is not None and lazy.session is not None:

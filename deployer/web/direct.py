@@ -33,9 +33,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCy
 
 from deployer.errors import SessionLimitError
 from deployer.web.channel import GONE
-from deployer.web.responses import error_body, error_headers
+from deployer.web.exchange import body_mode, peer_fields, session_field
+from deployer.web.responses import error_page
 from deployer.web.router import request_host
-from deployer.web.sessionwire import apply_changes, snapshot
+from deployer.web.sessionwire import apply_changes
 from deployer.worker import wire
 
 if TYPE_CHECKING:
@@ -84,12 +85,8 @@ class DirectPath:
             return False
         if protocol.flow.write_paused:
             return False  # the client is not reading: uvicorn's cycle waits for the drain
-        for k, v in protocol.headers:
-            if k == b"content-length":
-                if v.strip() not in (b"0", b""):
-                    return False
-            elif k == b"transfer-encoding" or k == b"expect":
-                return False
+        if body_mode(protocol.scope):
+            return False  # a body: read as the app asks, through the ASGI cycle
         if b"\0" in protocol.url:
             return False  # never on the wire (encode_head's escape)
         try:
@@ -128,20 +125,18 @@ class DirectPath:
         if self.forwarded is None:
             peer = protocol.direct_peer
             if peer is None:
-                peer = protocol.direct_peer = _peer(scope)
+                peer = protocol.direct_peer = peer_fields(scope)
         else:
-            peer = _peer(scope)
+            peer = peer_fields(scope)
         root = scope["root_path"].encode()
         version_field = version.encode()
 
         def head(lazy: LazySession | None) -> bytes:
             """Made once the session is known: the tracking may have taken a ``;jsessionid=``
             off the path, and proxy headers may have added headers."""
-            session = b"-" if lazy is None else b"" if lazy.session is None else \
-                snapshot(lazy.session).encode()
             return wire.request_payload(  # wire.HEAD_FIELDS
                 [b"http", method, scope["raw_path"], scope["query_string"], root, peer[0],
-                 version_field, peer[1], b"0", session, b""], scope["headers"])
+                 version_field, peer[1], b"0", session_field(lazy), b""], scope["headers"])
 
         opened = open_direct(scope, head)
         if opened is None:
@@ -151,15 +146,6 @@ class DirectPath:
         keep_alive = version != "1.0" and parser.should_keep_alive()
         DirectExchange(self, protocol, context, scope, stream, lazy, keep_alive)
         return True
-
-
-def _peer(scope: dict[str, Any]) -> tuple[bytes, bytes]:
-    """The scheme and the addresses (joined) of a REQUEST head (wire.HEAD_FIELDS): the same for
-    every request of a connection, unless proxy headers change them."""
-    client, server = scope["client"], scope["server"]
-    return scope["scheme"].encode(), b"\0".join((
-        client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
-        server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b""))
 
 
 class DirectCycle:
@@ -303,8 +289,7 @@ class DirectExchange:
         keep_alive = cycle.keep_alive
         close = b""
         if own:  # the front's error page, with no header of the app's
-            ctype, body = error_body(status, self.scope)
-            lines = b"".join(k + b": " + v + b"\r\n" for k, v in error_headers(ctype, body))
+            lines, body = error_page(status, self.scope)
             if not keep_alive:
                 close = b"connection: close\r\n"
         else:
@@ -387,8 +372,7 @@ class DirectExchange:
 
     def _page(self, status: int) -> None:
         """The front's own error page, on a connection that then closes."""
-        ctype, body = error_body(status, self.scope)
-        lines = b"".join(k + b": " + v + b"\r\n" for k, v in error_headers(ctype, body))
+        lines, body = error_page(status, self.scope)
         self.status, self.size = status, len(body)
         protocol, cycle = self.protocol, self.cycle
         transport = protocol.transport

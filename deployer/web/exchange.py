@@ -62,6 +62,23 @@ def body_mode(scope: dict[str, Any]) -> int:
     return 2 if mode and expect else mode
 
 
+def peer_fields(scope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The scheme, and the client and server addresses joined, of a REQUEST head
+    (wire.HEAD_FIELDS): the same for every request of a connection unless proxy headers change
+    them, so the direct path keeps them per connection."""
+    client, server = scope.get("client"), scope.get("server")
+    return scope.get("scheme", "http").encode(), b"\0".join((
+        client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
+        server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b""))
+
+
+def session_field(lazy: LazySession | None) -> bytes:
+    """A REQUEST head's session: ``-`` the context has none, empty none yet, else a snapshot."""
+    if lazy is None:
+        return b"-"
+    return b"" if lazy.session is None else snapshot(lazy.session).encode()
+
+
 def encode_head(scope: dict[str, Any], lazy: LazySession | None, mode: int) -> bytes:
     """The REQUEST payload. Made when a channel takes the request, not before it waits for one,
     so the session snapshot is the newest."""
@@ -70,21 +87,13 @@ def encode_head(scope: dict[str, Any], lazy: LazySession | None, mode: int) -> b
     query = scope.get("query_string", b"")
     if b"\0" in raw or b"\0" in query:  # not from HTTP's request line, but never on the wire
         raw, query = raw.replace(b"\0", b"%00"), query.replace(b"\0", b"%00")
-    client, server = scope.get("client"), scope.get("server")
-    if lazy is None:
-        session = b"-"  # the context has no sessions
-    elif lazy.session is None:
-        session = b""  # none yet
-    else:
-        session = snapshot(lazy.session).encode()
+    scheme, addresses = peer_fields(scope)
     return wire.request_payload([  # wire.HEAD_FIELDS, in order
         b"http" if http else b"websocket",
         scope["method"].encode() if http else b"",
-        raw, query, scope.get("root_path", "").encode(),
-        scope.get("scheme", "http").encode(), scope.get("http_version", "1.1").encode(),
-        client[0].encode() if client else b"", b"%d" % client[1] if client else b"",
-        server[0].encode() if server else b"", b"%d" % (server[1] or 0) if server else b"",
-        b"012"[mode:mode + 1], session,
+        raw, query, scope.get("root_path", "").encode(), scheme,
+        scope.get("http_version", "1.1").encode(), addresses,
+        b"012"[mode:mode + 1], session_field(lazy),
         b",".join(p.encode() for p in scope.get("subprotocols") or ()) if not http else b"",
     ], scope["headers"])
 

@@ -31,7 +31,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from deployer.web.direct import DirectPath
-from deployer.web.responses import error_body, error_headers
+from deployer.web.responses import error_page
 
 log = logging.getLogger("deployer.web")
 
@@ -221,11 +221,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """The front's error page (its plain-text form: there is no parsed Accept yet), written
         raw since no ASGI cycle exists for a head that was never parsed; then close."""
         log.debug("%s: refused a request head: %d %s", self._address, status, why.decode())
-        ctype, body = error_body(status, {})
-        headers = [*error_headers(ctype, body), (b"connection", b"close")]
-        self.transport.write(b"".join([
-            STATUS_LINE[status], *(k + b": " + v + b"\r\n" for k, v in headers), b"\r\n", body,
-        ]))
+        lines, body = error_page(status, {})
+        self.transport.write(b"".join((STATUS_LINE[status], lines, b"connection: close\r\n\r\n",
+                                       body)))
         self.transport.close()
 
     # -- the connection's deadline (Deadlines) ------------------------------------------------

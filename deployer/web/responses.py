@@ -14,6 +14,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+from deployer.worker.wire import header_lines
+
 _CACHE = (b"cache-control", b"must-revalidate,no-cache,no-store")
 _HTML = b"text/html; charset=utf-8"
 _TEXT = b"text/plain; charset=utf-8"
@@ -52,6 +54,13 @@ def error_body(status: int, scope: dict[str, Any]) -> tuple[bytes, bytes]:
 
 def error_headers(ctype: bytes, body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", ctype), (b"content-length", b"%d" % len(body)), _CACHE]
+
+
+def error_page(status: int, scope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(header lines, body) of the error page, for an answer written as raw bytes where no ASGI
+    cycle exists (a refused head, the direct path)."""
+    ctype, body = error_body(status, scope)
+    return header_lines(error_headers(ctype, body)), body
 
 
 async def error(send: Any, status: int, scope: dict[str, Any],

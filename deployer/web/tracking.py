@@ -143,6 +143,17 @@ class SessionBinder:
             self.parsed_bytes += size
         return ids
 
+    def found_now(self, ids: Sequence[str]) -> Session | None | object:
+        """The requested session from memory, without waiting: None when no id was asked for or
+        it is unknown; NEEDS_STORE when a store must be read (or several ids tried: alookup)."""
+        if not ids:
+            return None
+        return self.try_get(ids[0]) if len(ids) == 1 else NEEDS_STORE
+
+    def lazy(self, found: Session | None, ids: Sequence[str]) -> LazySession:
+        """What the app sees; a session it creates may take the id the request asked for."""
+        return LazySession(self.manager, found, ids[0] if ids and found is None else None)
+
     async def alookup(self, ids: Sequence[str]) -> Session | None:
         """Event-loop lookup: ``try_get`` first, a thread only when the store must be read."""
         for sid in ids:

@@ -196,11 +196,8 @@ class Stream:
             if body or not more:
                 for frame in wire.body_frames(self.sid, bytes(body), last=not more):
                     cost = wire.cost(len(frame) - wire.HEADER_SIZE)
-                    if self.unacked and self.unacked + cost > wire.WINDOW:
-                        if start:
-                            self.channel.write(start)
-                            start = b""
-                        await self._room(cost)
+                    if self.unacked and self.unacked + cost > wire.WINDOW:  # never with START:
+                        await self._room(cost)  # nothing is unacked before the first chunk
                     self.unacked += cost
                     self.channel.write(start + frame if start else frame)
                     start = b""
