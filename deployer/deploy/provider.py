@@ -81,14 +81,11 @@ class _Overflows(logging.Filter):
         super().__init__()
         self.providers: weakref.WeakSet[Provider] = weakref.WeakSet()
         self.last = -self.QUIET
-        self.count = 0  # overflows seen
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "overflow" not in record.getMessage():
             return True
-        self.count += 1
         for provider in list(self.providers):
-            provider.overflows += 1
             provider.wake()
         now = time.monotonic()
         if now - self.last < self.QUIET:
@@ -229,7 +226,6 @@ class Provider:
         self._contexts_identity: tuple[int, int] | None = None  # as the last look found it
         self.scans = 0
         self.wakes = 0  # events on contexts/ (its watch is alive)
-        self.overflows = 0  # inotify queue overflows, each answered by a full rescan
         self.reads = 0  # source signatures read from the disk: what watching costs
         self.marks = 0  # events under a webapp that concerned one of its sources
 

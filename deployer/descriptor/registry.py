@@ -130,7 +130,6 @@ class Prop:
 
     field: str
     kind: str
-    settable: bool = True
     convert: Callable[[Any], Any] | None = None  # after type checking (e.g. "none" -> None)
     apply: Callable[[Any, Any], None] | None = None  # instead of setattr (e.g. merge a handler)
     target: str | None = None  # the field lives on this attribute's object (a handler's manager)
@@ -166,14 +165,12 @@ class ClassInfo:
 
     def property_names(self) -> list[str]:
         """Jetty spelling (lower camel) of every settable property, for suggestions."""
-        return sorted(k[0].lower() + k[1:] for k, p in self.props.items() if p.settable)
+        return sorted(k[0].lower() + k[1:] for k in self.props)
 
     def method_names(self) -> list[str]:
         names = set(self.methods)
-        for key, prop in self.props.items():
-            names.add("get" + key)
-            if prop.settable:
-                names.add("set" + key)
+        for key in self.props:
+            names.update(("get" + key, "set" + key))
         names.update("get" + k for k in self.getters)
         return sorted(names)
 

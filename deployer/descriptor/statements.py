@@ -140,7 +140,7 @@ class Statements(_Base):
         info = self._info(obj, element)
         key = _cap(name)
         prop = info.props.get(key)
-        if id(obj) in self._shared or (prop is not None and not prop.settable):
+        if id(obj) in self._shared:
             raise self.fail(element, info.read_only_hint or
                             f"{info.simple}.{name} is shared by every context and cannot be set "
                             "from one descriptor")
@@ -245,7 +245,7 @@ class Statements(_Base):
                element: etree._Element, arg_elements: list[Any] | None = None) -> Any:
         methods = list(info.methods.get(name, ()))
         key = name[3:]
-        if name.startswith("set") and key in info.props and info.props[key].settable:
+        if name.startswith("set") and key in info.props:
             prop = info.props[key]
             methods.append(Method((Param(key[0].lower() + key[1:], prop.kind),),
                                   lambda o, v: self.assign(o, key, v, element)))

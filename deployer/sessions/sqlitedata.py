@@ -74,8 +74,7 @@ class SqliteDataStore(SessionDataStore):
         return data is not None and not data.expired()
 
     async def expired_candidates(self, before: float, *, node: str | None) -> list[str]:
-        records = await asyncio.to_thread(self.sqlite.load_all)
-        return [r[0] for r in records if r[4] > 0 and r[2] + r[4] < before]
+        return await asyncio.to_thread(self.sqlite.expired_ids, before)
 
     async def delete_if_expired(self, session_id: str, now: float) -> bool:
         def run() -> bool:
