@@ -344,16 +344,19 @@ class SessionManager(StoreSync, LifeCycle):
             victims = heapq.nsmallest(excess, idle, key=attrgetter("_accessed"))
             self._write(victims, drop=False)
             with self._io, table.lock:  # a lazy read in progress sees them either here or stored
-                gone = 0
+                gone = []
                 for s in victims:
                     if (s._requests == 0 and table.sessions.get(s._id) is s and
                             (s._state == IDLED or s._state == VALID and s._saved == s._version)):
                         del table.sessions[s._id]
                         s._manager = None  # saved, not invalidated; it comes back as a new object
-                        gone += 1
-                self._passivated = self._passivated or gone > 0
+                        gone.append(s._id)
+                self._passivated = self._passivated or bool(gone)
+        # as a lazyLoad session not read yet, a stored one holds no id: reading it back
+        # registers its id again, and an invalidation then frees it
+        self.id_manager.release_many(gone)
         log.debug("sessions %s: %d least recently used sessions passivated to %s",
-                  self.name, gone, self.store.path)
+                  self.name, len(gone), self.store.path)
         return True
 
     def complete(self, session: Session) -> None:
@@ -432,7 +435,6 @@ class SessionManager(StoreSync, LifeCycle):
                 with self._io:  # expired while passivated: only the store holds them
                     gone = [i for i in self.store.expired_ids(now) if i not in table.sessions]
                     self.store.delete(gone)
-                self.id_manager.release_many(gone)
             idle = self.config.idle_save_period
             if idle > 0 and self.store is not None:
                 with table.lock:

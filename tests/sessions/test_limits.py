@@ -67,3 +67,19 @@ def test_a_passivated_session_that_expires_leaves_the_store(make_manager, tmp_pa
     m.scavenge(now=m.store.get(passivated[0])[2] + 3600)
     assert m.store.get(passivated[0]) is None
     assert not m.id_manager.in_use(passivated[0])
+
+
+def test_a_session_read_back_and_invalidated_frees_its_id(make_manager, tmp_path) -> None:
+    """Passivation kept the id registered and the read-back registered it again, so after a
+    logout the id still counted as in use, and a new session presenting the old cookie was
+    given the invalidated id."""
+    m = make_manager(tmp_path / "store", max_active_sessions=10)
+    made = idle_sessions(m, 12, x=1)
+    wait_for(lambda: m.sessions <= 10 and m.store.count() >= 2, what="passivation")
+    sid = next(s for s in made if s not in m._table.sessions)
+    back = m.get(sid)  # read back from the store
+    assert back is not None and m.id_manager.in_use(sid)
+    back.invalidate()
+    m.complete(back)
+    assert not m.id_manager.in_use(sid)
+    assert m.create(None, sid).id != sid
