@@ -11,6 +11,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from deployer.sessions import lock as store_lock
 from deployer.sessions.datastore import (
     DEFAULT_VHOST,
     SessionData,
@@ -31,16 +32,26 @@ class SqliteDataStore(SessionDataStore):
                  node: str = "node0", *, delete_unrestorable: bool = False) -> None:
         super().__init__(context, vhost, node)
         self.sqlite = SessionStore(directory, delete_unrestorable=delete_unrestorable)
+        self._locked = False  # holding the directory's lock (start..stop)
 
     @property
     def where(self) -> str:
         return str(self.sqlite.path)
 
     async def start(self) -> None:
+        """The directory, and its lock (sessions/lock.py): a second process on one store fails
+        here, naming the holder, as HashSessionManager's does."""
+        if self._locked:
+            return
         await asyncio.to_thread(self.sqlite.ensure_directory)
+        store_lock.acquire(self.sqlite.directory)
+        self._locked = True
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.sqlite.close)
+        if self._locked:
+            self._locked = False
+            store_lock.release(self.sqlite.directory)
 
     async def load(self, session_id: str) -> SessionData | None:
         check_id(session_id)

@@ -3,6 +3,7 @@ against a real second process."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deployer.errors import SessionError
+from deployer.sessions.sqlitedata import SqliteDataStore
 
 HOLDER = textwrap.dedent("""
     import sys
@@ -57,3 +59,27 @@ def test_managers_of_one_process_share_the_lock_across_a_redeploy(make_manager,
     holder = subprocess.run([sys.executable, "-c", HOLDER, str(store)], input="\n",
                             capture_output=True, text=True, timeout=30)
     assert holder.returncode == 0, holder.stderr  # released when the last manager stopped
+
+
+def test_the_file_session_data_store_takes_the_same_lock(tmp_path: Path) -> None:
+    """Jetty 9.4's FileSessionDataStore (sqlitedata.py) on a directory another process holds
+    fails at start as HashSessionManager's store does, and frees the directory at stop."""
+    store = tmp_path / "files"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(store)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "started\n"
+        with pytest.raises(SessionError, match=f"pid {holder.pid}"):
+            asyncio.run(SqliteDataStore(store, "/ctx").start())
+    finally:
+        holder.communicate("stop\n", timeout=30)
+
+    async def start_and_stop() -> None:
+        mine = SqliteDataStore(store, "/ctx")
+        await mine.start()
+        await mine.stop()
+        await mine.stop()  # twice: the lock is given back once
+    asyncio.run(start_and_stop())
+    holder = subprocess.run([sys.executable, "-c", HOLDER, str(store)], input="\n",
+                            capture_output=True, text=True, timeout=30)
+    assert holder.returncode == 0, holder.stderr
