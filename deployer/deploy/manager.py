@@ -31,7 +31,13 @@ from deployer.descriptor.specs import ContextSpec, ServerSpec, SessionIdManagerS
 from deployer.errors import AppLoadError, ConflictError, DeployerError, SessionError
 from deployer.lifecycle import State
 from deployer.sessions.manager import SessionIdManager, SessionScheduler
-from deployer.web.router import Route, Router, normalize_context_path, normalize_host, reachable
+from deployer.web.router import (
+    Route,
+    Router,
+    admitted_hosts,
+    normalize_context_path,
+    reachable,
+)
 
 log = logging.getLogger("deployer.deploy")
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds before a store fault's first and longest retry
@@ -65,12 +71,13 @@ def _ms(since: float, extra: float = 0.0) -> str:
     return f"{(time.perf_counter() - since + extra) * 1000:.1f} ms"
 
 
-def _claims(spec: ContextSpec, store: Path | None) -> Claims:
-    # "@connector" entries name connectors, not hosts: the router serves those on any host
-    hosts = [normalize_host(h) for h in spec.virtual_hosts
-             if h and not h.startswith("@")] or [""]
+def _claims(spec: ContextSpec, store: Path | None, connector: str | None) -> Claims:
+    """The (path, host) pairs the context takes on this server's listener, as the router will
+    admit them ("" for any host); none when no entry admits the listener."""
+    hosts = admitted_hosts(spec.virtual_hosts, connector)
     path = normalize_context_path(spec.context_path) or "/"
-    return Claims(frozenset((path, h) for h in hosts), store)
+    pairs = frozenset() if hosts is None else frozenset((path, h) for h in hosts or [""])
+    return Claims(pairs, store)
 
 
 def _describe(exc: BaseException) -> str:
@@ -319,7 +326,7 @@ class DeploymentManager:
                             ", ".join(spec.virtual_hosts),
                             repr(self.router.connector) if self.router.connector else "unnamed")
             resolved = resolve(spec, path)
-            claims = _claims(spec, resolved.store)
+            claims = _claims(spec, resolved.store, self.router.connector)
             _check_conflicts(path, claims, routes, stores)
             context, sessions = build_context(
                 spec, resolved, self.id_manager, path.stem, self.scheduler,

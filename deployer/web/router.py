@@ -43,11 +43,22 @@ def split_virtual_host(entry: str) -> tuple[str, str | None]:
     return normalize_host(host), (connector.strip().lower() if at else None)
 
 
-def reachable(virtual_hosts: Iterable[str], connector: str | None) -> bool:
-    """False when every entry names a connector other than ``connector``: nothing can reach it."""
+def admitted_hosts(virtual_hosts: Iterable[str], connector: str | None) -> list[str] | None:
+    """The hosts a route is served on through ``connector`` (the listener's name, None: unnamed):
+    [] for any host (no entry names one, or a bare ``@name`` admits this connector); None when
+    every entry names another connector, so nothing can reach it."""
     entries = [split_virtual_host(h) for h in virtual_hosts if h and h.strip()]
     named = (connector or "").lower()
-    return not entries or any(c is None or c and c == named for _, c in entries)
+    mine = [h for h, c in entries if c is None or c and c == named]
+    if entries and not mine:
+        return None
+    hosts = [h for h in mine if h]
+    return [] if len(hosts) < len(mine) else hosts
+
+
+def reachable(virtual_hosts: Iterable[str], connector: str | None) -> bool:
+    """False when every entry names a connector other than ``connector``: nothing can reach it."""
+    return admitted_hosts(virtual_hosts, connector) is not None
 
 
 @dataclass(frozen=True)
@@ -67,13 +78,10 @@ class _Entry:
 
 def _entry(route: Route, connector: str | None) -> _Entry | None:
     """The route as this connector sees it; None when no entry admits this connector."""
-    entries = [split_virtual_host(h) for h in route.virtual_hosts if h and h.strip()]
-    named = (connector or "").lower()
-    mine = [h for h, c in entries if c is None or c and c == named]
-    if entries and not mine:
+    hosts = admitted_hosts(route.virtual_hosts, connector)
+    if hosts is None:
         return None
-    hosts = [h for h in mine if h]
-    any_host = not hosts or len(hosts) < len(mine)  # a bare "@name" admits every host
+    any_host = not hosts
     exact = frozenset(h for h in hosts if not h.startswith("*."))
     wildcard = tuple(h[1:] for h in hosts if h.startswith("*."))
     return _Entry(normalize_context_path(route.context_path), exact, wildcard,

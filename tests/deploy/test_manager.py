@@ -171,3 +171,25 @@ def test_a_context_no_connector_can_reach_is_warned_about(tmp_path: Path, app_di
         assert served(router, "/b/") is manager.apps[b].context
 
     scenario(manager, body)
+
+
+def test_conflicts_count_hosts_as_the_listener_admits_them(tmp_path: Path, app_dir: Path) -> None:
+    """A ``host@connector`` entry claims that host on that connector, and an entry only for
+    another connector claims nothing: the claims follow router.admitted_hosts."""
+    router = Router(connector="main")
+    manager = DeploymentManager(router)
+    hosts = '<Set name="virtualHosts"><Array type="String"><Item>{}</Item></Array></Set>'
+    war = '<Set name="war">app</Set>\n'
+    a = write(tmp_path / "a.xml", '<Set name="contextPath">/x</Set>' + hosts.format("www.x") + war)
+    b = write(tmp_path / "b.xml",
+              '<Set name="contextPath">/x</Set>' + hosts.format("www.x@main") + war)
+    c = write(tmp_path / "c.xml", '<Set name="contextPath">/y</Set>' + hosts.format("@other") + war)
+    d = write(tmp_path / "d.xml", '<Set name="contextPath">/y</Set>' + war)
+
+    async def body() -> None:
+        await apply(manager, ("add", a), ("add", b), ("add", c), ("add", d))
+        assert manager.apps[b].state is AppState.REFUSED  # www.x on this listener: a's
+        assert manager.apps[d].state is AppState.DEPLOYED  # c reaches no one: /y is d's
+        assert served(router, "/y/") is manager.apps[d].context
+
+    scenario(manager, body)
