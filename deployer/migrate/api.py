@@ -18,6 +18,7 @@ from lxml import etree
 from deployer.migrate import conflicts, context, maven, rules, server, serverstore, values, writer
 from deployer.migrate.reader import ReadError, local, parse_text, read
 from deployer.migrate.report import NO_AUTHENTICATION, Action, FileResult, Status
+from deployer.migrate.standins import stand_ins
 
 _STATEMENTS = {"Set", "Put", "Call", "Get", "New", "Ref", "Array", "Map", "Property"}
 _SCOPES = {"Configure", "New", "Get", "Call", "Ref"}
@@ -79,21 +80,6 @@ class _Problem:
         self.location = None
 
 
-def _stand_in(lookup: etree._Element) -> str:
-    """"0" is a valid int, string and path; a context path needs its leading "/"."""
-    owner = lookup.getparent()
-    while owner is not None and not (owner.tag == "Set" and owner.get("name")):
-        owner = owner.getparent()
-    return "/0" if owner is not None and owner.get("name") == "contextPath" else "0"
-
-
-def _placeholders(out: etree._Element, tag: str) -> dict[str, str]:
-    """Lookups the output makes without a default: the user gives them with `deployer run
-    --property`/`-D` or the environment; for the check they stand in (see ``_stand_in``)."""
-    return {p.get("name"): _stand_in(p) for p in out.iter(tag)
-            if p.get("name") and p.get("default") is None and not len(p)}
-
-
 def _validate(text: str, name: str, out: etree._Element) -> list | None:
     validate_file = _validator()
     if validate_file is None:
@@ -101,12 +87,7 @@ def _validate(text: str, name: str, out: etree._Element) -> list | None:
     with tempfile.TemporaryDirectory(prefix="deployer-migrate-") as tmp:
         path = Path(tmp) / f"{name}.xml"
         path.write_text(text, encoding="utf-8")
-        try:
-            return list(validate_file(path, properties=_placeholders(out, "Property"),
-                                      system_properties=_placeholders(out, "SystemProperty"),
-                                      environ=_placeholders(out, "Env")))
-        except Exception as exc:  # noqa: BLE001 - a validator crash must not lose the report
-            return [_Problem(f"deployer validate crashed: {type(exc).__name__}: {exc}")]
+        return list(validate_file(path, **stand_ins(out)))
 
 
 def _repair(result: FileResult, out: etree._Element, text: str, problems: list) -> bool:
@@ -143,7 +124,10 @@ def finish(result: FileResult, converted: tuple, validate: Callable[..., list | 
     out, before, after = converted
     for _ in range(MAX_REPAIRS):
         text = writer.serialize(out, before, after)
-        problems = validate(text, result.name or "migrated", out)
+        try:
+            problems = validate(text, result.name or "migrated", out)
+        except Exception as exc:  # noqa: BLE001 - a validator crash must not lose the report
+            problems = [_Problem(f"deployer validate crashed: {type(exc).__name__}: {exc}")]
         if problems is None:
             result.text = text
             result.status = _status(result)

@@ -22,6 +22,7 @@ from lxml import etree
 from deployer.migrate import writer
 from deployer.migrate.reader import Source, local
 from deployer.migrate.report import Action, FileResult
+from deployer.migrate.standins import PG_DRIVER, stand_ins
 
 _SESSION_CLASSES = frozenset({
     "JDBCSessionIdManager", "DefaultSessionIdManager", "HouseKeeper", "DatabaseAdaptor",
@@ -33,7 +34,6 @@ _ADAPTOR_ID = "databaseAdaptor"  # what Jetty's sessions/jdbc/driver.xml names i
 _OVEA_IDS = "com.ovea.jetty.session.redis.RedisSessionIdManager"
 _JNDI_RESOURCES = ("org.eclipse.jetty.plus.jndi.Resource", "org.mortbay.jetty.plus.naming.Resource")
 _JEDIS_POOL = "redis.clients.jedis.JedisPool"
-_PG = "org.postgresql.Driver"
 
 
 def _registry():  # the descriptor layer is optional to migrate (it only reads names)
@@ -70,7 +70,7 @@ def _property_arg(name: str, default: str | None = None) -> etree._Element:
 
 def _driver_info(class_property: str, url_property: str) -> etree._Element:
     call = etree.Element("Call", {"name": "setDriverInfo"})
-    call.append(_property_arg(class_property, _PG))
+    call.append(_property_arg(class_property, PG_DRIVER))
     call.append(_property_arg(url_property))
     return call
 
@@ -185,28 +185,16 @@ def migrate_server(src: Source, result: FileResult) -> tuple:
     return out, [note, *before], after
 
 
-def placeholder(name: str) -> str:
-    """What a property without default stands for while the result is checked."""
-    low = name.lower()
-    if low.endswith("url"):  # driverUrl, connectionURL
-        return "jdbc:postgresql://127.0.0.1:5432/postgres"
-    if low.endswith("driverclass"):
-        return _PG
-    return "0"
-
-
 def validate_server(text: str, name: str, out: etree._Element) -> list:
     """The problems ``deployer run --config`` would report for the migrated text."""
     from deployer.descriptor.loader import load_server_config
     from deployer.errors import DescriptorErrors
 
-    props = {p.get("name"): placeholder(p.get("name")) for p in out.iter("Property")
-             if p.get("name") and p.get("default") is None and not len(p)}
     with tempfile.TemporaryDirectory(prefix="deployer-migrate-") as tmp:
         path = Path(tmp) / f"{name}.xml"
         path.write_text(text, encoding="utf-8")
         try:
-            load_server_config([path], properties=props, environ={})
+            load_server_config([path], **stand_ins(out))
         except DescriptorErrors as errors:
             return list(errors.problems)
     return []

@@ -141,3 +141,26 @@ def test_migrated_ovea_redis_server_runs_against_redis(
         assert client.exists(f"deployer:session:_{name}:0.0.0.0:{sid}")
     finally:
         client.close()
+
+
+def test_environment_and_system_lookups_in_a_server_file_are_kept(corpus: list[Path],
+                                                                  tmp_path: Path) -> None:
+    """The check of a migrated server file gave <Env> and <SystemProperty> without a default
+    nothing to stand for, so it dropped the lines that use them; a context file's check did not."""
+    source = next(p for p in corpus if p.name.startswith("61_"))
+    text = source.read_text().replace(
+        '<Property name="jetty.session.gracePeriod.seconds" default="3600" />',
+        '<Env name="GRACE"/>').replace(
+        '<Property name="jetty.session.savePeriod.seconds" default="0" />',
+        '<SystemProperty name="save.period"/>')
+    assert "GRACE" in text and "save.period" in text
+    (tmp_path / "session-store.xml").write_text(text)
+    (result,) = migrate([tmp_path / "session-store.xml"], tmp_path / "out")
+    assert result.status is Status.WITH_CHANGES and result.output is not None
+    assert not [f for f in result.findings if "gracePeriodSec" in f.message
+                or "savePeriodSec" in f.message], result.findings
+    spec = load_server_config([Path(result.output)], environ={"GRACE": "60"},
+                              system_properties={"save.period": "5"},
+                              properties={"jetty.session.jdbc.driverUrl": PG_JDBC})
+    (store,) = [b for b in spec.beans if isinstance(b, SessionDataStoreSpec)]
+    assert (store.grace_period_sec, store.save_period_sec) == (60, 5)
