@@ -317,7 +317,10 @@ class Provider:
         self._rewatch_contexts()
         if self._watches_stale:
             self._watches_stale = False
-            await asyncio.to_thread(self._refresh_watches)
+            rewatched = await asyncio.to_thread(self._refresh_watches)
+            if rewatched:  # read them again at once: see _refresh_watches
+                self._marked |= rewatched
+                self._wake_event.set()
         changes: list[Change] = []
         unstable = False
         delivered = self._delivered
@@ -479,10 +482,13 @@ class Provider:
             if watched is not None or self._contexts_watch is not None:
                 log.info("watching %s again", self.directory)
 
-    def _refresh_watches(self) -> None:
+    def _refresh_watches(self) -> set[Source]:
         """Watch each source's directory (a war recursively, an archive's or site-packages'
         alone) with inotify; under --poll none is watched, as polling a tree is what a scan does
-        more cheaply (it stats only the files that count)."""
+        more cheaply (it stats only the files that count). Returns the sources whose watch was
+        replaced: an edit between the old watch's end and the new one's start reaches neither
+        (a __pycache__ made at a war's top turns its one recursive watch into several), so the
+        caller reads them again."""
         live = {s for deps in self._deps.values() for s in deps.sources}
         for gone in set(self._latest) - live:
             del self._latest[gone]
@@ -491,22 +497,29 @@ class Provider:
         for source in sorted(live, key=repr):
             for key in source.watch_roots():
                 wanted.setdefault(key, []).append(source)
+        was_watched: set[Source] = set()
         for key in set(self._watches) - set(wanted):
+            was_watched.update(self._watches[key].handler.sources)
             self._unschedule(key)
         unwatched: set[Source] = set()
+        rewatched: set[Source] = set()
         for key, sources in wanted.items():
             watched = self._watches.get(key)
             identity = _identity(key[0])
             if watched is not None and watched.identity != identity:
+                was_watched.update(watched.handler.sources)
                 self._unschedule(key)  # deleted, or replaced by a new directory of that name
                 watched = None
             if watched is None and identity is not None:
                 watched = self._schedule(key, identity)
+                if watched is not None:
+                    rewatched.update(s for s in sources if s in was_watched)
             if watched is None:
                 unwatched.update(sources)
             else:
                 watched.handler.sources = tuple(sources)
         self._unwatched = frozenset(unwatched)
+        return rewatched
 
     def _schedule(self, key: tuple[Path, bool],
                   identity: tuple[int, int]) -> _Watched[_Route] | None:
