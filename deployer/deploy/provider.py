@@ -53,6 +53,7 @@ from watchdog.observers.polling import PollingObserver
 
 from deployer.deploy.patterns import is_ignored_name
 from deployer.deploy.watch import Dependencies, Source
+from deployer.tasks import cancel_and_wait
 
 log = logging.getLogger("deployer.deploy")
 
@@ -228,6 +229,7 @@ class Provider:
         self.wakes = 0  # events on contexts/ (its watch is alive)
         self.reads = 0  # source signatures read from the disk: what watching costs
         self.marks = 0  # events under a webapp that concerned one of its sources
+        self.replans = 0  # watches re-planned for a directory made or moved under a webapp
 
     # -- public ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -250,9 +252,7 @@ class Provider:
     async def stop(self) -> None:
         _overflows.providers.discard(self)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._observer is not None:
             observer, self._observer = self._observer, None
@@ -296,7 +296,8 @@ class Provider:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_event.wait(), self.scan_interval or None)
+                async with asyncio.timeout(self.scan_interval or None):
+                    await self._wake_event.wait()
             while True:
                 try:
                     unstable = await self._scan_once()
@@ -318,6 +319,7 @@ class Provider:
         if self._watches_stale:
             self._watches_stale = False
             rewatched = await asyncio.to_thread(self._refresh_watches)
+            self.replans += 1
             if rewatched:  # read them again at once: see _refresh_watches
                 self._marked |= rewatched
                 self._wake_event.set()

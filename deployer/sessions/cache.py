@@ -625,7 +625,8 @@ class CachedSessionManager(LifeCycle):
             pending = self._retry_save or self._retry_delete or self._outage
             delay = min(next_sweep - time.monotonic(), _RETRY if pending else 3600.0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), max(0.0, delay))
+                async with asyncio.timeout(max(0.0, delay)):
+                    await wake.wait()
             wake.clear()
             try:
                 if self._retry_save or self._retry_delete or self._outage:

@@ -307,7 +307,8 @@ class WebContext(LifeCycle):
             if self._idle is None or self._idle.is_set():
                 self._idle = asyncio.Event()  # shared by concurrent drains
             try:
-                await asyncio.wait_for(self._idle.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._idle.wait()
             except TimeoutError:
                 return self.in_flight == 0
         return True

@@ -248,7 +248,8 @@ class WorkerPool:
         if old.alive and not _idle(old):
             drained = self._drained[old] = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(drained, RETIRE_WAIT)
+                async with asyncio.timeout(RETIRE_WAIT):
+                    await drained
             except TimeoutError:
                 log.warning("%s: worker pid %d still busy after %g s; stopping it",
                             self.spec.name, old.pid, RETIRE_WAIT)

@@ -187,7 +187,8 @@ class WorkerProcess:
             "context": spec.context,
         }))
         try:
-            ready = await asyncio.wait_for(asyncio.shield(self._ready), spec.start_timeout)
+            async with asyncio.timeout(spec.start_timeout):
+                ready = await asyncio.shield(self._ready)
         except TimeoutError:
             self.kill()
             raise AppLoadError(
@@ -317,7 +318,8 @@ class WorkerProcess:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.pid, sig)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exited.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._exited.wait()
             if not self.alive:
                 break
         for channel in self.channels:

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from deployer.tasks import cancel_and_wait
 from deployer.web.direct import DirectPath
 from deployer.web.exchange import ResponseAborted
 from deployer.web.forwarded import ForwardedHeaders
@@ -151,8 +152,8 @@ class Server:
             return
         server.should_exit = True
         if self._ticker is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._ticker
+            with contextlib.suppress(Exception):
+                await cancel_and_wait(self._ticker)
             self._ticker = None
         server.config.timeout_graceful_shutdown = max(0.0, drain_timeout)  # type: ignore[assignment]
         await server.shutdown(sockets=[self._sock] if self._sock else None)

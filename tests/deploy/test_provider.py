@@ -256,12 +256,16 @@ def test_what_redeploys(tmp_path: Path, rel: str, includes: list[str], excludes:
     app, contexts = webapp_and_descriptor(tmp_path)
 
     async def body(provider: Provider, rec: Recorder) -> None:
-        marks = provider.marks
+        marks, replans = provider.marks, provider.replans
         (app / rel).parent.mkdir(parents=True, exist_ok=True)
         (app / rel).write_text("x = 1\n")
         if redeploys:
             await rec.wait_for(lambda ev: ("change", "a.xml") in ev)
         else:
+            # the new top directory re-plans the watches (an excluded one turns the war's one
+            # recursive watch into others): a probe before that could fall between the old
+            # watch's end and the new one's start, where the provider re-reads but counts no mark
+            await until(lambda: provider.replans > replans, "the new directory's watch plan")
             await probe(provider, app, marks)
 
     deps = Dependencies.of_webapp(app, includes=includes, excludes=excludes)
@@ -436,6 +440,26 @@ def test_rescan_catches_what_events_miss(tmp_path: Path) -> None:
             await rec.wait_for(lambda ev: ("add", "late.xml") in ev)
         finally:
             await provider.stop()
+
+    asyncio.run(main())
+
+
+def test_a_stop_as_the_scanner_wakes_ends_it(tmp_path: Path) -> None:
+    """Python 3.11's ``wait_for`` returns an event that is set as its waiter is cancelled and
+    drops the cancel: the scanner ran on and stop() waited for it for ever (a CI run hung so)."""
+    rec = Recorder()
+
+    async def main() -> None:
+        for ticks in range(8):  # the cancel lands at each step of the wake-up in turn
+            provider = Provider(tmp_path, rec, scan_interval=5, poll=True)
+            await provider.start()
+            provider.wake()
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            deadline = asyncio.timeout(30)
+            async with deadline:
+                await provider.stop()
+            assert not deadline.expired(), f"stop() {ticks} loop steps after a wake hung"
 
     asyncio.run(main())
 

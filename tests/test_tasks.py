@@ -1,0 +1,57 @@
+"""cancel_and_wait: the task's own cancel is dropped, the caller's is not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from deployer.tasks import cancel_and_wait
+
+
+async def forever() -> None:
+    await asyncio.Event().wait()
+
+
+def test_the_tasks_cancel_is_dropped() -> None:
+    async def main() -> asyncio.Task[None]:
+        task = asyncio.create_task(forever())
+        await asyncio.sleep(0)
+        await cancel_and_wait(task)
+        return task
+
+    assert asyncio.run(main()).cancelled()
+
+
+def test_the_callers_cancel_is_raised() -> None:
+    """A stop cut short by its own deadline: the deadline must take effect, not vanish."""
+    async def slow_to_end() -> None:
+        try:
+            await forever()
+        finally:
+            await asyncio.sleep(0.5)  # cleanup on cancel, longer than the caller will wait
+
+    async def main() -> None:
+        task = asyncio.create_task(slow_to_end())
+        await asyncio.sleep(0)
+        async with asyncio.timeout(0.05):
+            await cancel_and_wait(task)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+
+
+def test_another_error_of_the_task_is_raised() -> None:
+    async def fails_on_cancel() -> None:
+        try:
+            await forever()
+        except asyncio.CancelledError:
+            raise RuntimeError("cleanup failed") from None
+
+    async def main() -> None:
+        task = asyncio.create_task(fails_on_cancel())
+        await asyncio.sleep(0)
+        await cancel_and_wait(task)
+
+    with pytest.raises(RuntimeError, match="cleanup failed"):
+        asyncio.run(main())
