@@ -53,11 +53,12 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be 1..256, got {args.workers}")
     if not 1 <= args.threads <= 1024:
         raise UsageError(f"--threads must be 1..1024, got {args.threads}")
+    properties = run_properties(args)
     server_spec = None
     if args.config:  # before logging and the loop: a bad file is a plain error, exit 1
         from deployer.commands.validate import load_configs
 
-        server_spec = load_configs(args.config, args)
+        server_spec = load_configs(args.config, properties, dict(args.system_properties))
     if args.manager is not None:
         args.manager = manager_address(args.manager)
     try:
@@ -69,26 +70,35 @@ def execute(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(serve(args, limits, server_spec))
-    return uvloop.run(serve(args, limits, server_spec))
+        return asyncio.run(serve(args, limits, properties, server_spec))
+    return uvloop.run(serve(args, limits, properties, server_spec))
 
 
-async def serve(args: argparse.Namespace, limits: HttpLimits,
+def run_properties(args: argparse.Namespace) -> dict[str, str]:
+    """``--property`` values with jetty.base defaulted to the parent of DIR (unless ``-D`` sets
+    it): one map for --config's server files and the contexts, so both read one jetty.base."""
+    from deployer.descriptor.loader import default_jetty_base
+
+    properties = dict(args.properties)
+    if "jetty.base" not in properties and "jetty.base" not in dict(args.system_properties):
+        properties["jetty.base"] = default_jetty_base(Path(args.directory).resolve())
+    return properties
+
+
+async def serve(args: argparse.Namespace, limits: HttpLimits, properties: dict[str, str],
                 server_spec: ServerSpec | None = None) -> int:
-    """Deploy, listen, wait for a signal, shut down in order; ``server_spec`` is --config's."""
+    """Deploy, listen, wait for a signal, shut down in order; ``properties`` are
+    run_properties', ``server_spec`` is --config's."""
     from deployer.deploy.build import WorkerDefaults
     from deployer.deploy.manager import DeploymentManager
     from deployer.deploy.provider import Provider
-    from deployer.descriptor.loader import default_jetty_base
     from deployer.web.router import Router
     from deployer.web.server import Server
 
     started = time.perf_counter()
     router = Router(connector=args.connector_name)
-    properties = dict(args.properties)
     system = dict(args.system_properties)
-    if "jetty.base" not in properties and "jetty.base" not in system:
-        properties["jetty.base"] = default_jetty_base(Path(args.directory).resolve())
+    if "jetty.base" not in dict(args.properties) and "jetty.base" not in system:
         log.info("jetty.base is %s, the parent of %s (--property jetty.base=... to change it)",
                  properties["jetty.base"], args.directory)
     else:

@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deployer.deploy.build import check, missing_application
@@ -40,16 +40,17 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def load_configs(paths: Sequence[str | Path], args: argparse.Namespace) -> ServerSpec | None:
+def load_configs(paths: Sequence[str | Path], properties: Mapping[str, str],
+                 system_properties: Mapping[str, str]) -> ServerSpec | None:
     """``--config``'s server descriptors evaluated together (None without any), for `run` and
-    `validate` alike; a file that is not there is a usage error. Raises DescriptorErrors."""
+    `validate` alike, with the properties the contexts see; a file that is not there is a usage
+    error. Raises DescriptorErrors."""
     for path in paths:
         if not Path(path).is_file():
             raise UsageError(f"server descriptor not found: {path}")
     if not paths:
         return None
-    return load_server_config(paths, properties=dict(args.properties),
-                              system_properties=dict(args.system_properties))
+    return load_server_config(paths, properties=properties, system_properties=system_properties)
 
 
 def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:
@@ -57,7 +58,7 @@ def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:
     give the contexts (None when any has a problem), and each file's problems."""
     paths = [Path(p) for p in args.config]
     try:
-        spec = load_configs(paths, args)
+        spec = load_configs(paths, dict(args.properties), dict(args.system_properties))
         return spec, [(path, [], []) for path in paths]
     except DescriptorErrors as exc:
         problems = exc.problems

@@ -173,6 +173,34 @@ def test_jetty_base_is_the_parent_of_the_contexts_directory(tmp_path: Path) -> N
         assert client.get("/x/").text == "1 c2 1"
 
 
+def test_a_config_file_sees_the_jetty_base_the_contexts_see(tmp_path: Path) -> None:
+    """`run --config` evaluated its server files before jetty.base got its default (the parent
+    of the contexts directory), so a server file outside the base read the parent of its own
+    directory instead: its <Property name="jetty.base"/>/sessions store landed elsewhere."""
+    base = tmp_path / "jetty-base"
+    write_counter_app(base / "site")
+    (base / "webapps").mkdir()
+    (base / "webapps" / "x.xml").write_text(descriptor("/x", "../site"))
+    config = tmp_path / "conf" / "sessions.xml"
+    config.parent.mkdir()
+    config.write_text("""<?xml version="1.0"?>
+<Configure id="Server" class="org.eclipse.jetty.server.Server">
+  <Call name="addBean"><Arg>
+    <New class="org.eclipse.jetty.server.session.FileSessionDataStoreFactory">
+      <Set name="storeDir"><Property name="jetty.base"/>/sessions</Set>
+    </New>
+  </Arg></Call>
+</Configure>
+""")
+    with DeployerProcess(base / "webapps", "--config", str(config), "--scan-interval", "0"
+                         ) as run, httpx.Client(base_url=run.url) as client:
+        assert [counter(client, "/x/") for _ in range(2)] == [1, 2]
+        run.send(signal.SIGTERM)
+        assert run.wait_exit() == 0
+    assert any((base / "sessions").iterdir()), "the store is not under the contexts' jetty.base"
+    assert not (tmp_path / "sessions").exists()
+
+
 def test_connector_name_and_proxy_headers_options(tree: Path) -> None:
     """`run --connector-name` is what @name virtual hosts match (JETTY.md §10 "virtualHosts entry
     @name naming no connector": 404, and a warning); `--proxy-headers` makes a session cookie
