@@ -56,7 +56,7 @@ def execute(args: argparse.Namespace) -> int:
     properties = run_properties(args)
     server_spec = None
     if args.config:  # before logging and the loop: a bad file is a plain error, exit 1
-        from deployer.commands.validate import load_configs
+        from deployer.descriptor.loader import load_configs
 
         server_spec = load_configs(args.config, properties, dict(args.system_properties))
     if args.manager is not None:

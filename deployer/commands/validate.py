@@ -15,11 +15,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deployer.deploy.build import check, missing_application
-from deployer.descriptor.loader import check_file, load_server_config
+from deployer.descriptor.loader import check_file, load_configs
 from deployer.descriptor.specs import ServerSpec
 from deployer.errors import DescriptorError, DescriptorErrors, Location, UsageError
 
@@ -38,19 +37,6 @@ def collect(paths: list[str]) -> list[Path]:
         else:
             raise UsageError(f"{raw}: no such file or directory")
     return files
-
-
-def load_configs(paths: Sequence[str | Path], properties: Mapping[str, str],
-                 system_properties: Mapping[str, str]) -> ServerSpec | None:
-    """``--config``'s server descriptors evaluated together (None without any), for `run` and
-    `validate` alike, with the properties the contexts see; a file that is not there is a usage
-    error. Raises DescriptorErrors."""
-    for path in paths:
-        if not Path(path).is_file():
-            raise UsageError(f"server descriptor not found: {path}")
-    if not paths:
-        return None
-    return load_server_config(paths, properties=properties, system_properties=system_properties)
 
 
 def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:

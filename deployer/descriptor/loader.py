@@ -21,7 +21,7 @@ from deployer.descriptor.interpret import Interpreter
 from deployer.descriptor.parser import parse_file
 from deployer.descriptor.schema import iter_problems
 from deployer.descriptor.specs import Descriptor, ServerSpec
-from deployer.errors import DescriptorError, DescriptorErrors
+from deployer.errors import DescriptorError, DescriptorErrors, UsageError
 
 
 def _user_name() -> str:
@@ -141,3 +141,16 @@ def load_server_config(paths: Sequence[str | Path], *,
     if problems:
         raise DescriptorErrors(problems)
     return server
+
+
+def load_configs(paths: Sequence[str | Path], properties: Mapping[str, str],
+                 system_properties: Mapping[str, str]) -> ServerSpec | None:
+    """``--config``'s server descriptors evaluated together (None without any), for `run` and
+    `validate` alike, with the properties the contexts see; a file that is not there is a usage
+    error. Raises DescriptorErrors."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise UsageError(f"server descriptor not found: {path}")
+    if not paths:
+        return None
+    return load_server_config(paths, properties=properties, system_properties=system_properties)
