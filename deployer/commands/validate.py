@@ -43,15 +43,18 @@ def servers(args: argparse.Namespace) -> tuple[ServerSpec | None, list[Found]]:
     """``--config``'s server descriptors, evaluated together as ``run --config`` does: what they
     give the contexts (None when any has a problem), and each file's problems."""
     paths = [Path(p) for p in args.config]
+    named = {str(p) for p in paths}  # a problem of no listed file goes with the first
+
+    def of(i: int, found: list[DescriptorError]) -> list[DescriptorError]:
+        return [p for p in found if p.location.file == str(paths[i])
+                or i == 0 and p.location.file not in named]
+
     try:
         spec = load_configs(paths, dict(args.properties), dict(args.system_properties))
-        return spec, [(path, [], []) for path in paths]
     except DescriptorErrors as exc:
-        problems = exc.problems
-    named = {str(p) for p in paths}  # a problem of no listed file goes with the first
-    return None, [(path, [p for p in problems if p.location.file == str(path)
-                          or i == 0 and p.location.file not in named], [])
-                  for i, path in enumerate(paths)]
+        return None, [(path, of(i, exc.problems), []) for i, path in enumerate(paths)]
+    warnings = spec.warnings if spec is not None else []
+    return spec, [(path, [], of(i, warnings)) for i, path in enumerate(paths)]
 
 
 def _check(path: Path, args: argparse.Namespace, server: ServerSpec | None = None) -> Found:

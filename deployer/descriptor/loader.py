@@ -17,7 +17,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lxml import etree
+
 from deployer.descriptor.interpret import Interpreter
+from deployer.descriptor.locator import Locator
 from deployer.descriptor.parser import parse_file
 from deployer.descriptor.schema import iter_problems
 from deployer.descriptor.specs import Descriptor, ServerSpec
@@ -76,26 +79,44 @@ def system_properties_of(props: Mapping[str, str],
             "jetty.base": props["jetty.base"], **(system_properties or {})}
 
 
+def _parse(path: str | Path) -> tuple[etree._ElementTree, Locator, list[DescriptorError]]:
+    """The hardened parse (raises DescriptorErrors for a file that is not well-formed XML) and
+    the schema's problems, the first steps of a context and a server file alike."""
+    tree, locate = parse_file(path)
+    return tree, locate, list(iter_problems(tree, locate))
+
+
+def _interpreter(path: str | Path, locate: Locator, properties: Mapping[str, str] | None,
+                 system_properties: Mapping[str, str] | None, environ: Mapping[str, str] | None,
+                 server: ServerSpec) -> Interpreter:
+    """An interpreter for one file with WebAppProvider's property map and the system
+    properties, so a context and a server file see the same values."""
+    props = descriptor_properties(path, properties, system_properties)
+    return Interpreter(locate, props, system_properties_of(props, system_properties),
+                       os.environ if environ is None else environ, server)
+
+
+def _sorted(warnings: list[DescriptorError]) -> list[DescriptorError]:
+    return sorted(warnings, key=lambda w: w.location)
+
+
 def load_descriptor(path: str | Path, *, properties: Mapping[str, str] | None = None,
                     system_properties: Mapping[str, str] | None = None,
                     environ: Mapping[str, str] | None = None,
                     server: ServerSpec | None = None) -> Descriptor:
     """Evaluate one descriptor; raises DescriptorErrors with all its problems, sorted."""
-    tree, locate = parse_file(path)
-    problems = list(iter_problems(tree, locate))
+    tree, locate, problems = _parse(path)
     if problems:
         raise DescriptorErrors(problems)
-    props = descriptor_properties(path, properties, system_properties)
-    interpreter = Interpreter(
-        locate, props, system_properties_of(props, system_properties),
-        os.environ if environ is None else environ, server or ServerSpec(),
-    )
+    interpreter = _interpreter(path, locate, properties, system_properties, environ,
+                               server or ServerSpec())
     context = interpreter.run(tree.getroot())
     if interpreter.problems or context is None:
         raise DescriptorErrors(interpreter.problems)
     ids = {k: v for k, v in interpreter.ids.items() if k != "Server"}
-    return Descriptor(path=str(path), context=context, ids=ids, properties=props,
-                      warnings=sorted(interpreter.warnings, key=lambda w: w.location))
+    return Descriptor(path=str(path), context=context, ids=ids,
+                      properties=dict(interpreter.sources["Property"]),
+                      warnings=_sorted(interpreter.warnings))
 
 
 def check_file(path: str | Path, **kwargs: object
@@ -119,27 +140,26 @@ def load_server_config(paths: Sequence[str | Path], *,
                        environ: Mapping[str, str] | None = None) -> ServerSpec:
     """Evaluate server descriptors (jetty.xml-style, session beans only) into one ServerSpec,
     in order and sharing their ids, as Jetty's start.jar chains etc/ files (session-store.xml
-    refers to the databaseAdaptor of driver.xml). Raises DescriptorErrors with every problem."""
+    refers to the databaseAdaptor of driver.xml), with their warnings (each file's sorted, in
+    file order). Raises DescriptorErrors with every problem."""
     server = ServerSpec()
     ids: dict[str, object] = {}
-    problems = []
+    problems: list[DescriptorError] = []
+    warnings: list[DescriptorError] = []
     for path in paths:
-        tree, locate = parse_file(path)
-        found = list(iter_problems(tree, locate))
+        tree, locate, found = _parse(path)
         if found:
             problems += found
             continue
-        props = descriptor_properties(path, properties, system_properties)
-        interpreter = Interpreter(
-            locate, props, system_properties_of(props, system_properties),
-            os.environ if environ is None else environ, server,
-        )
+        interpreter = _interpreter(path, locate, properties, system_properties, environ, server)
         interpreter.ids.update(ids)
         interpreter.run_server(tree.getroot())
         problems += interpreter.problems
+        warnings += _sorted(interpreter.warnings)
         ids = interpreter.ids
     if problems:
         raise DescriptorErrors(problems)
+    server.warnings = warnings
     return server
 
 

@@ -129,3 +129,5 @@ class ServerSpec(Spec):
 
     session_id_manager: SessionIdManagerSpec = field(default_factory=SessionIdManagerSpec)
     beans: list[Any] = field(default_factory=list)  # a server descriptor's addBean calls
+    # what evaluating --config's files warned about (DescriptorErrors that do not stop them)
+    warnings: list[Any] = field(default_factory=list, repr=False, compare=False)

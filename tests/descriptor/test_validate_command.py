@@ -152,3 +152,38 @@ def test_server_descriptors_are_checked_with_config(
     assert lines[0].startswith(f"{oracle}:6:5: ") and "jdbc:postgresql://" in lines[0]
     assert lines[-1].startswith("2 descriptor(s) checked: 1 valid, 1 invalid")
     assert main(["validate", "--config", str(tmp_path / "none.xml"), str(context)]) == 2
+
+
+def test_config_warnings_are_shown_as_a_contexts_are(tmp_path: Path) -> None:
+    """load_server_config dropped its interpreter's warnings, so `validate --config` never showed
+    any: an empty <Ref> to an id no file gave (null, as in Jetty) is a warning in a server file
+    as in a context, in the text and JSON output alike, and --strict counts it."""
+    from tests.descriptor.test_session_stores import server_file
+
+    config = server_file(tmp_path, '''
+  <Call name="addBean"><Arg>
+    <New class="org.eclipse.jetty.server.session.FileSessionDataStoreFactory">
+      <Set name="storeDir">sessions</Set>
+    </New>
+  </Arg></Call>
+  <Ref refid="databaseAdaptor"/>''')
+    (tmp_path / "shop").mkdir()
+    context = write(tmp_path, '<Set name="contextPath">/shop</Set><Set name="war">shop</Set>'
+                              '<Ref refid="nothing"/>', name="shop.xml")
+
+    def validate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "deployer", "validate", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    out = validate("--config", str(config), str(context))
+    assert out.returncode == 0, out.stderr
+    known = "(known ids: Server); it gives null, as in Jetty"
+    assert out.stdout.splitlines() == [
+        f"{config}:10:3: warning: no object has id 'databaseAdaptor' at this point {known}",
+        f"{context}:4:62: warning: no object has id 'nothing' at this point {known}",
+        "2 descriptor(s) checked: 2 valid, 0 invalid, 0 problem(s), 2 warning(s)"]
+    out = validate("--strict", "--format", "json", "--config", str(config), str(context))
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert [f["file"] for f in doc["files"]] == [str(config), str(context)]
+    assert [w["line"] for w in doc["files"][0]["warnings"]] == [10]
