@@ -148,7 +148,7 @@ def finish(result: FileResult, converted: tuple, validate: Callable[..., list | 
 
 def _status(result: FileResult) -> Status:
     lost = [f.line for f in result.findings
-            if rules.drops_authentication(f.action.value, f.advice, f.message)]
+            if rules.drops_authentication(f.action.value, f.advice)]
     if lost:
         lines = ", ".join(str(n) for n in sorted(set(lost)))
         why = (f"{NO_AUTHENTICATION}: the source protects the app (line {lines}) and deployer "
