@@ -42,19 +42,17 @@ class Finding:
     file: str
     line: int
     action: Action
-    message: str  # the whole text: what happened, then the advice when there is one
-    advice: str = ""  # the part of ``message`` that says what to do (shared by many findings)
+    subject: str  # what happened
+    advice: str = ""  # what to do instead, when there is something (shared by many findings)
 
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line > 0 else self.file
 
     @property
-    def subject(self) -> str:
-        """``message`` without its advice."""
-        if self.advice and self.message.endswith(": " + self.advice):
-            return self.message[: -len(self.advice) - 2]
-        return self.message
+    def message(self) -> str:
+        """The whole text: the subject, then ": " and the advice when there is one."""
+        return f"{self.subject}: {self.advice}" if self.advice else self.subject
 
     def __str__(self) -> str:
         return f"{self.where}: {self.action.value}: {self.message}"
@@ -80,9 +78,8 @@ class FileResult:
     server: bool = False  # a server descriptor (session beans) for `run --config`
 
     def add(self, line: int | None, action: Action, message: str, advice: str = "") -> None:
-        """``advice`` (what to do) is appended to ``message`` after ": "."""
-        text = f"{message}: {advice}" if advice else message
-        self.findings.append(Finding(self.source, line or 0, action, text, advice))
+        """``advice`` (what to do) follows ``message`` after ": " in the finding's text."""
+        self.findings.append(Finding(self.source, line or 0, action, message, advice))
 
     @property
     def ok(self) -> bool:
