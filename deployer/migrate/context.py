@@ -54,6 +54,7 @@ class ContextMigration:
             raise NotAContext(f"root class {cls} is {names.not_context_reason(cls)}"
                               + self._inline_contexts_hint())
         self.canon = canon
+        self.result.root_line = root.sourceline or 0
         out = etree.Element("Configure", {"class": canon})
         if root.get("id"):
             out.set("id", root.get("id"))

@@ -76,6 +76,7 @@ class FileResult:
     incomplete: str = ""  # why a validating descriptor still cannot be deployed
     clashes: list[str] = field(default_factory=list)  # e.g. "contextPath /", shared with others
     server: bool = False  # a server descriptor (session beans) for `run --config`
+    root_line: int = 0  # a context's root <Configure> in the source: findings on the whole context
 
     def add(self, line: int | None, action: Action, message: str, advice: str = "") -> None:
         """``advice`` (what to do) follows ``message`` after ": " in the finding's text."""

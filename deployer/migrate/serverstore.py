@@ -130,7 +130,6 @@ def apply(store: ServerStore, out: etree._Element, result: FileResult) -> None:
         prev.tail = (prev.tail or "").rstrip(" ") or "\n"
         if not prev.tail.endswith("  "):
             prev.tail = prev.tail.rstrip("\n") + "\n  "
-    root_line = next((f.line for f in result.findings if f.message.startswith("root class")), 0)
-    result.add(root_line, Action.CHANGED,
+    result.add(result.root_line, Action.CHANGED,
                f"sessions stored in the server-wide store's directory, under {name}/ (lazyLoad, "
                f"as 9.4 reads a session when it is asked for), from {store.source}")
