@@ -103,6 +103,8 @@ async def serve(args: argparse.Namespace, limits: HttpLimits, properties: dict[s
                  properties["jetty.base"], args.directory)
     else:
         log.info("jetty.base is %s", properties.get("jetty.base", system.get("jetty.base")))
+    for warning in server_spec.warnings if server_spec is not None else ():
+        log.warning("%s", warning)  # as a context's are when it deploys
     manager = DeploymentManager(
         router,
         properties=properties,

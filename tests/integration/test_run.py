@@ -201,6 +201,22 @@ def test_a_config_file_sees_the_jetty_base_the_contexts_see(tmp_path: Path) -> N
     assert not (tmp_path / "sessions").exists()
 
 
+def test_a_config_files_warnings_are_logged(tmp_path: Path) -> None:
+    """`run --config` logs a server file's warnings as it logs a context's (they were dropped)."""
+    write_counter_app(tmp_path / "site")
+    (tmp_path / "contexts").mkdir()
+    (tmp_path / "contexts" / "x.xml").write_text(descriptor("/x", "../site"))
+    config = tmp_path / "server.xml"
+    config.write_text("""<?xml version="1.0"?>
+<Configure id="Server" class="org.eclipse.jetty.server.Server">
+  <Ref refid="databaseAdaptor"/>
+</Configure>
+""")
+    with DeployerProcess(tmp_path / "contexts", "--config", str(config), "--scan-interval", "0"
+                         ) as run:
+        run.wait_line(f"WARNING.*{config}:3:3: no object has id 'databaseAdaptor' at this point")
+
+
 def test_connector_name_and_proxy_headers_options(tree: Path) -> None:
     """`run --connector-name` is what @name virtual hosts match (JETTY.md §10 "virtualHosts entry
     @name naming no connector": 404, and a warning); `--proxy-headers` makes a session cookie
