@@ -100,12 +100,12 @@ def new_reason(cls: str) -> str:
     from deployer.migrate.names import java_only_kind
 
     kind = java_only_kind(cls)
+    if re.search(r"Realm|LoginService|Security|Constraint|Authenticator", cls):
+        return _SECURITY  # before JNDI: jetty-plus's DataSourceLoginService is a realm
     if JNDI_CLASS.search(cls) or kind == "JNDI":
         return _JNDI
     if re.search(r"Servlet|Filter|Listener", cls):
         return _SERVLET
-    if re.search(r"Realm|LoginService|Security|Constraint|Authenticator", cls):
-        return _SECURITY
     if kind:
         return f"Java-only ({kind}); deployer cannot build it"
     return f"a Java object ({cls}); deployer cannot build it"
@@ -118,6 +118,8 @@ def drops_authentication(action: str, advice: str) -> bool:
     """A dropped statement that protected the app (a realm, security handler, constraint): every
     such drop is given the security advice (DROP_SET, call_reason, new_reason, the pom's realms)."""
     return action == "dropped" and advice == _SECURITY
+
+
 SERVLET = _SERVLET
 WAR_NOTE = ("a .war of Java servlets has no Python entry point: deployer serves its static "
             "files (never WEB-INF/ or META-INF/); to run Python, point `application` "

@@ -431,6 +431,23 @@ def test_dropped_authentication_is_incomplete_and_loud(tmp_path, capsys):
     assert main(["migrate", str(plain), "--dry-run"]) == 0
 
 
+def test_a_jndi_realm_is_named_among_the_lost_authentication(tmp_path, capsys):
+    """jetty-plus's DataSourceLoginService is a realm, though its package is JNDI's: the report
+    names its line with the security handler's."""
+    src = write(tmp_path / "ds.xml", DT94 + WEBAPP + """
+  <Set name="contextPath">/admin</Set><Set name="war">.</Set>
+  <New id="users" class="org.eclipse.jetty.plus.security.DataSourceLoginService">
+    <Set name="name">Admin</Set><Set name="jndiName">jdbc/users</Set>
+  </New>
+  <Get name="securityHandler"><Set name="loginService"><Ref refid="users"/></Set></Get>
+</Configure>""")
+    assert main(["migrate", str(src), "--dry-run"]) == 1
+    text = capsys.readouterr().out.replace("\n    ", " ")
+    new_line = next(n for n, line in enumerate(src.read_text().splitlines(), 1) if "<New" in line)
+    get_line = next(n for n, line in enumerate(src.read_text().splitlines(), 1) if "<Get" in line)
+    assert f"the source protects the app (line {new_line}, {get_line})" in text
+
+
 def test_the_text_report_groups_advice_and_keeps_lines_short(tmp_path, capsys):
     """Issue 11 item 17: repeated advice once per run, every line under 120 characters, and the
     files a folder run does not take listed."""
