@@ -31,7 +31,7 @@ import re
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +116,7 @@ class CachedSessionManager(LifeCycle):
         self._wake: asyncio.Event | None = None
         self._accepting = False
         self._handed_over = False
+        self._successor: CachedSessionManager | None = None
         self._outage = False
         self._last_expiry_check = 0.0
         self._last_orphan_check = 0.0
@@ -152,6 +153,7 @@ class CachedSessionManager(LifeCycle):
                     else:
                         await self._save(s)
             await self._settle()
+            self._hand_on()  # what failed since the take_over
         finally:
             for task in list(self._tasks):
                 if task is not asyncio.current_task():
@@ -169,16 +171,47 @@ class CachedSessionManager(LifeCycle):
             await asyncio.gather(*pending, return_exceptions=True)
 
     def take_over(self, old: Any) -> None:
-        """A redeploy: the new version serves the cached sessions of the old (same objects)."""
+        """A redeploy: the new version serves the cached sessions of the old (same objects)
+        and owes the store what the old one could not do yet: the writes and deletes an outage
+        held back, its copies of evicted sessions. Done on the old version's loop (the deploy
+        layer calls this from another thread), where the new one's housekeeper then runs."""
         if not isinstance(old, CachedSessionManager):
             return
+        loop = old._loop
+        if loop is None or not loop.is_running() or _running_loop() is loop:
+            self._take_over(old)
+        else:
+            asyncio.run_coroutine_threadsafe(_call(self._take_over, old),
+                                             loop).result(_STOP_TIMEOUT)
+
+    def _take_over(self, old: CachedSessionManager) -> None:
         old._handed_over = True
+        old._successor = self
         self.stats = old.stats  # one tally across versions
         for sid, s in old._cache.items():
             s._manager = self  # type: ignore[assignment]
             self._cache[sid] = s
         self._data.update(old._data)
         self._written.update(old._written)
+        for sid, data in old._fallback.items():
+            self._fallback.setdefault(sid, data)
+        if self.data_store.where == old.data_store.where:
+            self._outage = self._outage or old._outage  # one outage: logged once, and back
+        if old._loop is not None and old._loop is _running_loop():
+            self._bind()  # the housekeeper retries now, not at the first request
+        old._hand_on()
+
+    def _hand_on(self) -> None:
+        """After a take_over: the retries still owed go to the successor (and wake it)."""
+        heir = self._successor
+        if heir is None or not (self._retry_save or self._retry_delete):
+            return
+        heir._retry_save |= self._retry_save
+        heir._retry_delete |= self._retry_delete
+        self._retry_save.clear()
+        self._retry_delete.clear()
+        if heir._wake is not None:
+            heir._wake.set()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         """The loop every store call runs on: the first caller's. Starts the store and the
@@ -638,6 +671,10 @@ class CachedSessionManager(LifeCycle):
                 raise
             except Exception:
                 log.exception("sessions %s: housekeeping failed; will retry", self.name)
+
+
+async def _call(fn: Callable[..., object], *args: Any) -> None:
+    fn(*args)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
