@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from deployer.lifecycle import State
+from deployer.sessions import health
 from deployer.sessions.cache import CacheConfig, CachedSessionManager
 from deployer.sessions.datastore import SessionDataStore
 from deployer.sessions.ids import SessionIdManager
@@ -236,11 +237,11 @@ def test_tiers_other_nodes_sessions_wait_for_the_grace_period(nodes: Nodes) -> N
 def test_save_period_throttles_writes_of_times_only(nodes: Nodes) -> None:
     async def body(a: Node, b: Node) -> None:
         sid = (await request(a, None, incr)).id
-        writes = a.writes
+        writes = a.stats.saved
         await request(a, sid, lambda lazy: None)  # only the access time moved
-        assert a.writes == writes
+        assert a.stats.saved == writes
         await request(a, sid, incr)  # an attribute changed: written at once
-        assert a.writes == writes + 1
+        assert a.stats.saved == writes + 1
 
     run(nodes, body, eviction_policy=-1, save_period=3600)
 
@@ -314,3 +315,54 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
 async def _count(store: SessionDataStore, sid: str) -> object:
     data = await store.load(sid)
     return None if data is None else data.attributes.get("n")
+
+
+def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
+        store_at: StoreAt, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As SessionManager's: one line when the outage starts, "still fails" reminders while the
+    housekeeper's retries fail, one line when it works again, and the held write done."""
+    monkeypatch.setattr(health, "REMINDER_EVERY", 0.5)  # not five minutes
+    store = store_at("observer")
+    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
+    proxy = TcpProxy(("127.0.0.1", real)).start()
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    m = CachedSessionManager(cfg, store_at("nodeA", proxy.port), SessionIdManager("nodeA"),
+                             "shop@nodeA")
+
+    def said(text: str) -> int:
+        return sum(text in r.getMessage() for r in caplog.records)
+
+    async def until(done: Callable[[], Awaitable[bool]], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not await done():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.2)
+
+    async def main() -> None:
+        m.start()
+        await store.start()
+        try:
+            sid = (await request(m, None, incr)).id
+            proxy.stop()
+            await request(m, sid, incr)  # held: written when the store is back
+
+            async def reminded() -> bool:
+                return said("the store still fails") >= 2
+
+            await until(reminded, "no reminder while the store stayed down")
+            proxy.start()
+
+            async def written() -> bool:
+                return await _count(store, sid) == 2
+
+            await until(written, "the held write was not done")
+        finally:
+            proxy.stop()
+            await stop(m)
+            await store.stop()
+
+    with caplog.at_level(logging.WARNING, "deployer.sessions"):
+        asyncio.run(main())
+    assert said("sessions stay in memory, retrying") == 1
+    assert said("the store works again after") == 1
