@@ -87,9 +87,10 @@ def run(nodes: Nodes, body: Callable[[Node, Node], Awaitable[None]], **config: A
 
 
 async def stop(*managers: CachedSessionManager) -> None:
+    """The public stop(), as the deploy layer calls it: from another thread than the loop's,
+    waiting there for the final writes (CachedSessionManager.do_stop's bridge)."""
     for m in managers:
-        m._accepting = False
-        await m._astop()
+        await asyncio.to_thread(m.stop)
 
 
 async def request(m: CachedSessionManager, sid: str | None,
@@ -366,3 +367,17 @@ def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
         asyncio.run(main())
     assert said("sessions stay in memory, retrying") == 1
     assert said("the store works again after") == 1
+
+
+def test_stop_from_another_thread_waits_for_the_final_writes(nodes: Nodes) -> None:
+    async def body(a: Node, b: Node) -> None:
+        s = a.create()
+        s["n"] = 1
+        a.complete(s)  # the write is a task that has not run yet
+        await stop(a)
+        assert a.state is State.STOPPED and a.stats.saved == 1  # written before stop returned
+        got = await b.aget(s.id)
+        assert got is not None and got["n"] == 1
+        await b.acomplete(got)
+
+    run(nodes, body, eviction_policy=-1)
