@@ -119,6 +119,7 @@ class CachedSessionManager(LifeCycle):
         self._accepting = False
         self._handed_over = False
         self._successor: CachedSessionManager | None = None
+        self._old_loop: asyncio.AbstractEventLoop | None = None  # the loop of a take_over
         self.health = StoreHealth(name)  # the store's outages: logged once, reminded, ended
         self._last_expiry_check = 0.0
         self._last_orphan_check = 0.0
@@ -127,6 +128,10 @@ class CachedSessionManager(LifeCycle):
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
         self._accepting = True
+        loop = self._old_loop
+        if self._loop is None and loop is not None and loop.is_running():
+            # the retries a take_over brought are done now, not at the first request
+            loop.call_soon_threadsafe(self._bind)
 
     def do_stop(self) -> None:
         self._accepting = False
@@ -175,7 +180,8 @@ class CachedSessionManager(LifeCycle):
         """A redeploy: the new version serves the cached sessions of the old (same objects)
         and owes the store what the old one could not do yet: the writes and deletes an outage
         held back, its copies of evicted sessions. Done on the old version's loop (the deploy
-        layer calls this from another thread), where the new one's housekeeper then runs."""
+        layer calls this from another thread), where the new one's housekeeper runs once it is
+        started."""
         if not isinstance(old, CachedSessionManager):
             return
         loop = old._loop
@@ -198,8 +204,7 @@ class CachedSessionManager(LifeCycle):
             self._fallback.setdefault(sid, data)
         if self.data_store.where == old.data_store.where:
             self.health = old.health  # one outage across versions: logged once, ended once
-        if old._loop is not None and old._loop is _running_loop():
-            self._bind()  # the housekeeper retries now, not at the first request
+        self._old_loop = old._loop
         old._hand_on()
 
     def _hand_on(self) -> None:
