@@ -14,7 +14,8 @@ node deleted is refused by the store and the session is dropped here (never resu
 unreadable session is logged and kept (or removed with ``remove_unloadable``), never taken for
 absent; expiry in tiers (this node's, then this context's after a grace period, then any context's
 orphans), with jitter, never expiring a session a request here is using. A store that is down is
-logged once per outage; sessions stay in memory and are written when it is back.
+logged as SessionManager's is (health.StoreHealth: once, a reminder every few minutes, once when it
+works again); sessions stay in memory and are written when it is back.
 
 Everything runs on the event loop the first request arrives on; ``stop()`` may be called from
 another thread (the deploy layer stops contexts off the loop) and waits for the final writes.
@@ -31,7 +32,7 @@ import re
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ from deployer.sessions.datastore import (
     UnreadableSession,
     encode_attributes,
 )
+from deployer.sessions.health import StoreHealth
 from deployer.sessions.ids import SessionIdManager
 from deployer.sessions.session import INVALID, LazySession, Session
 from deployer.sessions.stats import SessionStats
@@ -116,15 +118,20 @@ class CachedSessionManager(LifeCycle):
         self._wake: asyncio.Event | None = None
         self._accepting = False
         self._handed_over = False
-        self._outage = False
+        self._successor: CachedSessionManager | None = None
+        self._old_loop: asyncio.AbstractEventLoop | None = None  # the loop of a take_over
+        self.health = StoreHealth(name)  # the store's outages: logged once, reminded, ended
         self._last_expiry_check = 0.0
         self._last_orphan_check = 0.0
-        self.writes = self.loads = self.write_failures = 0
         self.stats = SessionStats()  # for the manager page and /metrics, as SessionManager's
 
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
         self._accepting = True
+        loop = self._old_loop
+        if self._loop is None and loop is not None and loop.is_running():
+            # the retries a take_over brought are done now, not at the first request
+            loop.call_soon_threadsafe(self._bind)
 
     def do_stop(self) -> None:
         self._accepting = False
@@ -152,6 +159,7 @@ class CachedSessionManager(LifeCycle):
                     else:
                         await self._save(s)
             await self._settle()
+            self._hand_on()  # what failed since the take_over
         finally:
             for task in list(self._tasks):
                 if task is not asyncio.current_task():
@@ -169,16 +177,47 @@ class CachedSessionManager(LifeCycle):
             await asyncio.gather(*pending, return_exceptions=True)
 
     def take_over(self, old: Any) -> None:
-        """A redeploy: the new version serves the cached sessions of the old (same objects)."""
+        """A redeploy: the new version serves the cached sessions of the old (same objects)
+        and owes the store what the old one could not do yet: the writes and deletes an outage
+        held back, its copies of evicted sessions. Done on the old version's loop (the deploy
+        layer calls this from another thread), where the new one's housekeeper runs once it is
+        started."""
         if not isinstance(old, CachedSessionManager):
             return
+        loop = old._loop
+        if loop is None or not loop.is_running() or _running_loop() is loop:
+            self._take_over(old)
+        else:
+            asyncio.run_coroutine_threadsafe(_call(self._take_over, old),
+                                             loop).result(_STOP_TIMEOUT)
+
+    def _take_over(self, old: CachedSessionManager) -> None:
         old._handed_over = True
+        old._successor = self
         self.stats = old.stats  # one tally across versions
         for sid, s in old._cache.items():
             s._manager = self  # type: ignore[assignment]
             self._cache[sid] = s
         self._data.update(old._data)
         self._written.update(old._written)
+        for sid, data in old._fallback.items():
+            self._fallback.setdefault(sid, data)
+        if self.data_store.where == old.data_store.where:
+            self.health = old.health  # one outage across versions: logged once, ended once
+        self._old_loop = old._loop
+        old._hand_on()
+
+    def _hand_on(self) -> None:
+        """After a take_over: the retries still owed go to the successor (and wake it)."""
+        heir = self._successor
+        if heir is None or not (self._retry_save or self._retry_delete):
+            return
+        heir._retry_save |= self._retry_save
+        heir._retry_delete |= self._retry_delete
+        self._retry_save.clear()
+        self._retry_delete.clear()
+        if heir._wake is not None:
+            heir._wake.set()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         """The loop every store call runs on: the first caller's. Starts the store and the
@@ -218,19 +257,15 @@ class CachedSessionManager(LifeCycle):
                       ", ".join(others), self.data_store.where)
 
     # -- outage bookkeeping -------------------------------------------------------------------
-    def _down(self, exc: Exception) -> None:
-        if not self._outage:
-            self._outage = True
-            log.error("sessions %s: session store unavailable: %s; sessions stay in memory and "
-                      "are written when it is back", self.name, exc)
+    @property
+    def _outage(self) -> bool:
+        return self.health.failures > 0
+
+    def _down(self, what: str, exc: Exception) -> None:
+        """A store call failed: counted and logged by ``health``; the housekeeper retries."""
+        self.health.failed(what, exc)
         if self._wake is not None and asyncio.current_task() is not self._housekeeper:
             self._wake.set()  # the housekeeper retries every second until the store is back
-
-    def _up(self) -> None:
-        if self._outage:
-            self._outage = False
-            log.warning("sessions %s: session store %s is back", self.name,
-                        self.data_store.where)
 
     # -- lookups ------------------------------------------------------------------------------
     @property
@@ -318,10 +353,9 @@ class CachedSessionManager(LifeCycle):
                             "delete such sessions)", self.name, exc, self.data_store.where)
             return None
         except StoreUnavailable as exc:
-            self._down(exc)
+            self._down("reading a session", exc)
             return self._revive(sid)
-        self.loads += 1
-        self._up()
+        self.health.ok()
         self._fallback.pop(sid, None)
         if data is None:
             return None
@@ -464,22 +498,19 @@ class CachedSessionManager(LifeCycle):
                 self._gone(s)
                 return
             except StoreUnavailable as exc:
-                self.write_failures += 1
                 self._retry_save.add(s.id)
-                self._down(exc)
+                self._down("writing a session", exc)
                 return
             except (SessionError, TypeError, ValueError) as exc:
-                self.write_failures += 1
                 log.error("sessions %s: session %s not written: %s", self.name, s.id, exc)
                 return
-            self.writes += 1
             self.stats.saved += 1
             self.stats.save_seconds.add(time.perf_counter() - started)
             s._saved = version
             self._retry_save.discard(s.id)
             if self.config.save_period > 0:
                 self._written[s.id] = payload or encode_attributes(data.attributes)
-            self._up()
+            self.health.ok()
 
     def _gone(self, s: Session) -> None:
         """Deleted (elsewhere, or as expired): drop our copy without touching the store."""
@@ -530,12 +561,12 @@ class CachedSessionManager(LifeCycle):
         except StoreUnavailable as exc:
             if not expired_only:
                 self._retry_delete.add(sid)
-            self._down(exc)
+            self._down("deleting a session", exc)
         except SessionError as exc:
             log.error("sessions %s: session %s not deleted: %s", self.name, sid, exc)
         else:
             self._retry_delete.discard(sid)
-            self._up()
+            self.health.ok()
 
     async def _expire(self, s: Session, now: float | None = None) -> None:
         """Expired and unused here: dropped, and deleted from the store if still expired
@@ -577,7 +608,7 @@ class CachedSessionManager(LifeCycle):
                     expired += await self.data_store.delete_orphans(now - 10 * grace)
                 self._last_orphan_check = now
         except StoreUnavailable as exc:
-            self._down(exc)
+            self._down("the scavenge", exc)
         await self._evict_idle(now)
         return expired
 
@@ -598,11 +629,12 @@ class CachedSessionManager(LifeCycle):
         if self._outage:
             try:
                 await self.data_store.exists(_PROBE_ID)
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
+                self._down("the retry", exc)  # counted: the reminder says how long
                 return
             except SessionError:
                 pass
-            self._up()
+            self.health.ok()
         for sid in list(self._retry_delete):
             await self._delete_quietly(sid)
         for sid in list(self._retry_save):
@@ -638,6 +670,10 @@ class CachedSessionManager(LifeCycle):
                 raise
             except Exception:
                 log.exception("sessions %s: housekeeping failed; will retry", self.name)
+
+
+async def _call(fn: Callable[..., object], *args: Any) -> None:
+    fn(*args)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

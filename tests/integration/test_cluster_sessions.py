@@ -124,9 +124,9 @@ def test_store_down_at_start_then_back(cluster: Cluster) -> None:
         r = hit(a)  # answered without the store
         cookie = cookie_of(r)
         assert r.text == "1"
-        a.wait_line("session store unavailable", timeout=20)
+        a.wait_line("sessions stay in memory, retrying", timeout=20)
         proxy.start()
-        a.wait_line("is back", timeout=30)
+        a.wait_line("the store works again after", timeout=30)
         wait_for(lambda: cluster.stored(cookie.partition("=")[2]), 20,
                  "the session made during the outage to be written")
         assert hit(a, cookie).text == "2"
@@ -145,10 +145,10 @@ def test_store_going_away_while_serving(cluster: Cluster) -> None:
         mark = a.mark()
         values = [int(hit(a, cookie).text) for _ in range(5)]  # answered all along
         assert values == [2, 3, 4, 5, 6]
-        a.wait_line("session store unavailable", after=mark, timeout=20)
+        a.wait_line("sessions stay in memory, retrying", after=mark, timeout=20)
         proxy.start()
-        a.wait_line("is back", after=mark, timeout=30)
-        assert a.count("session store unavailable") == 1  # once per outage
+        a.wait_line("the store works again after", after=mark, timeout=30)
+        assert a.count("sessions stay in memory, retrying") == 1  # once per outage
 
         wait_for(lambda: cluster.count(sid) == 6, 20, "the writes of the outage to be stored")
         b = cluster.node("nodeB")  # straight to the store

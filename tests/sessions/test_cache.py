@@ -11,9 +11,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from deployer.lifecycle import State
+from deployer.sessions import health
 from deployer.sessions.cache import CacheConfig, CachedSessionManager
 from deployer.sessions.datastore import SessionDataStore
 from deployer.sessions.ids import SessionIdManager
@@ -21,28 +24,49 @@ from deployer.sessions.postgres import PostgresDataStore, TableSchema
 from deployer.sessions.redisstore import RedisDataStore
 from deployer.sessions.session import LazySession
 from tests.support.stores import PG_URL, REDIS_URL
+from tests.support.tcpproxy import TcpProxy
 
 Node = CachedSessionManager
 Nodes = Callable[..., tuple[Node, Node]]
 
 
+StoreAt = Callable[..., SessionDataStore]
+
+
 @pytest.fixture(params=["redis", "postgres"])
-def nodes(request: pytest.FixtureRequest) -> Nodes:
-    """nodes(**config) -> two started managers ("nodeA", "nodeB") over one fresh store."""
+def store_at(request: pytest.FixtureRequest) -> StoreAt:
+    """store_at(node, port=None) -> a data store over one fresh store of the real server,
+    reached at ``port`` on 127.0.0.1 (a TcpProxy's in front of it), or at the server's own."""
     kind = request.param
     name = request.getfixturevalue("redis_prefix" if kind == "redis" else "pg_schema")
 
-    def store(node: str) -> SessionDataStore:
+    def store(node: str, port: int | None = None) -> SessionDataStore:
         if kind == "redis":
-            return RedisDataStore(REDIS_URL, "_shop", node=node, prefix=name)
-        return PostgresDataStore(PG_URL, "_shop", node=node,
+            return RedisDataStore(_at(REDIS_URL, port), "_shop", node=node, prefix=name)
+        return PostgresDataStore(_at(PG_URL, port), "_shop", node=node,
                                  schema=TableSchema(schema_name=name))
 
+    return store
+
+
+def _at(url: str, port: int | None) -> str:
+    return url if port is None else url.replace(f":{_port(url)}/", f":{port}/")
+
+
+def _port(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None
+    return port
+
+
+@pytest.fixture
+def nodes(store_at: StoreAt) -> Nodes:
+    """nodes(**config) -> two started managers ("nodeA", "nodeB") over one fresh store."""
     def make(**config: Any) -> tuple[CachedSessionManager, CachedSessionManager]:
         cfg = CacheConfig(**{"scavenge_interval": 0, **config})
         made = []
         for node in ("nodeA", "nodeB"):
-            m = CachedSessionManager(cfg, store(node), SessionIdManager(node), f"shop@{node}")
+            m = CachedSessionManager(cfg, store_at(node), SessionIdManager(node), f"shop@{node}")
             m.start()
             made.append(m)
         return made[0], made[1]
@@ -63,9 +87,10 @@ def run(nodes: Nodes, body: Callable[[Node, Node], Awaitable[None]], **config: A
 
 
 async def stop(*managers: CachedSessionManager) -> None:
+    """The public stop(), as the deploy layer calls it: from another thread than the loop's,
+    waiting there for the final writes (CachedSessionManager.do_stop's bridge)."""
     for m in managers:
-        m._accepting = False
-        await m._astop()
+        await asyncio.to_thread(m.stop)
 
 
 async def request(m: CachedSessionManager, sid: str | None,
@@ -213,11 +238,11 @@ def test_tiers_other_nodes_sessions_wait_for_the_grace_period(nodes: Nodes) -> N
 def test_save_period_throttles_writes_of_times_only(nodes: Nodes) -> None:
     async def body(a: Node, b: Node) -> None:
         sid = (await request(a, None, incr)).id
-        writes = a.writes
+        writes = a.stats.saved
         await request(a, sid, lambda lazy: None)  # only the access time moved
-        assert a.writes == writes
+        assert a.stats.saved == writes
         await request(a, sid, incr)  # an attribute changed: written at once
-        assert a.writes == writes + 1
+        assert a.stats.saved == writes + 1
 
     run(nodes, body, eviction_policy=-1, save_period=3600)
 
@@ -245,3 +270,114 @@ def test_eviction_after_idle_seconds_saves_and_drops_from_memory(nodes: Nodes) -
         assert again["n"] == 2
 
     run(nodes, body, eviction_policy=60, save_on_inactive_eviction=True)
+
+
+def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
+        store_at: StoreAt) -> None:
+    """A logout and a change made while the store was down, then a redeploy (take_over from
+    another thread, as the deploy layer calls it, and the old version stopped): once the store
+    is back, the new version deletes the logged-out session and writes the change."""
+    store = store_at("observer")
+    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
+    proxy = TcpProxy(("127.0.0.1", real)).start()
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+
+    def version() -> CachedSessionManager:
+        return CachedSessionManager(cfg, store_at("nodeA", proxy.port), SessionIdManager("nodeA"),
+                                    "shop@nodeA")
+
+    async def main() -> None:
+        old, new = version(), version()
+        old.start()
+        await store.start()
+        try:
+            gone = (await request(old, None, incr)).id
+            kept = (await request(old, None, incr)).id
+            proxy.stop()
+            await request(old, gone, lambda lazy: lazy.invalidate())  # its delete fails
+            assert (await request(old, kept, incr))["n"] == 2  # its write fails
+            await asyncio.to_thread(new.take_over, old)
+            new.start()
+            await asyncio.to_thread(old.stop)
+            assert old.state is State.STOPPED
+            proxy.start()
+            deadline = time.monotonic() + 60
+            while await store.exists(gone) or await _count(store, kept) != 2:
+                assert time.monotonic() < deadline, "the new version did not retry"
+                await asyncio.sleep(0.2)
+        finally:
+            proxy.stop()
+            await stop(new, old)
+            await store.stop()
+
+    asyncio.run(main())
+
+
+async def _count(store: SessionDataStore, sid: str) -> object:
+    data = await store.load(sid)
+    return None if data is None else data.attributes.get("n")
+
+
+def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
+        store_at: StoreAt, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As SessionManager's: one line when the outage starts, "still fails" reminders while the
+    housekeeper's retries fail, one line when it works again, and the held write done."""
+    monkeypatch.setattr(health, "REMINDER_EVERY", 0.5)  # not five minutes
+    store = store_at("observer")
+    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
+    proxy = TcpProxy(("127.0.0.1", real)).start()
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    m = CachedSessionManager(cfg, store_at("nodeA", proxy.port), SessionIdManager("nodeA"),
+                             "shop@nodeA")
+
+    def said(text: str) -> int:
+        return sum(text in r.getMessage() for r in caplog.records)
+
+    async def until(done: Callable[[], Awaitable[bool]], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not await done():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.2)
+
+    async def main() -> None:
+        m.start()
+        await store.start()
+        try:
+            sid = (await request(m, None, incr)).id
+            proxy.stop()
+            await request(m, sid, incr)  # held: written when the store is back
+
+            async def reminded() -> bool:
+                return said("the store still fails") >= 2
+
+            await until(reminded, "no reminder while the store stayed down")
+            proxy.start()
+
+            async def written() -> bool:
+                return await _count(store, sid) == 2
+
+            await until(written, "the held write was not done")
+        finally:
+            proxy.stop()
+            await stop(m)
+            await store.stop()
+
+    with caplog.at_level(logging.WARNING, "deployer.sessions"):
+        asyncio.run(main())
+    assert said("sessions stay in memory, retrying") == 1
+    assert said("the store works again after") == 1
+
+
+def test_stop_from_another_thread_waits_for_the_final_writes(nodes: Nodes) -> None:
+    async def body(a: Node, b: Node) -> None:
+        s = a.create()
+        s["n"] = 1
+        a.complete(s)  # the write is a task that has not run yet
+        await stop(a)
+        assert a.state is State.STOPPED and a.stats.saved == 1  # written before stop returned
+        got = await b.aget(s.id)
+        assert got is not None and got["n"] == 1
+        await b.acomplete(got)
+
+    run(nodes, body, eviction_policy=-1)
