@@ -118,8 +118,7 @@ class CodeTree:
                         continue
                     if is_dir:
                         path = rel + name
-                        if not (is_never_entered(name) or patterns.prunes(path)
-                                or not rel and _is_virtualenv(entry.path)):
+                        if not self._skips(name, path, entry.path, top=not rel):
                             stack.append((path + "/", entry.path))
                         continue
                     if not (name.endswith(suffixes)
@@ -138,6 +137,11 @@ class CodeTree:
         found.sort()
         return tuple(found)
 
+    def _skips(self, name: str, rel: str, full: str, *, top: bool) -> bool:
+        """A directory neither read nor watched: a tree that is never code (node_modules, a
+        hidden one), one the patterns prune, or a virtualenv at the war's top."""
+        return is_never_entered(name) or self.patterns.prunes(rel) or (top and _is_virtualenv(full))
+
     def modified_since(self, signature: Any, since_ns: int) -> bool:
         return bool(signature) and any(mtime >= since_ns for _, mtime, _, _ in signature)
 
@@ -151,8 +155,7 @@ class CodeTree:
                 dirs = sorted((e.name, e.path) for e in entries if e.is_dir(follow_symlinks=False))
         except OSError:
             return ((self.root, True),)
-        kept = [path for name, path in dirs if not (
-            is_never_entered(name) or self.patterns.prunes(name) or _is_virtualenv(path))]
+        kept = [path for name, path in dirs if not self._skips(name, name, path, top=True)]
         if len(kept) == len(dirs):
             return ((self.root, True),)
         return ((self.root, False), *((Path(path), True) for path in kept))
