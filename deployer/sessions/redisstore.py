@@ -72,8 +72,8 @@ _FIELDS = ("id", "created", "accessed", "last_accessed", "max_inactive", "node",
            "saved", "map")
 
 
-async def _raise(exc: BaseException) -> None:
-    raise exc
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
 
 
 def redacted(url: str) -> str:
@@ -134,10 +134,18 @@ class RedisDataStore(SessionDataStore):
             await self.start()
         try:
             return await call(self._client)
-        except (RedisConnectionError, RedisTimeoutError, OSError, ConnectionError) as exc:
-            raise StoreUnavailable(f"{self.where}: {exc}") from None
-        except RedisError as exc:
-            raise SessionError(f"{self.where}: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            failure = exc
+        raise self._error(failure)
+
+    def _error(self, exc: BaseException) -> SessionError:
+        """A Redis failure in the store's terms, raised outside the ``except``: unavailable (the
+        cache retries; the network's traceback is noise) or an error caused by Redis's own."""
+        if _unavailable(exc):
+            return StoreUnavailable(f"{self.where}: {exc}")
+        error = SessionError(f"{self.where}: {exc}")
+        error.__cause__ = exc
+        return error
 
     async def _batched(self, *args: Any, script: str | None = None) -> Any:
         """One command through the batcher (see redisbatch.py); ``script``: the EVALSHA of that
@@ -150,7 +158,7 @@ class RedisDataStore(SessionDataStore):
         except (RedisError, OSError) as exc:
             failure = exc
         if script is None or not is_no_script(failure):
-            return await self._do(lambda r: _raise(failure))  # the usual error mapping
+            raise self._error(failure)
         keys, rest = args[3:3 + args[2]], args[3 + args[2]:]
         return await self._do(lambda r: self._scripts[script](keys=list(keys), args=list(rest)))
 
