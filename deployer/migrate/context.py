@@ -227,9 +227,11 @@ class ContextMigration:
                                 f"<Call name=\"{name}\"> -> <Set name=\"{prop}\">")
                 return self._set(as_set, prop)
         text = etree.tostring(elem, encoding="unicode", method="text", with_tail=False)
-        if name == "addServlet" and "DefaultServlet" in text + " ".join(
-                c.get("class") or "" for c in elem.iter() if isinstance(c.tag, str)):
+        built = [c.get("class") or "" for c in elem.iter() if isinstance(c.tag, str)]
+        if name == "addServlet" and "DefaultServlet" in text + " ".join(built):
             self.serves_files = True  # Jetty's file server (or a subclass): deployer's own does
+        if any(rules.is_security_class(cls) for cls in built):  # addBean(a LoginService), ...
+            return self._drop(elem, rules.SECURITY)
         return self._drop(elem, rules.call_reason(name, text, names.java_only_method(name)))
 
     def _init_params(self, elem: etree._Element) -> list:
@@ -269,7 +271,12 @@ class ContextMigration:
         new = next((c for c in elem if local(c.tag) == "New"), None)
         cls = new.get("class", "") if new is not None else ""
         if not cls.endswith(".ResourceHandler") or self.canon == names.WEBAPP:
-            why = rules.SERVLET if "Servlet" in cls else f"a Java handler ({cls or 'reference'})"
+            if rules.is_security_class(cls):
+                why = rules.SECURITY
+            elif "Servlet" in cls:
+                why = rules.SERVLET
+            else:
+                why = f"a Java handler ({cls or 'reference'})"
             self.handler_dropped = cls or "a reference"
             return self._drop(elem, why)
         self.serves_files = True

@@ -96,11 +96,19 @@ def call_reason(name: str, args_text: str = "", java_only: str | None = None) ->
     return java_only or "a Java method call; deployer has no equivalent"
 
 
+_SECURITY_CLASS = re.compile(r"Realm|LoginService|Security|Constraint|Authenticator")
+
+
+def is_security_class(cls: str) -> bool:
+    """A class that protects the app: a realm, login service, security handler, constraint."""
+    return _SECURITY_CLASS.search(cls) is not None
+
+
 def new_reason(cls: str) -> str:
     from deployer.migrate.names import java_only_kind
 
     kind = java_only_kind(cls)
-    if re.search(r"Realm|LoginService|Security|Constraint|Authenticator", cls):
+    if is_security_class(cls):
         return _SECURITY  # before JNDI: jetty-plus's DataSourceLoginService is a realm
     if JNDI_CLASS.search(cls) or kind == "JNDI":
         return _JNDI

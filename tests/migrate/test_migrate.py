@@ -431,6 +431,31 @@ def test_dropped_authentication_is_incomplete_and_loud(tmp_path, capsys):
     assert main(["migrate", str(plain), "--dry-run"]) == 0
 
 
+@pytest.mark.parametrize("protection", [
+    """<Set name="handler">
+    <New class="org.eclipse.jetty.security.ConstraintSecurityHandler">
+      <Set name="realmName">Admin</Set>
+    </New>
+  </Set>""",
+    """<Call name="addBean">
+    <Arg><New class="org.eclipse.jetty.security.HashLoginService">
+      <Set name="name">Admin</Set><Set name="config">etc/realm.properties</Set>
+    </New></Arg>
+  </Call>""",
+])
+def test_security_set_as_the_handler_or_a_bean_is_lost_authentication(tmp_path, capsys,
+                                                                       protection):
+    src = write(tmp_path / "h.xml", DT94 + WEBAPP + f"""
+  <Set name="contextPath">/admin</Set><Set name="war">.</Set>
+  {protection}
+</Configure>""")
+    assert main(["migrate", str(src), "--dry-run"]) == 1
+    text = capsys.readouterr().out.replace("\n    ", " ")
+    line = next(n for n, t in enumerate(src.read_text().splitlines(), 1) if "<Set name=\"h" in t
+                or "<Call" in t)
+    assert f"no authentication: the source protects the app (line {line})" in text
+
+
 def test_a_jndi_realm_is_named_among_the_lost_authentication(tmp_path, capsys):
     """jetty-plus's DataSourceLoginService is a realm, though its package is JNDI's: the report
     names its line with the security handler's."""
