@@ -18,11 +18,14 @@ from typing import Any
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
     """Cancel ``task`` and wait until it has ended. Its own CancelledError is what was asked
-    for and is dropped; a cancel of the caller is raised. Any other error of the task is raised."""
+    for and is dropped; a cancel of the caller *while it waits* is raised (one delivered before,
+    to a caller now cleaning up in a ``finally``, still counts in ``cancelling()`` and is not).
+    Any other error of the task is raised."""
+    current = asyncio.current_task()
+    before = current.cancelling() if current is not None else 0
     task.cancel()
     try:
         await task
     except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
+        if current is not None and current.cancelling() > before:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -39,6 +40,30 @@ def test_the_callers_cancel_is_raised() -> None:
 
     with pytest.raises(TimeoutError):
         asyncio.run(main())
+
+
+def test_a_cleanup_after_the_callers_own_cancel_runs_to_the_end() -> None:
+    """A serve() whose task was cancelled stops its parts in ``finally``: the cancel it already
+    had must not cut that cleanup short after the first part."""
+    done: list[str] = []
+
+    async def serve() -> None:
+        part = asyncio.create_task(forever())
+        try:
+            await forever()
+        finally:
+            await cancel_and_wait(part)
+            done.append("the rest of the cleanup")
+
+    async def main() -> None:
+        task = asyncio.create_task(serve())
+        await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert done == ["the rest of the cleanup"]
 
 
 def test_another_error_of_the_task_is_raised() -> None:
