@@ -17,8 +17,9 @@ orphans), with jitter, never expiring a session a request here is using. A store
 logged as SessionManager's is (health.StoreHealth: once, a reminder every few minutes, once when it
 works again); sessions stay in memory and are written when it is back.
 
-Everything runs on the event loop the first request arrives on; ``stop()`` may be called from
-another thread (the deploy layer stops contexts off the loop) and waits for the final writes.
+Everything runs on the event loop the first request arrives on (a version that took over from
+another binds to that one's loop when it starts); ``stop()`` may be called from another thread
+(the deploy layer stops contexts off the loop) and waits for the final writes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployer.errors import SessionError
-from deployer.lifecycle import LifeCycle
+from deployer.lifecycle import LifeCycle, State
 from deployer.sessions.config import NEEDS_STORE, _NeedsStore
 from deployer.sessions.datastore import (
     SessionData,
@@ -119,6 +120,7 @@ class CachedSessionManager(LifeCycle):
         self._accepting = False
         self._handed_over = False
         self._successor: CachedSessionManager | None = None
+        self._taken_from: CachedSessionManager | None = None  # until it stops
         self._old_loop: asyncio.AbstractEventLoop | None = None  # the loop of a take_over
         self.health = StoreHealth(name)  # the store's outages: logged once, reminded, ended
         self._last_expiry_check = 0.0
@@ -130,8 +132,12 @@ class CachedSessionManager(LifeCycle):
         self._accepting = True
         loop = self._old_loop
         if self._loop is None and loop is not None and loop.is_running():
-            # the retries a take_over brought are done now, not at the first request
-            loop.call_soon_threadsafe(self._bind)
+            # the retries a take_over brought are done now, not at the first request; bound
+            # before start() returns, so a stop() right after finds the loop and stops it there
+            if _running_loop() is loop:
+                self._bind()
+            else:
+                asyncio.run_coroutine_threadsafe(_call(self._bind), loop).result(_STOP_TIMEOUT)
 
     def do_stop(self) -> None:
         self._accepting = False
@@ -148,9 +154,14 @@ class CachedSessionManager(LifeCycle):
                       self.data_store.where, exc)
 
     async def _astop(self) -> None:
-        """Shutdown: every cached session stored (or invalidated), then the store closed."""
+        """Shutdown: every cached session stored (or invalidated), then the store closed; or,
+        when the version these were taken from still runs (this one failed to start), given
+        back to it untouched."""
         if self._housekeeper is not None:
             self._housekeeper.cancel()
+        if self._successor is not None:  # no chain of old versions kept alive by redeploys
+            self._successor._taken_from = None
+        self._give_back()
         try:
             if not self._handed_over:
                 for s in list(self._cache.values()):
@@ -194,6 +205,7 @@ class CachedSessionManager(LifeCycle):
     def _take_over(self, old: CachedSessionManager) -> None:
         old._handed_over = True
         old._successor = self
+        self._taken_from = old
         self.stats = old.stats  # one tally across versions
         for sid, s in old._cache.items():
             s._manager = self  # type: ignore[assignment]
@@ -210,14 +222,36 @@ class CachedSessionManager(LifeCycle):
     def _hand_on(self) -> None:
         """After a take_over: the retries still owed go to the successor (and wake it)."""
         heir = self._successor
-        if heir is None or not (self._retry_save or self._retry_delete):
+        if heir is not None:
+            self._owe(heir)
+
+    def _owe(self, other: CachedSessionManager) -> None:
+        """The writes and deletes this one could not do yet become ``other``'s to retry."""
+        if not (self._retry_save or self._retry_delete):
             return
-        heir._retry_save |= self._retry_save
-        heir._retry_delete |= self._retry_delete
+        other._retry_save |= self._retry_save
+        other._retry_delete |= self._retry_delete
         self._retry_save.clear()
         self._retry_delete.clear()
-        if heir._wake is not None:
-            heir._wake.set()
+        if other._wake is not None:
+            other._wake.set()
+
+    def _give_back(self) -> None:
+        """Stopped while the version it took over from still runs (this one failed to start,
+        so it never served): the sessions, their store state and what is owed the store go
+        back to it, as SessionManager's do; this one then neither writes nor releases them."""
+        giver, self._taken_from = self._taken_from, None
+        if giver is None or giver._successor is not self or giver.state is not State.STARTED:
+            return
+        giver._successor = None
+        giver._handed_over = False
+        for s in self._cache.values():
+            s._manager = giver  # type: ignore[assignment]
+        giver._data.update(self._data)
+        giver._written.update(self._written)
+        self._owe(giver)
+        self._handed_over = True  # what it holds is the giver's again
+        log.info("sessions %s: handed back to the version still running", self.name)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         """The loop every store call runs on: the first caller's. Starts the store and the

@@ -313,6 +313,40 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
     asyncio.run(main())
 
 
+def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt) -> None:
+    """A redeploy whose new version fails after taking the sessions over (its context's start
+    raises after the sessions started) leaves the old one serving: its sessions go back to it
+    with their ids still in use, and the failed version leaves no housekeeper behind."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")  # one per server, shared by a context's versions
+    old, new = (CachedSessionManager(cfg, store_at("nodeA"), ids, "shop@nodeA")
+                for _ in range(2))
+    store = store_at("observer")
+
+    def housekeepers() -> int:
+        return sum("_housekeeping" in repr(t.get_coro()) for t in asyncio.all_tasks())
+
+    async def main() -> None:
+        old.start()
+        await store.start()
+        try:
+            sid = (await request(old, None, incr)).id
+            await asyncio.to_thread(new.take_over, old)
+            await asyncio.to_thread(new.start)
+            await asyncio.to_thread(new.stop)  # the context's start failed: stopped at once
+            assert housekeepers() == 1  # the old version's
+            assert ids.in_use(SessionIdManager.cluster_id(sid))
+            assert (await request(old, sid, incr))["n"] == 2  # served, and written by the old
+            assert await _count(store, sid) == 2
+            await stop(old)
+            assert not ids.in_use(SessionIdManager.cluster_id(sid))
+        finally:
+            await stop(new, old)
+            await store.stop()
+
+    asyncio.run(main())
+
+
 async def _count(store: SessionDataStore, sid: str) -> object:
     data = await store.load(sid)
     return None if data is None else data.attributes.get("n")
