@@ -170,11 +170,11 @@ class CachedSessionManager(LifeCycle):
                     else:
                         await self._save(s)
             await self._settle()
-            self._hand_on()  # what failed since the take_over
         finally:
             for task in list(self._tasks):
                 if task is not asyncio.current_task():
                     task.cancel()
+            self._hand_on()  # what it still holds, now that nothing of it runs any more
             await self.data_store.stop()
             if not self._handed_over:
                 self.id_manager.release_many(list(self._cache))
@@ -220,10 +220,20 @@ class CachedSessionManager(LifeCycle):
         old._hand_on()
 
     def _hand_on(self) -> None:
-        """After a take_over: the retries still owed go to the successor (and wake it)."""
+        """After a take_over, what this version still holds goes to the successor (and wakes
+        it): the writes and deletes it owes the store, and the sessions it made after the take
+        over (requests reach it until the route swaps), which it would otherwise neither write
+        nor hand on."""
         heir = self._successor
-        if heir is not None:
-            self._owe(heir)
+        if heir is None:
+            return
+        for sid, s in self._cache.items():
+            if s._manager is self and s._state != INVALID and sid not in heir._cache:
+                s._manager = heir  # type: ignore[assignment]
+                heir._cache[sid] = s
+                if sid in self._data:
+                    heir._data[sid] = self._data[sid]
+        self._owe(heir)
 
     def _owe(self, other: CachedSessionManager) -> None:
         """The writes and deletes this one could not do yet become ``other``'s to retry."""

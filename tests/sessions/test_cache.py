@@ -313,6 +313,43 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
     asyncio.run(main())
 
 
+def test_a_session_made_after_the_take_over_is_handed_on(store_at: StoreAt) -> None:
+    """Requests reach the old version until the route swaps: a session it makes then, whose
+    write the store refused, is the new version's to write once the old one stopped."""
+    store = store_at("observer")
+    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
+    proxy = TcpProxy(("127.0.0.1", real)).start()
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    old, new = (CachedSessionManager(cfg, store_at("nodeA", proxy.port), ids, "shop@nodeA")
+                for _ in range(2))
+
+    async def main() -> None:
+        old.start()
+        await store.start()
+        try:
+            await request(old, None, incr)  # the store is in use before the outage
+            await asyncio.to_thread(new.take_over, old)
+            await asyncio.to_thread(new.start)
+            proxy.stop()
+            late = (await request(old, None, incr)).id  # before the swap; its write fails
+            await asyncio.to_thread(old.stop)
+            proxy.start()
+            deadline = time.monotonic() + 60
+            while await _count(store, late) != 1:
+                assert time.monotonic() < deadline, "nobody wrote the session made late"
+                await asyncio.sleep(0.2)
+            assert (await request(new, late, incr))["n"] == 2
+            await stop(new)
+            assert not ids.in_use(SessionIdManager.cluster_id(late))
+        finally:
+            proxy.stop()
+            await stop(new, old)
+            await store.stop()
+
+    asyncio.run(main())
+
+
 def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt) -> None:
     """A redeploy whose new version fails after taking the sessions over (its context's start
     raises after the sessions started) leaves the old one serving: its sessions go back to it
