@@ -143,6 +143,7 @@ class CachedSessionManager(LifeCycle):
         self._accepting = False
         loop = self._loop
         if loop is None or loop.is_closed():
+            self._give_back()  # never bound: nothing to write, but they may have to go back
             return
         if _running_loop() is loop:
             self._spawn(self._astop())  # on the loop itself: cannot wait for it here
@@ -251,7 +252,8 @@ class CachedSessionManager(LifeCycle):
         so it never served): the sessions, their store state and what is owed the store go
         back to it, as SessionManager's do; this one then neither writes nor releases them."""
         giver, self._taken_from = self._taken_from, None
-        if giver is None or giver._successor is not self or giver.state is not State.STARTED:
+        if (giver is None or self._handed_over  # taken over itself: it served, owes nothing back
+                or giver._successor is not self or giver.state is not State.STARTED):
             return
         giver._successor = None
         giver._handed_over = False

@@ -384,6 +384,55 @@ def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt
     asyncio.run(main())
 
 
+def test_a_version_that_fails_before_any_request_gives_back_too(store_at: StoreAt) -> None:
+    """No request had bound the old version to a loop when the new one took over and failed:
+    the old one is whole again, and its stop ends its sessions (ids released)."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    old, new = (CachedSessionManager(cfg, store_at("nodeA"), ids, "shop@nodeA")
+                for _ in range(2))
+
+    async def main() -> None:
+        old.start()
+        try:
+            await asyncio.to_thread(new.take_over, old)
+            await asyncio.to_thread(new.start)
+            await stop(new)  # its context failed to start
+            sid = (await request(old, None, incr)).id
+            await stop(old)
+            assert not ids.in_use(SessionIdManager.cluster_id(sid))
+        finally:
+            await stop(new, old)
+
+    asyncio.run(main())
+
+
+def test_two_redeploys_within_a_drain_keep_the_sessions_with_the_newest(
+        store_at: StoreAt) -> None:
+    """v1 still drains (started) when v3 takes over from v2 and v2 is retired: v2 served, so
+    its stop gives nothing back to v1, and v1's later stop leaves v3's sessions alone."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1, v2, v3 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
+                  for n in (1, 2, 3))
+
+    async def main() -> None:
+        v1.start()
+        try:
+            lazy = await request(v1, None, incr)
+            for old, new in ((v1, v2), (v2, v3)):
+                await asyncio.to_thread(new.take_over, old)
+                await asyncio.to_thread(new.start)
+            await stop(v2, v1)  # v2 retired at once, v1's drain ends later
+            assert lazy.session is not None and lazy.session._manager is v3
+            assert ids.in_use(SessionIdManager.cluster_id(lazy.id))
+            assert (await request(v3, lazy.id, incr))["n"] == 2
+        finally:
+            await stop(v3, v2, v1)
+
+    asyncio.run(main())
+
+
 async def _count(store: SessionDataStore, sid: str) -> object:
     data = await store.load(sid)
     return None if data is None else data.attributes.get("n")

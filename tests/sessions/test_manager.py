@@ -179,6 +179,27 @@ def test_a_new_version_that_fails_gives_the_sessions_back(make_manager) -> None:
     assert old.sessions == 0
 
 
+def test_two_redeploys_within_a_drain_keep_the_sessions_with_the_newest(make_manager) -> None:
+    """v1 still drains (started) when v3 takes over from v2 and v2 is retired: v2 served, so
+    its stop gives nothing back to v1, and v1's later stop leaves v3's sessions alone."""
+    ids = make_manager(name="ids", start=False).id_manager
+    v1 = make_manager(name="v1", id_manager=ids)
+    s = v1.create()
+    s["cart"] = ["apple"]
+    v1.complete(s)
+    v2 = make_manager(name="v2", start=False, id_manager=ids)
+    v2.take_over(v1)
+    v2.start()
+    v3 = make_manager(name="v3", start=False, id_manager=ids)
+    v3.take_over(v2)
+    v3.start()
+    v2.stop()  # retired at once; v1 still drains
+    v1.stop()
+    assert v3.get(s.id) is s and s._manager is v3 and s["cart"] == ["apple"]
+    assert ids.in_use(s.id)
+    v3.stop()
+
+
 def test_handed_over_managers_are_not_kept_alive(make_manager) -> None:
     v1 = make_manager(name="v1")
     v1.complete(v1.create())
