@@ -134,16 +134,15 @@ class CachedSessionManager(LifeCycle):
         if self._loop is None and loop is not None and loop.is_running():
             # the retries a take_over brought are done now, not at the first request; bound
             # before start() returns, so a stop() right after finds the loop and stops it there
-            if _running_loop() is loop:
-                self._bind()
-            else:
-                asyncio.run_coroutine_threadsafe(_call(self._bind), loop).result(_STOP_TIMEOUT)
+            _on_loop(loop, self._bind)
 
     def do_stop(self) -> None:
         self._accepting = False
         loop = self._loop
         if loop is None or loop.is_closed():
-            self._give_back()  # never bound: nothing to write, but they may have to go back
+            # never bound: nothing to write, but the sessions may go back, on the loop using them
+            giver = self._taken_from
+            _on_loop(giver._loop if giver is not None else None, self._give_back)
             return
         if _running_loop() is loop:
             self._spawn(self._astop())  # on the loop itself: cannot wait for it here
@@ -156,8 +155,8 @@ class CachedSessionManager(LifeCycle):
 
     async def _astop(self) -> None:
         """Shutdown: every cached session stored (or invalidated), then the store closed; or,
-        when the version these were taken from still runs (this one failed to start), given
-        back to it untouched."""
+        when the version these were taken from still runs (this one failed to start, or is
+        stopped during that one's drain), given back to it untouched."""
         if self._housekeeper is not None:
             self._housekeeper.cancel()
         if self._successor is not None:  # no chain of old versions kept alive by redeploys
@@ -175,7 +174,8 @@ class CachedSessionManager(LifeCycle):
             for task in list(self._tasks):
                 if task is not asyncio.current_task():
                     task.cancel()
-            self._hand_on()  # what it still holds, now that nothing of it runs any more
+            if self._handed_over:
+                self._repoint()  # any session still naming it names the version holding it
             await self.data_store.stop()
             if not self._handed_over:
                 self.id_manager.release_many(list(self._cache))
@@ -189,81 +189,86 @@ class CachedSessionManager(LifeCycle):
             await asyncio.gather(*pending, return_exceptions=True)
 
     def take_over(self, old: Any) -> None:
-        """A redeploy: the new version serves the cached sessions of the old (same objects)
-        and owes the store what the old one could not do yet: the writes and deletes an outage
-        held back, its copies of evicted sessions. Done on the old version's loop (the deploy
-        layer calls this from another thread), where the new one's housekeeper runs once it is
-        started."""
+        """A redeploy on the same store: the new version shares the old one's sessions and
+        everything it knows of them (cache, the store's view, locks, loads and deletes under
+        way, the writes and deletes an outage held back), as SessionManager's versions share one
+        table. Whichever version a request reaches acts on that one state, so nothing is held
+        twice or released twice, and a session the old one makes before the route swaps is the
+        new one's too. Done on the old version's loop (the deploy layer calls this from another
+        thread). On another store nothing is shared: the old version keeps its sessions and
+        writes them to its own store when it stops."""
+        if self.is_running:
+            raise SessionError("take_over() must be called before start()")
         if not isinstance(old, CachedSessionManager):
             return
-        loop = old._loop
-        if loop is None or not loop.is_running() or _running_loop() is loop:
-            self._take_over(old)
-        else:
-            asyncio.run_coroutine_threadsafe(_call(self._take_over, old),
-                                             loop).result(_STOP_TIMEOUT)
+        mine, theirs = self.data_store, old.data_store
+        if (mine.where, mine.context, mine.vhost) != (theirs.where, theirs.context, theirs.vhost):
+            log.info("sessions %s: the store changed (%s to %s): the sessions stay in the old "
+                     "one", self.name, theirs.where, mine.where)
+            return
+        _on_loop(old._loop, self._take_over, old)
 
     def _take_over(self, old: CachedSessionManager) -> None:
+        self._cache, self._data, self._written = old._cache, old._data, old._written
+        self._fallback, self._locks = old._fallback, old._locks
+        self._loading, self._deleting = old._loading, old._deleting
+        self._retry_save, self._retry_delete = old._retry_save, old._retry_delete
+        self.stats, self.health = old.stats, old.health  # one tally, one outage
+        for s in self._cache.values():
+            s._manager = self  # type: ignore[assignment]
         old._handed_over = True
         old._successor = self
         self._taken_from = old
-        self.stats = old.stats  # one tally across versions
-        for sid, s in old._cache.items():
-            s._manager = self  # type: ignore[assignment]
-            self._cache[sid] = s
-        self._data.update(old._data)
-        self._written.update(old._written)
-        for sid, data in old._fallback.items():
-            self._fallback.setdefault(sid, data)
-        if self.data_store.where == old.data_store.where:
-            self.health = old.health  # one outage across versions: logged once, ended once
         self._old_loop = old._loop
-        old._hand_on()
 
-    def _hand_on(self) -> None:
-        """After a take_over, what this version still holds goes to the successor (and wakes
-        it): the writes and deletes it owes the store, and the sessions it made after the take
-        over (requests reach it until the route swaps), which it would otherwise neither write
-        nor hand on."""
-        heir = self._successor
-        if heir is None:
-            return
-        for sid, s in self._cache.items():
-            if s._manager is self and s._state != INVALID and sid not in heir._cache:
-                s._manager = heir  # type: ignore[assignment]
-                heir._cache[sid] = s
-                if sid in self._data:
-                    heir._data[sid] = self._data[sid]
-        self._owe(heir)
+    def _owner(self) -> CachedSessionManager:
+        """The version whose sessions these are now: this one, or the last that took over."""
+        owner = self
+        while owner._handed_over and owner._successor is not None:
+            owner = owner._successor
+        return owner
 
-    def _owe(self, other: CachedSessionManager) -> None:
-        """The writes and deletes this one could not do yet become ``other``'s to retry."""
-        if not (self._retry_save or self._retry_delete):
+    def _repoint(self) -> None:
+        """A stopping version that was taken over: the sessions that still name it (made or
+        loaded by it after the take over) name the version holding them now, which is woken
+        for what is owed the store."""
+        owner = self._owner()
+        if owner is self:
             return
-        other._retry_save |= self._retry_save
-        other._retry_delete |= self._retry_delete
-        self._retry_save.clear()
-        self._retry_delete.clear()
-        if other._wake is not None:
-            other._wake.set()
+        for s in list(self._cache.values()):
+            if s._manager is self:
+                s._manager = owner  # type: ignore[assignment]
+        if self._retry_save or self._retry_delete:
+            owner._wake_housekeeper()
 
     def _give_back(self) -> None:
         """Stopped while the version it took over from still runs (this one failed to start,
-        so it never served): the sessions, their store state and what is owed the store go
-        back to it, as SessionManager's do; this one then neither writes nor releases them."""
+        or is stopped during that one's drain): the sessions are that one's again, as
+        SessionManager's are; this one then neither writes nor releases them. One taken over
+        itself owes nothing back: its successor holds them."""
         giver, self._taken_from = self._taken_from, None
-        if (giver is None or self._handed_over  # taken over itself: it served, owes nothing back
+        if (giver is None or self._handed_over
                 or giver._successor is not self or giver.state is not State.STARTED):
             return
         giver._successor = None
         giver._handed_over = False
-        for s in self._cache.values():
+        for s in list(self._cache.values()):
             s._manager = giver  # type: ignore[assignment]
-        giver._data.update(self._data)
-        giver._written.update(self._written)
-        self._owe(giver)
         self._handed_over = True  # what it holds is the giver's again
+        if giver._loop is None and _running_loop() is not None:
+            giver._bind()  # it never served itself: it needs its loop to write them at its stop
+        if self._retry_save or self._retry_delete:
+            giver._wake_housekeeper()
         log.info("sessions %s: handed back to the version still running", self.name)
+
+    def _wake_housekeeper(self) -> None:
+        """From any thread: retry what is owed the store now."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            if _running_loop() is loop:
+                wake.set()
+            else:
+                loop.call_soon_threadsafe(wake.set)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         """The loop every store call runs on: the first caller's. Starts the store and the
@@ -310,8 +315,9 @@ class CachedSessionManager(LifeCycle):
     def _down(self, what: str, exc: Exception) -> None:
         """A store call failed: counted and logged by ``health``; the housekeeper retries."""
         self.health.failed(what, exc)
-        if self._wake is not None and asyncio.current_task() is not self._housekeeper:
-            self._wake.set()  # the housekeeper retries every second until the store is back
+        owner = self._owner()  # after a take_over, the housekeeper that works is the successor's
+        if owner._wake is not None and asyncio.current_task() is not owner._housekeeper:
+            owner._wake.set()  # the housekeeper retries every second until the store is back
 
     # -- lookups ------------------------------------------------------------------------------
     @property
@@ -423,8 +429,8 @@ class CachedSessionManager(LifeCycle):
     def _cached(self, sid: str, data: SessionData) -> Session:
         if sid in self._cache:  # created or taken over meanwhile
             return self._cache[sid]
-        s = Session(self, sid, self.id_manager.node_id(sid), data.created,  # type: ignore[arg-type]
-                    data.accessed, data.last_accessed, data.max_inactive,
+        s = Session(self._owner(), sid, self.id_manager.node_id(sid),  # type: ignore[arg-type]
+                    data.created, data.accessed, data.last_accessed, data.max_inactive,
                     data.attributes or None, saved=True)
         self._cache[sid] = s
         self._data[sid] = data
@@ -440,10 +446,12 @@ class CachedSessionManager(LifeCycle):
         well formed and unused, else a fresh id."""
         if not self._accepting:
             raise SessionError(f"session manager {self.name!r} is not running")
+        if _running_loop() is not None:
+            self._bind()  # a version holding sessions has its loop: a take_over runs there
         ids = self.id_manager
         sid = ids.for_new_session(requested, session_id, self._cache)
         now = time.time()
-        s = Session(self, sid, ids.node_id(sid), now, now, now,  # type: ignore[arg-type]
+        s = Session(self._owner(), sid, ids.node_id(sid), now, now, now,  # type: ignore[arg-type]
                     self.config.max_inactive_interval, is_new=True)
         s._requests = 1
         self._cache[sid] = s
@@ -706,6 +714,8 @@ class CachedSessionManager(LifeCycle):
                 async with asyncio.timeout(max(0.0, delay)):
                     await wake.wait()
             wake.clear()
+            if self._handed_over:
+                continue  # the sessions are the successor's: its housekeeper does this
             try:
                 if self._retry_save or self._retry_delete or self._outage:
                     await self._retry()
@@ -720,6 +730,16 @@ class CachedSessionManager(LifeCycle):
 
 async def _call(fn: Callable[..., object], *args: Any) -> None:
     fn(*args)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[..., object],
+             *args: Any) -> None:
+    """``fn(*args)`` on ``loop``, whose state it touches, waiting for it from another thread;
+    at once when there is no such loop running or this is its thread."""
+    if loop is None or loop.is_closed() or not loop.is_running() or _running_loop() is loop:
+        fn(*args)
+    else:
+        asyncio.run_coroutine_threadsafe(_call(fn, *args), loop).result(_STOP_TIMEOUT)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

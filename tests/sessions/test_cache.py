@@ -433,6 +433,123 @@ def test_two_redeploys_within_a_drain_keep_the_sessions_with_the_newest(
     asyncio.run(main())
 
 
+def test_a_request_across_the_take_over_ends_the_session_once(store_at: StoreAt) -> None:
+    """Evicted when its last request leaves (the shared stores' default): a request that
+    began on the old version and ends there after the take over evicts the one cached copy, so
+    the new version reads the store (another node's later write), and the id is released once."""
+    cfg = CacheConfig(eviction_policy=0, flush_on_response_commit=True, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
+              for n in (1, 2))
+    other = CachedSessionManager(cfg, store_at("nodeB"), SessionIdManager("nodeB"), "shop@nodeB")
+
+    async def main() -> None:
+        v1.start()
+        other.start()
+        try:
+            sid = (await request(v1, None, incr)).id
+            s = await v1.aget(sid)  # a request in flight on v1...
+            assert s is not None
+            await asyncio.to_thread(v2.take_over, v1)
+            await asyncio.to_thread(v2.start)
+            s["n"] = 2
+            await v1.acomplete(s)  # ...ends there, after the take over
+            assert not ids.in_use(SessionIdManager.cluster_id(sid)) and v2.sessions == 0
+            assert (await request(other, sid, incr))["n"] == 3
+            assert (await request(v2, sid, incr))["n"] == 4  # read from the store, not stale
+        finally:
+            await stop(v2, v1, other)
+
+    asyncio.run(main())
+
+
+def test_a_redeploy_onto_another_store_leaves_the_sessions_in_the_old(
+        store_at: StoreAt, redis_prefix: str) -> None:
+    """Nothing is taken over across stores: the old version keeps its sessions and writes
+    them to its own store when it stops; the new one starts empty (and is never told to update
+    a session its store does not hold)."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=False, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1 = CachedSessionManager(cfg, store_at("nodeA"), ids, "shop@nodeA v1")
+    elsewhere = RedisDataStore(REDIS_URL, "_shop", node="nodeA", prefix=redis_prefix + "new:")
+    v2 = CachedSessionManager(cfg, elsewhere, ids, "shop@nodeA v2")
+    store = store_at("observer")
+
+    async def main() -> None:
+        v1.start()
+        await store.start()
+        try:
+            lazy = await request(v1, None, incr)
+            await asyncio.to_thread(v2.take_over, v1)
+            await asyncio.to_thread(v2.start)
+            assert v2.sessions == 0 and lazy.session is not None and lazy.session._manager is v1
+            assert (await request(v1, lazy.id, incr))["n"] == 2  # still v1's until it stops
+            await stop(v1)
+            assert await _count(store, lazy.id) == 2
+            assert not await elsewhere.exists(lazy.id)
+        finally:
+            await stop(v2, v1)
+            await store.stop()
+
+    asyncio.run(main())
+
+
+def test_a_version_stopped_during_its_predecessors_drain_gives_back(store_at: StoreAt) -> None:
+    """v2 served, then is undeployed while v1 still drains: v1 holds the sessions again (a
+    change made on v2 included) and writes them and releases their ids when it stops."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=False, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
+              for n in (1, 2))
+    store = store_at("observer")
+
+    async def main() -> None:
+        v1.start()
+        await store.start()
+        try:
+            await asyncio.to_thread(v2.take_over, v1)
+            await asyncio.to_thread(v2.start)
+            lazy = await request(v2, None, incr)  # the route swapped: v2 serves
+            lazy.session["n"] = 2  # type: ignore[index]  # changed, not yet written
+            await stop(v2)
+            assert lazy.session._manager is v1  # type: ignore[union-attr]
+            await stop(v1)
+            assert await _count(store, lazy.id) == 2
+            assert not ids.in_use(SessionIdManager.cluster_id(lazy.id))
+        finally:
+            await stop(v2, v1)
+            await store.stop()
+
+    asyncio.run(main())
+
+
+def test_a_late_session_of_a_draining_version_reaches_the_newest(store_at: StoreAt) -> None:
+    """A session v1 makes after v2 took over (before the route swapped) is still held by the
+    newest version after two redeploys and both old versions' stops."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1, v2, v3 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
+                  for n in (1, 2, 3))
+
+    async def main() -> None:
+        v1.start()
+        try:
+            await asyncio.to_thread(v2.take_over, v1)
+            await asyncio.to_thread(v2.start)
+            late = await request(v1, None, incr)
+            await asyncio.to_thread(v3.take_over, v2)
+            await asyncio.to_thread(v3.start)
+            await stop(v2, v1)
+            assert late.session is not None and late.session._manager is v3
+            assert (await request(v3, late.id, incr))["n"] == 2
+            await stop(v3)
+            assert not ids.in_use(SessionIdManager.cluster_id(late.id))
+        finally:
+            await stop(v3, v2, v1)
+
+    asyncio.run(main())
+
+
 async def _count(store: SessionDataStore, sid: str) -> object:
     data = await store.load(sid)
     return None if data is None else data.attributes.get("n")
