@@ -179,6 +179,8 @@ class CachedSessionManager(LifeCycle):
             await self.data_store.stop()
             if not self._handed_over:
                 self.id_manager.release_many(list(self._cache))
+                for s in self._cache.values():
+                    s._manager = None  # type: ignore[assignment]  # no way back to a closed store
                 self._cache.clear()
                 self._data.clear()
 
@@ -466,8 +468,11 @@ class CachedSessionManager(LifeCycle):
         """flushOnResponseCommit: before the response goes out, the session as it is now is
         in the store (or deleted from it), so the client's next request, wherever it lands,
         sees it."""
+        owner = self._owner()
+        if owner is not self:  # taken over: the version holding the sessions writes them
+            return await owner.flush(lazy)
         s = lazy.session
-        if s is None:
+        if s is None or not self._accepting:  # stopped: its sessions were written then
             return
         if s._state == INVALID:
             task = self._deleting.get(s.id)
@@ -478,17 +483,25 @@ class CachedSessionManager(LifeCycle):
 
     def complete(self, session: Session) -> None:
         """The request is done (the synchronous form: the write happens in a task)."""
+        owner = self._owner()
+        if owner is not self:
+            return owner.complete(session)
         if session._requests > 0:
             session._requests -= 1
-        if session._requests == 0:
+        if session._requests == 0 and self._accepting:
             self._spawn(self._exit(session))
 
     async def acomplete(self, session: Session) -> None:
         """The request is done: when it was the last one using the session, write it (and
-        evict it with EVICT_ON_SESSION_EXIT) before returning."""
+        evict it with EVICT_ON_SESSION_EXIT) before returning. A request that outlived its
+        version's drain ends on the version holding the sessions now (its own store is closed),
+        or, when none runs any more, writes nothing."""
+        owner = self._owner()
+        if owner is not self:
+            return await owner.acomplete(session)
         if session._requests > 0:
             session._requests -= 1
-        if session._requests == 0:
+        if session._requests == 0 and self._accepting:
             await self._exit(session)
 
     async def _exit(self, s: Session) -> None:
@@ -575,13 +588,15 @@ class CachedSessionManager(LifeCycle):
     def _invalidate(self, s: Session) -> None:
         """Session.invalidate(): gone here at once, deleted from the store in a task that
         before_commit and acomplete wait for."""
-        if self._cache.get(s.id) is s:
+        held = self._cache.get(s.id) is s
+        if held:
             del self._cache[s.id]
         self._data.pop(s.id, None)
         self._written.pop(s.id, None)
         self._fallback.pop(s.id, None)
         s._drop()
-        self.id_manager.release(s.id)
+        if held:  # its id once, by the cache holding it (not again after a stop released it)
+            self.id_manager.release(s.id)
         if self._running_here():
             self._deleting[s.id] = self._spawn(self._delete_task(s.id))
         elif self._loop is not None:

@@ -550,6 +550,62 @@ def test_a_late_session_of_a_draining_version_reaches_the_newest(store_at: Store
     asyncio.run(main())
 
 
+def test_a_request_outliving_its_versions_drain_ends_on_the_newest(store_at: StoreAt) -> None:
+    """The drain ran out: the old version stopped (its store closed) while a request on it
+    still ran. The request ends on the version holding the sessions now, whose store takes the
+    write; the closed store reports no outage of the one that works."""
+    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=False, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
+              for n in (1, 2))
+    store = store_at("observer")
+
+    async def main() -> None:
+        v1.start()
+        await store.start()
+        try:
+            sid = (await request(v1, None, incr)).id
+            s = await v1.aget(sid)  # a request on v1, in flight
+            assert s is not None
+            await asyncio.to_thread(v2.take_over, v1)
+            await asyncio.to_thread(v2.start)
+            s["n"] = 2
+            await stop(v1)  # the drain ran out
+            await v1.acomplete(s)  # the request's end, through v1's binder
+            assert await _count(store, sid) == 2 and v2.health.failures == 0
+        finally:
+            await stop(v2, v1)
+            await store.stop()
+
+    asyncio.run(main())
+
+
+def test_an_invalidate_after_the_stop_touches_nothing(store_at: StoreAt) -> None:
+    """The last version stopped (its sessions written, their ids released) while a request
+    held a session that another context of this server also uses; the request then logs out:
+    the other context's hold on the id stays, and the stopped manager's store stays closed."""
+    cfg = CacheConfig(eviction_policy=-1, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    m = CachedSessionManager(cfg, store_at("nodeA"), ids, "shop@nodeA")
+
+    async def main() -> None:
+        m.start()
+        try:
+            sid = (await request(m, None, incr)).id
+            ids.register(SessionIdManager.cluster_id(sid))  # another context uses it too
+            s = await m.aget(sid)
+            assert s is not None
+            await stop(m)
+            s.invalidate()
+            await asyncio.sleep(0)
+            assert ids.in_use(SessionIdManager.cluster_id(sid))
+            assert not m._tasks  # no delete started on a stopped manager
+        finally:
+            await stop(m)
+
+    asyncio.run(main())
+
+
 async def _count(store: SessionDataStore, sid: str) -> object:
     data = await store.load(sid)
     return None if data is None else data.attributes.get("n")
