@@ -31,6 +31,7 @@ import os
 import random
 import re
 import socket
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -750,11 +751,31 @@ async def _call(fn: Callable[..., object], *args: Any) -> None:
 def _on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[..., object],
              *args: Any) -> None:
     """``fn(*args)`` on ``loop``, whose state it touches, waiting for it from another thread;
-    at once when there is no such loop running or this is its thread."""
+    at once when there is no such loop running or this is its thread. A loop that does not
+    get to it in time raises TimeoutError, and ``fn`` then never runs there behind the
+    caller's back (a redeploy that gave up must not hand the sessions over later)."""
     if loop is None or loop.is_closed() or not loop.is_running() or _running_loop() is loop:
         fn(*args)
-    else:
-        asyncio.run_coroutine_threadsafe(_call(fn, *args), loop).result(_STOP_TIMEOUT)
+        return
+    lock = threading.Lock()
+    state = {"started": False, "given_up": False}
+
+    def run() -> None:
+        with lock:
+            if state["given_up"]:
+                return
+            state["started"] = True
+        fn(*args)
+
+    done = asyncio.run_coroutine_threadsafe(_call(run), loop)
+    try:
+        done.result(_STOP_TIMEOUT)
+    except TimeoutError:
+        with lock:
+            if not state["started"]:
+                state["given_up"] = True
+                raise
+        done.result()  # it began just now, on the loop: fn is short and synchronous
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from deployer.lifecycle import State
-from deployer.sessions import health
+from deployer.sessions import cache, health
 from deployer.sessions.cache import CacheConfig, CachedSessionManager
 from deployer.sessions.datastore import SessionDataStore
 from deployer.sessions.ids import SessionIdManager
@@ -602,6 +602,32 @@ def test_an_invalidate_after_the_stop_touches_nothing(store_at: StoreAt) -> None
             assert not m._tasks  # no delete started on a stopped manager
         finally:
             await stop(m)
+
+    asyncio.run(main())
+
+
+def test_a_take_over_that_timed_out_never_happens_later(
+        store_at: StoreAt, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The front's loop stalled past the deploy thread's wait: the redeploy fails, and the old
+    version, which keeps serving, is not handed over once the loop gets to it."""
+    monkeypatch.setattr(cache, "_STOP_TIMEOUT", 0.1)  # not 30 s
+    cfg = CacheConfig(eviction_policy=-1, scavenge_interval=0)
+    ids = SessionIdManager("nodeA")
+    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
+              for n in (1, 2))
+
+    async def main() -> None:
+        v1.start()
+        try:
+            lazy = await request(v1, None, incr)  # v1 is bound to this loop
+            asyncio.get_running_loop().call_soon(time.sleep, 0.5)  # the loop stalls
+            with pytest.raises(TimeoutError):
+                await asyncio.to_thread(v2.take_over, v1)
+            await asyncio.sleep(0.05)  # the loop runs what was queued for it
+            assert lazy.session is not None and lazy.session._manager is v1
+            assert (await request(v1, lazy.id, incr))["n"] == 2
+        finally:
+            await stop(v2, v1)
 
     asyncio.run(main())
 
