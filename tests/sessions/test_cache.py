@@ -272,22 +272,33 @@ def test_eviction_after_idle_seconds_saves_and_drops_from_memory(nodes: Nodes) -
     run(nodes, body, eviction_policy=60, save_on_inactive_eviction=True)
 
 
+def observer_and_proxy(store_at: StoreAt) -> tuple[SessionDataStore, TcpProxy]:
+    """A store that reads the real server directly, and a started proxy to that server, through
+    which the versions under test reach it (stopping the proxy is the outage)."""
+    store = store_at("observer")
+    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
+    return store, TcpProxy(("127.0.0.1", real)).start()
+
+
+def versions(store_at: StoreAt, count: int, *, port: int | None = None,
+             **config: Any) -> tuple[SessionIdManager, list[CachedSessionManager]]:
+    """``count`` versions of one context on nodeA, not started, sharing the id manager as the
+    versions on one server do."""
+    cfg = CacheConfig(**{"eviction_policy": -1, "scavenge_interval": 0, **config})
+    ids = SessionIdManager("nodeA")
+    return ids, [CachedSessionManager(cfg, store_at("nodeA", port), ids, f"shop@nodeA v{n}")
+                 for n in range(1, count + 1)]
+
+
 def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
         store_at: StoreAt) -> None:
     """A logout and a change made while the store was down, then a redeploy (take_over from
     another thread, as the deploy layer calls it, and the old version stopped): once the store
     is back, the new version deletes the logged-out session and writes the change."""
-    store = store_at("observer")
-    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
-    proxy = TcpProxy(("127.0.0.1", real)).start()
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
-
-    def version() -> CachedSessionManager:
-        return CachedSessionManager(cfg, store_at("nodeA", proxy.port), SessionIdManager("nodeA"),
-                                    "shop@nodeA")
+    store, proxy = observer_and_proxy(store_at)
+    _, (old, new) = versions(store_at, 2, port=proxy.port, flush_on_response_commit=True)
 
     async def main() -> None:
-        old, new = version(), version()
         old.start()
         await store.start()
         try:
@@ -316,13 +327,8 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
 def test_a_session_made_after_the_take_over_is_handed_on(store_at: StoreAt) -> None:
     """Requests reach the old version until the route swaps: a session it makes then, whose
     write the store refused, is the new version's to write once the old one stopped."""
-    store = store_at("observer")
-    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
-    proxy = TcpProxy(("127.0.0.1", real)).start()
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    old, new = (CachedSessionManager(cfg, store_at("nodeA", proxy.port), ids, "shop@nodeA")
-                for _ in range(2))
+    store, proxy = observer_and_proxy(store_at)
+    ids, (old, new) = versions(store_at, 2, port=proxy.port, flush_on_response_commit=True)
 
     async def main() -> None:
         old.start()
@@ -354,10 +360,7 @@ def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt
     """A redeploy whose new version fails after taking the sessions over (its context's start
     raises after the sessions started) leaves the old one serving: its sessions go back to it
     with their ids still in use, and the failed version leaves no housekeeper behind."""
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")  # one per server, shared by a context's versions
-    old, new = (CachedSessionManager(cfg, store_at("nodeA"), ids, "shop@nodeA")
-                for _ in range(2))
+    ids, (old, new) = versions(store_at, 2, flush_on_response_commit=True)
     store = store_at("observer")
 
     def housekeepers() -> int:
@@ -387,10 +390,7 @@ def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt
 def test_a_version_that_fails_before_any_request_gives_back_too(store_at: StoreAt) -> None:
     """No request had bound the old version to a loop when the new one took over and failed:
     the old one is whole again, and its stop ends its sessions (ids released)."""
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    old, new = (CachedSessionManager(cfg, store_at("nodeA"), ids, "shop@nodeA")
-                for _ in range(2))
+    ids, (old, new) = versions(store_at, 2, flush_on_response_commit=True)
 
     async def main() -> None:
         old.start()
@@ -411,10 +411,7 @@ def test_two_redeploys_within_a_drain_keep_the_sessions_with_the_newest(
         store_at: StoreAt) -> None:
     """v1 still drains (started) when v3 takes over from v2 and v2 is retired: v2 served, so
     its stop gives nothing back to v1, and v1's later stop leaves v3's sessions alone."""
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    v1, v2, v3 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
-                  for n in (1, 2, 3))
+    ids, (v1, v2, v3) = versions(store_at, 3, flush_on_response_commit=True)
 
     async def main() -> None:
         v1.start()
@@ -438,9 +435,7 @@ def test_a_request_across_the_take_over_ends_the_session_once(store_at: StoreAt)
     began on the old version and ends there after the take over evicts the one cached copy, so
     the new version reads the store (another node's later write), and the id is released once."""
     cfg = CacheConfig(eviction_policy=0, flush_on_response_commit=True, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
-              for n in (1, 2))
+    ids, (v1, v2) = versions(store_at, 2, eviction_policy=0, flush_on_response_commit=True)
     other = CachedSessionManager(cfg, store_at("nodeB"), SessionIdManager("nodeB"), "shop@nodeB")
 
     async def main() -> None:
@@ -497,10 +492,7 @@ def test_a_redeploy_onto_another_store_leaves_the_sessions_in_the_old(
 def test_a_version_stopped_during_its_predecessors_drain_gives_back(store_at: StoreAt) -> None:
     """v2 served, then is undeployed while v1 still drains: v1 holds the sessions again (a
     change made on v2 included) and writes them and releases their ids when it stops."""
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=False, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
-              for n in (1, 2))
+    ids, (v1, v2) = versions(store_at, 2, flush_on_response_commit=False)
     store = store_at("observer")
 
     async def main() -> None:
@@ -526,10 +518,7 @@ def test_a_version_stopped_during_its_predecessors_drain_gives_back(store_at: St
 def test_a_late_session_of_a_draining_version_reaches_the_newest(store_at: StoreAt) -> None:
     """A session v1 makes after v2 took over (before the route swapped) is still held by the
     newest version after two redeploys and both old versions' stops."""
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    v1, v2, v3 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
-                  for n in (1, 2, 3))
+    ids, (v1, v2, v3) = versions(store_at, 3, flush_on_response_commit=True)
 
     async def main() -> None:
         v1.start()
@@ -554,10 +543,7 @@ def test_a_request_outliving_its_versions_drain_ends_on_the_newest(store_at: Sto
     """The drain ran out: the old version stopped (its store closed) while a request on it
     still ran. The request ends on the version holding the sessions now, whose store takes the
     write; the closed store reports no outage of the one that works."""
-    cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=False, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
-              for n in (1, 2))
+    ids, (v1, v2) = versions(store_at, 2, flush_on_response_commit=False)
     store = store_at("observer")
 
     async def main() -> None:
@@ -599,7 +585,7 @@ def test_an_invalidate_after_the_stop_touches_nothing(store_at: StoreAt) -> None
             s.invalidate()
             await asyncio.sleep(0)
             assert ids.in_use(SessionIdManager.cluster_id(sid))
-            assert not m._tasks  # no delete started on a stopped manager
+            assert not m._deleting  # no delete started on a stopped manager
         finally:
             await stop(m)
 
@@ -611,10 +597,7 @@ def test_a_take_over_that_timed_out_never_happens_later(
     """The front's loop stalled past the deploy thread's wait: the redeploy fails, and the old
     version, which keeps serving, is not handed over once the loop gets to it."""
     monkeypatch.setattr(cache, "_STOP_TIMEOUT", 0.1)  # not 30 s
-    cfg = CacheConfig(eviction_policy=-1, scavenge_interval=0)
-    ids = SessionIdManager("nodeA")
-    v1, v2 = (CachedSessionManager(cfg, store_at("nodeA"), ids, f"shop@nodeA v{n}")
-              for n in (1, 2))
+    ids, (v1, v2) = versions(store_at, 2)
 
     async def main() -> None:
         v1.start()
@@ -643,9 +626,7 @@ def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
     """As SessionManager's: one line when the outage starts, "still fails" reminders while the
     housekeeper's retries fail, one line when it works again, and the held write done."""
     monkeypatch.setattr(health, "REMINDER_EVERY", 0.5)  # not five minutes
-    store = store_at("observer")
-    real = _port(REDIS_URL if isinstance(store, RedisDataStore) else PG_URL)
-    proxy = TcpProxy(("127.0.0.1", real)).start()
+    store, proxy = observer_and_proxy(store_at)
     cfg = CacheConfig(eviction_policy=-1, flush_on_response_commit=True, scavenge_interval=0)
     m = CachedSessionManager(cfg, store_at("nodeA", proxy.port), SessionIdManager("nodeA"),
                              "shop@nodeA")
