@@ -25,13 +25,13 @@ another binds to that one's loop when it starts); ``stop()`` may be called from 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
 import random
 import re
 import socket
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -122,7 +122,6 @@ class CachedSessionManager(LifeCycle):
         self._handed_over = False
         self._successor: CachedSessionManager | None = None
         self._taken_from: CachedSessionManager | None = None  # until it stops
-        self._old_loop: asyncio.AbstractEventLoop | None = None  # the loop of a take_over
         self.health = StoreHealth(name)  # the store's outages: logged once, reminded, ended
         self._last_expiry_check = 0.0
         self._last_orphan_check = 0.0
@@ -131,7 +130,7 @@ class CachedSessionManager(LifeCycle):
     # -- lifecycle ----------------------------------------------------------------------------
     def do_start(self) -> None:
         self._accepting = True
-        loop = self._old_loop
+        loop = self._giver_loop()
         if self._loop is None and loop is not None and loop.is_running():
             # the retries a take_over brought are done now, not at the first request; bound
             # before start() returns, so a stop() right after finds the loop and stops it there
@@ -142,8 +141,7 @@ class CachedSessionManager(LifeCycle):
         loop = self._loop
         if loop is None or loop.is_closed():
             # never bound: nothing to write, but the sessions may go back, on the loop using them
-            giver = self._taken_from
-            _on_loop(giver._loop if giver is not None else None, self._give_back)
+            _on_loop(self._giver_loop(), self._give_back)
             return
         if _running_loop() is loop:
             self._spawn(self._astop())  # on the loop itself: cannot wait for it here
@@ -222,7 +220,11 @@ class CachedSessionManager(LifeCycle):
         old._handed_over = True
         old._successor = self
         self._taken_from = old
-        self._old_loop = old._loop
+
+    def _giver_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop of the version this one took over from, while that one runs."""
+        giver = self._taken_from
+        return giver._loop if giver is not None else None
 
     def _owner(self) -> CachedSessionManager:
         """The version whose sessions these are now: this one, or the last that took over."""
@@ -319,8 +321,8 @@ class CachedSessionManager(LifeCycle):
         """A store call failed: counted and logged by ``health``; the housekeeper retries."""
         self.health.failed(what, exc)
         owner = self._owner()  # after a take_over, the housekeeper that works is the successor's
-        if owner._wake is not None and asyncio.current_task() is not owner._housekeeper:
-            owner._wake.set()  # the housekeeper retries every second until the store is back
+        if asyncio.current_task() is not owner._housekeeper:
+            owner._wake_housekeeper()  # it retries every second until the store is back
 
     # -- lookups ------------------------------------------------------------------------------
     @property
@@ -744,10 +746,6 @@ class CachedSessionManager(LifeCycle):
                 log.exception("sessions %s: housekeeping failed; will retry", self.name)
 
 
-async def _call(fn: Callable[..., object], *args: Any) -> None:
-    fn(*args)
-
-
 def _on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[..., object],
              *args: Any) -> None:
     """``fn(*args)`` on ``loop``, whose state it touches, waiting for it from another thread;
@@ -757,24 +755,24 @@ def _on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[..., object],
     if loop is None or loop.is_closed() or not loop.is_running() or _running_loop() is loop:
         fn(*args)
         return
-    lock = threading.Lock()
-    state = {"started": False, "given_up": False}
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
 
     def run() -> None:
-        with lock:
-            if state["given_up"]:
-                return
-            state["started"] = True
-        fn(*args)
+        if not done.set_running_or_notify_cancel():
+            return  # the caller gave up on it
+        try:
+            fn(*args)
+        except BaseException as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
 
-    done = asyncio.run_coroutine_threadsafe(_call(run), loop)
+    loop.call_soon_threadsafe(run)
     try:
         done.result(_STOP_TIMEOUT)
     except TimeoutError:
-        with lock:
-            if not state["started"]:
-                state["given_up"] = True
-                raise
+        if done.cancel():  # not begun: now it never will
+            raise
         done.result()  # it began just now, on the loop: fn is short and synchronous
 
 
