@@ -7,9 +7,10 @@ as the front runs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -280,6 +281,28 @@ def observer_and_proxy(store_at: StoreAt) -> tuple[SessionDataStore, TcpProxy]:
     return store, TcpProxy(("127.0.0.1", real)).start()
 
 
+@contextlib.asynccontextmanager
+async def watching(store: SessionDataStore, proxy: TcpProxy,
+                   *managers: CachedSessionManager) -> AsyncIterator[None]:
+    """The observer started; afterwards, however the test ends, the proxy, the managers and
+    the observer stopped."""
+    await store.start()
+    try:
+        yield
+    finally:
+        proxy.stop()
+        await stop(*managers)
+        await store.stop()
+
+
+async def until(done: Callable[[], Awaitable[bool]], what: str) -> None:
+    """A deadline for what the real store shows, polled: the store sends no event."""
+    deadline = time.monotonic() + 60
+    while not await done():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.2)
+
+
 def versions(store_at: StoreAt, count: int, *, port: int | None = None,
              **config: Any) -> tuple[SessionIdManager, list[CachedSessionManager]]:
     """``count`` versions of one context on nodeA, not started, sharing the id manager as the
@@ -300,8 +323,7 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
 
     async def main() -> None:
         old.start()
-        await store.start()
-        try:
+        async with watching(store, proxy, new, old):
             gone = (await request(old, None, incr)).id
             kept = (await request(old, None, incr)).id
             proxy.stop()
@@ -312,14 +334,11 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
             await asyncio.to_thread(old.stop)
             assert old.state is State.STOPPED
             proxy.start()
-            deadline = time.monotonic() + 60
-            while await store.exists(gone) or await _count(store, kept) != 2:
-                assert time.monotonic() < deadline, "the new version did not retry"
-                await asyncio.sleep(0.2)
-        finally:
-            proxy.stop()
-            await stop(new, old)
-            await store.stop()
+
+            async def retried() -> bool:
+                return not await store.exists(gone) and await _count(store, kept) == 2
+
+            await until(retried, "the new version did not retry")
 
     asyncio.run(main())
 
@@ -332,8 +351,7 @@ def test_a_session_made_after_the_take_over_is_handed_on(store_at: StoreAt) -> N
 
     async def main() -> None:
         old.start()
-        await store.start()
-        try:
+        async with watching(store, proxy, new, old):
             await request(old, None, incr)  # the store is in use before the outage
             await asyncio.to_thread(new.take_over, old)
             await asyncio.to_thread(new.start)
@@ -341,17 +359,14 @@ def test_a_session_made_after_the_take_over_is_handed_on(store_at: StoreAt) -> N
             late = (await request(old, None, incr)).id  # before the swap; its write fails
             await asyncio.to_thread(old.stop)
             proxy.start()
-            deadline = time.monotonic() + 60
-            while await _count(store, late) != 1:
-                assert time.monotonic() < deadline, "nobody wrote the session made late"
-                await asyncio.sleep(0.2)
+
+            async def written() -> bool:
+                return await _count(store, late) == 1
+
+            await until(written, "nobody wrote the session made late")
             assert (await request(new, late, incr))["n"] == 2
             await stop(new)
             assert not ids.in_use(SessionIdManager.cluster_id(late))
-        finally:
-            proxy.stop()
-            await stop(new, old)
-            await store.stop()
 
     asyncio.run(main())
 
@@ -583,7 +598,6 @@ def test_an_invalidate_after_the_stop_touches_nothing(store_at: StoreAt) -> None
             assert s is not None
             await stop(m)
             s.invalidate()
-            await asyncio.sleep(0)
             assert ids.in_use(SessionIdManager.cluster_id(sid))
             assert not m._deleting  # no delete started on a stopped manager
         finally:
@@ -606,7 +620,6 @@ def test_a_take_over_that_timed_out_never_happens_later(
             asyncio.get_running_loop().call_soon(time.sleep, 0.5)  # the loop stalls
             with pytest.raises(TimeoutError):
                 await asyncio.to_thread(v2.take_over, v1)
-            await asyncio.sleep(0.05)  # the loop runs what was queued for it
             assert lazy.session is not None and lazy.session._manager is v1
             assert (await request(v1, lazy.id, incr))["n"] == 2
         finally:
@@ -634,16 +647,9 @@ def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
     def said(text: str) -> int:
         return sum(text in r.getMessage() for r in caplog.records)
 
-    async def until(done: Callable[[], Awaitable[bool]], what: str) -> None:
-        deadline = time.monotonic() + 60
-        while not await done():
-            assert time.monotonic() < deadline, what
-            await asyncio.sleep(0.2)
-
     async def main() -> None:
         m.start()
-        await store.start()
-        try:
+        async with watching(store, proxy, m):
             sid = (await request(m, None, incr)).id
             proxy.stop()
             await request(m, sid, incr)  # held: written when the store is back
@@ -658,10 +664,6 @@ def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
                 return await _count(store, sid) == 2
 
             await until(written, "the held write was not done")
-        finally:
-            proxy.stop()
-            await stop(m)
-            await store.stop()
 
     with caplog.at_level(logging.WARNING, "deployer.sessions"):
         asyncio.run(main())
