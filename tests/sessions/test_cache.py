@@ -282,15 +282,16 @@ def observer_and_proxy(store_at: StoreAt) -> tuple[SessionDataStore, TcpProxy]:
 
 
 @contextlib.asynccontextmanager
-async def watching(store: SessionDataStore, proxy: TcpProxy,
-                   *managers: CachedSessionManager) -> AsyncIterator[None]:
-    """The observer started; afterwards, however the test ends, the proxy, the managers and
-    the observer stopped."""
+async def watching(store: SessionDataStore, *managers: CachedSessionManager,
+                   proxy: TcpProxy | None = None) -> AsyncIterator[None]:
+    """The observer started; afterwards, however the test ends, the proxy (if any), the
+    managers and the observer stopped."""
     await store.start()
     try:
         yield
     finally:
-        proxy.stop()
+        if proxy is not None:
+            proxy.stop()
         await stop(*managers)
         await store.stop()
 
@@ -323,7 +324,7 @@ def test_a_redeploy_during_an_outage_hands_the_retries_to_the_new_version(
 
     async def main() -> None:
         old.start()
-        async with watching(store, proxy, new, old):
+        async with watching(store, new, old, proxy=proxy):
             gone = (await request(old, None, incr)).id
             kept = (await request(old, None, incr)).id
             proxy.stop()
@@ -351,7 +352,7 @@ def test_a_session_made_after_the_take_over_is_handed_on(store_at: StoreAt) -> N
 
     async def main() -> None:
         old.start()
-        async with watching(store, proxy, new, old):
+        async with watching(store, new, old, proxy=proxy):
             await request(old, None, incr)  # the store is in use before the outage
             await asyncio.to_thread(new.take_over, old)
             await asyncio.to_thread(new.start)
@@ -383,8 +384,7 @@ def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt
 
     async def main() -> None:
         old.start()
-        await store.start()
-        try:
+        async with watching(store, new, old):
             sid = (await request(old, None, incr)).id
             await asyncio.to_thread(new.take_over, old)
             await asyncio.to_thread(new.start)
@@ -395,9 +395,6 @@ def test_a_version_that_fails_to_start_gives_the_sessions_back(store_at: StoreAt
             assert await _count(store, sid) == 2
             await stop(old)
             assert not ids.in_use(SessionIdManager.cluster_id(sid))
-        finally:
-            await stop(new, old)
-            await store.stop()
 
     asyncio.run(main())
 
@@ -487,8 +484,7 @@ def test_a_redeploy_onto_another_store_leaves_the_sessions_in_the_old(
 
     async def main() -> None:
         v1.start()
-        await store.start()
-        try:
+        async with watching(store, v2, v1):
             lazy = await request(v1, None, incr)
             await asyncio.to_thread(v2.take_over, v1)
             await asyncio.to_thread(v2.start)
@@ -497,9 +493,6 @@ def test_a_redeploy_onto_another_store_leaves_the_sessions_in_the_old(
             await stop(v1)
             assert await _count(store, lazy.id) == 2
             assert not await elsewhere.exists(lazy.id)
-        finally:
-            await stop(v2, v1)
-            await store.stop()
 
     asyncio.run(main())
 
@@ -512,8 +505,7 @@ def test_a_version_stopped_during_its_predecessors_drain_gives_back(store_at: St
 
     async def main() -> None:
         v1.start()
-        await store.start()
-        try:
+        async with watching(store, v2, v1):
             await asyncio.to_thread(v2.take_over, v1)
             await asyncio.to_thread(v2.start)
             lazy = await request(v2, None, incr)  # the route swapped: v2 serves
@@ -523,9 +515,6 @@ def test_a_version_stopped_during_its_predecessors_drain_gives_back(store_at: St
             await stop(v1)
             assert await _count(store, lazy.id) == 2
             assert not ids.in_use(SessionIdManager.cluster_id(lazy.id))
-        finally:
-            await stop(v2, v1)
-            await store.stop()
 
     asyncio.run(main())
 
@@ -563,8 +552,7 @@ def test_a_request_outliving_its_versions_drain_ends_on_the_newest(store_at: Sto
 
     async def main() -> None:
         v1.start()
-        await store.start()
-        try:
+        async with watching(store, v2, v1):
             sid = (await request(v1, None, incr)).id
             s = await v1.aget(sid)  # a request on v1, in flight
             assert s is not None
@@ -574,9 +562,6 @@ def test_a_request_outliving_its_versions_drain_ends_on_the_newest(store_at: Sto
             await stop(v1)  # the drain ran out
             await v1.acomplete(s)  # the request's end, through v1's binder
             assert await _count(store, sid) == 2 and v2.health.failures == 0
-        finally:
-            await stop(v2, v1)
-            await store.stop()
 
     asyncio.run(main())
 
@@ -649,7 +634,7 @@ def test_a_store_that_stays_down_is_reminded_of_then_ended_once(
 
     async def main() -> None:
         m.start()
-        async with watching(store, proxy, m):
+        async with watching(store, m, proxy=proxy):
             sid = (await request(m, None, incr)).id
             proxy.stop()
             await request(m, sid, incr)  # held: written when the store is back
