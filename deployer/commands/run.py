@@ -80,9 +80,13 @@ def run_properties(args: argparse.Namespace) -> dict[str, str]:
     from deployer.descriptor.loader import default_jetty_base
 
     properties = dict(args.properties)
-    if "jetty.base" not in properties and "jetty.base" not in dict(args.system_properties):
+    if not _jetty_base_given(args):
         properties["jetty.base"] = default_jetty_base(Path(args.directory).resolve())
     return properties
+
+
+def _jetty_base_given(args: argparse.Namespace) -> bool:
+    return "jetty.base" in dict(args.properties) or "jetty.base" in dict(args.system_properties)
 
 
 async def serve(args: argparse.Namespace, limits: HttpLimits, properties: dict[str, str],
@@ -98,7 +102,7 @@ async def serve(args: argparse.Namespace, limits: HttpLimits, properties: dict[s
     started = time.perf_counter()
     router = Router(connector=args.connector_name)
     system = dict(args.system_properties)
-    if "jetty.base" not in dict(args.properties) and "jetty.base" not in system:
+    if not _jetty_base_given(args):
         log.info("jetty.base is %s, the parent of %s (--property jetty.base=... to change it)",
                  properties["jetty.base"], args.directory)
     else:
