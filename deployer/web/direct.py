@@ -347,11 +347,8 @@ class DirectExchange:
         self._finish()
 
     def _finish(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         self.path.live.discard(self)
-        self.stream.close()
-        self.context.close_direct(self.held)
+        self._release()
         observer = self.path.observer
         if observer is not None:
             observer.report(self.scope, self.status, self.size, self.began, self.clock)
@@ -421,10 +418,14 @@ class DirectExchange:
         """A drain's end may cancel the task before its first step: then nothing in it ran to
         release the request's stream and its count."""
         if not self.following:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.stream.close()
-            self.context.close_direct(self.held)
+            self._release()
+
+    def _release(self) -> None:
+        """The request's end, however it came: its timer, its stream, its count and session."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.stream.close()
+        self.context.close_direct(self.held)
 
     async def _followed(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.following = True
